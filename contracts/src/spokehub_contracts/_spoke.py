@@ -1,0 +1,159 @@
+"""The interfaces a spoke implements: :class:`Source` and :class:`Destination`.
+
+A spoke is a class with a ``name``, a pydantic ``Config`` model and declared
+:class:`Capabilities`. I/O methods are ``async``; a method a spoke does not support
+keeps the base implementation, which raises ``NotImplementedError`` saying what to
+implement. The hub never calls a method that the capabilities rule out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from ._records import Change, Outcome, SourceRecord, StateCheckpoint
+from ._schema import Identifier
+
+
+class SpokeConfig(BaseModel):
+    """Base of every spoke's ``Config``. Unknown keys are refused so typos surface at
+    ``spokehub config validate``; secrets must be typed ``SecretStr``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RateLimit(BaseModel):
+    """A request budget: ``requests`` per ``per_seconds``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: int = Field(gt=0)
+    per_seconds: float = Field(default=1.0, gt=0)
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.per_seconds
+
+
+class Capabilities(BaseModel):
+    """What a spoke can do, declared once, checked by the hub and shown by ``spokehub spokes``.
+
+    :param record_kinds: for a source, the kinds it yields; for a destination, the change
+        kinds it accepts (``upsert_person``, ``event``, ``audience_entered``, ``forget``, …).
+    :param batch_size: most items per ``write()`` call.
+    :param rate_limit: the vendor's request budget; the toolkit client keeps to it.
+    :param identifier_types: identifier types the vendor matches people on.
+    :param can_delete: whether ``forget()`` really erases at the vendor.
+    :param base_url: the vendor's API root; a connection may override it (sandboxes, EU hosts).
+    :param incremental: a source that resumes from saved state.
+    :param webhooks: a push source that verifies and parses webhooks.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    record_kinds: tuple[str, ...] = ()
+    batch_size: int = Field(default=100, gt=0)
+    rate_limit: RateLimit | None = None
+    identifier_types: tuple[str, ...] = ()
+    can_delete: bool = False
+    base_url: HttpUrl | None = None
+    incremental: bool = False
+    webhooks: bool = False
+
+
+class CheckStatus(StrEnum):
+    OK = "ok"
+    AUTH_ERROR = "auth_error"
+    UNREACHABLE = "unreachable"
+    CONFIG_ERROR = "config_error"
+
+
+class CheckResult(BaseModel):
+    """The answer of ``check()``: bad credentials are told apart from an outage."""
+
+    status: CheckStatus
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is CheckStatus.OK
+
+
+class Stream(BaseModel):
+    """A stream a source offers (``customers``, ``orders``) and the record kind it yields."""
+
+    name: str
+    kind: str
+    incremental: bool = False
+    description: str = ""
+
+
+class WebhookRequest(BaseModel):
+    """The raw request a push source receives, handed over untouched for verification."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = Field(default_factory=dict)
+
+
+class _Spoke:
+    name: ClassVar[str]
+    Config: ClassVar[type[SpokeConfig]] = SpokeConfig
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: SpokeConfig, *, connection: str = "") -> None:
+        self.config = config
+        self.connection = connection or self.name
+
+    async def check(self) -> CheckResult:
+        """Prove the configuration works: credentials accepted, vendor reachable."""
+        return CheckResult(status=CheckStatus.OK, message="no check implemented")
+
+    async def aclose(self) -> None:
+        """Release connections. Called once when the hub stops using this instance."""
+
+
+class Source(_Spoke):
+    """A spoke that brings records into the hub, by pull (``read``) or push (webhooks)."""
+
+    async def streams(self) -> Sequence[Stream]:
+        """The streams this source offers."""
+        raise NotImplementedError(f"{type(self).__name__} must implement streams()")
+
+    def read(
+        self, stream: str, state: Mapping[str, Any] | None
+    ) -> AsyncIterator[SourceRecord | StateCheckpoint]:
+        """Yield records of ``stream`` newer than ``state``, with checkpoints between them.
+
+        Must be an async generator. Every record yielded before a checkpoint is committed
+        with that checkpoint; a run that stops resumes from the last one.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement read(stream, state)")
+
+    async def verify_webhook(self, request: WebhookRequest) -> bool:
+        """True if the request really comes from the vendor (signature, shared secret)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement verify_webhook()")
+
+    async def parse_webhook(self, request: WebhookRequest) -> Sequence[SourceRecord]:
+        """Turn a verified webhook request into records."""
+        raise NotImplementedError(f"{type(self).__name__} must implement parse_webhook()")
+
+
+class Destination(_Spoke):
+    """A spoke that sends the hub's changes to a tool."""
+
+    async def write(self, batch: Sequence[Change]) -> Sequence[Outcome]:
+        """Send ``batch`` (at most ``capabilities.batch_size`` items) and answer one outcome
+        per item. Raise ``AuthError``/``Throttled``/``TransientError`` for a failure of the
+        whole call; answer ``Rejected`` for an item the vendor refused."""
+        raise NotImplementedError(f"{type(self).__name__} must implement write(batch)")
+
+    async def forget(self, identifiers: Sequence[Identifier]) -> Outcome:
+        """Erase the person these identifiers name. Only called if ``can_delete``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forget(identifiers)")

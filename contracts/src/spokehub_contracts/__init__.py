@@ -26,6 +26,7 @@ from ._normalize import (
     sha256_hex,
 )
 from ._plugins import Enricher, Matcher, Transform
+from ._redact import is_sensitive_key, redact
 from ._records import (
     AudienceEntered,
     AudienceExited,
@@ -127,9 +128,11 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "is_junk",
+    "is_sensitive_key",
     "normalize_email",
     "normalize_identifier",
     "normalize_phone",
+    "redact",
     "sha256_hex",
     "utcnow",
 ]

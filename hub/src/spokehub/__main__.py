@@ -1,0 +1,3 @@
+from spokehub.cli import main
+
+main()

@@ -1,0 +1,258 @@
+"""The ``spokehub`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from spokehub_contracts import CheckResult, CheckStatus
+
+from . import __version__
+from .config import DEFAULT_FILE, ConfigErrors, Project, load
+from .logs import configure_logging
+from .registry import Registry, RegistryError
+
+app = typer.Typer(
+    name="spokehub",
+    help="spokehub: one customer truth, every tool in sync.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Work with the project file.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    """Lazily loaded project and registry, shared by every command of one invocation."""
+
+    config_path: Path
+    _registry: Registry | None = None
+    _project: Project | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            try:
+                self._registry = Registry.load()
+            except RegistryError as exc:
+                fail(str(exc))
+        return self._registry
+
+    @property
+    def project(self) -> Project:
+        if self._project is None:
+            try:
+                self._project = load(self.config_path, self.registry)
+            except ConfigErrors as exc:
+                for problem in exc.errors:
+                    err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+                raise typer.Exit(2) from None
+        return self._project
+
+    @property
+    def store_url(self) -> str:
+        return self.project.store.url
+
+    @property
+    def identity(self) -> Any:
+        from .identity.rules import IdentityRules
+
+        return IdentityRules.model_validate(self.project.identity)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"spokehub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option("--config", "-c", envvar="SPOKEHUB_CONFIG", help="The project file."),
+    ] = Path(DEFAULT_FILE),
+    log_format: Annotated[
+        str | None, typer.Option(help="console or json (default: console on a terminal)")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    configure_logging(json_output=None if log_format is None else log_format == "json")
+    ctx.obj = CliState(config_path=config)
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Create a starter project: spokehub.yaml and sample data."""
+    from .starter import write_starter
+
+    try:
+        written = write_starter(directory, force=force)
+    except FileExistsError as exc:
+        fail(str(exc))
+    for path in written:
+        out.print(f"created {path}")
+    out.print("next: spokehub config validate && spokehub db upgrade")
+
+
+@config_app.command("validate")
+def config_validate(ctx: typer.Context) -> None:
+    """Check the project file, including every connection's spoke config."""
+    project = state(ctx).project
+    out.print(
+        f"{state(ctx).config_path}: ok — {len(project.sources())} source(s), "
+        f"{len(project.destinations())} destination(s), {len(project.routes)} route(s)"
+    )
+
+
+@app.command()
+def spokes(ctx: typer.Context) -> None:
+    """List installed spokes and plugins with their capabilities."""
+    registry = state(ctx).registry
+    table = Table(title="Installed spokes and plugins")
+    for col in ("kind", "name", "distribution", "capabilities"):
+        table.add_column(col)
+    groups = (
+        ("source", registry.sources),
+        ("destination", registry.destinations),
+        ("transform", registry.transforms),
+        ("enricher", registry.enrichers),
+        ("matcher", registry.matchers),
+    )
+    for kind, entries in groups:
+        for name, reg in sorted(entries.items()):
+            caps = getattr(reg.cls, "capabilities", None)
+            table.add_row(
+                kind, name, f"{reg.distribution} {reg.version}", _caps(caps) if caps else ""
+            )
+    out.print(table)
+    for failure in registry.failures:
+        err.print(
+            f"[yellow]warning:[/yellow] distribution {failure.distribution!r} "
+            f"(entry point {failure.entry_point!r}) failed to load: {failure.error}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _caps(caps: Any) -> str:
+    parts = []
+    if caps.record_kinds:
+        parts.append("kinds=" + ",".join(caps.record_kinds))
+    parts.append(f"batch={caps.batch_size}")
+    if caps.rate_limit:
+        parts.append(f"rate={caps.rate_limit.requests}/{caps.rate_limit.per_seconds:g}s")
+    if caps.identifier_types:
+        parts.append("match=" + ",".join(caps.identifier_types))
+    if caps.incremental:
+        parts.append("incremental")
+    if caps.webhooks:
+        parts.append("webhooks")
+    if caps.can_delete:
+        parts.append("can-delete")
+    return " ".join(parts)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    connection: Annotated[str | None, typer.Argument(help="Only this connection.")] = None,
+) -> None:
+    """Check connections: credentials accepted and vendor reachable."""
+    st = state(ctx)
+    project = st.project
+    names = [connection] if connection else sorted(project.connections)
+    if connection and connection not in project.connections:
+        fail(f"no connection {connection!r} in {st.config_path}")
+    worst = 0
+    for name in names:
+        result = asyncio.run(_check_one(st, project, name))
+        colour = "green" if result.ok else "red"
+        out.print(f"{name}: [{colour}]{result.status.value}[/{colour}] {result.message}")
+        if not result.ok:
+            worst = 1
+    raise typer.Exit(worst)
+
+
+async def _check_one(st: CliState, project: Project, name: str) -> CheckResult:
+    conn = project.connections[name]
+    if conn.spoke is None:
+        return CheckResult(status=CheckStatus.OK, message="HTTP API source")
+    table = st.registry.sources if conn.kind == "source" else st.registry.destinations
+    spoke = table[conn.spoke].cls(project.spoke_configs[name], connection=name)
+    try:
+        return await spoke.check()
+    except Exception as exc:  # a spoke bug must not hide the other connections' results
+        return CheckResult(status=CheckStatus.UNREACHABLE, message=type(exc).__name__)
+    finally:
+        await spoke.aclose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the store's tables (SQLite or PostgreSQL)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store import create_store_engine, upgrade
+
+    url = state(ctx).store_url
+    try:
+        engine = create_store_engine(url)
+        revision = upgrade(engine)
+    except SQLAlchemyError as exc:
+        fail(f"store: {type(exc.orig or exc).__name__}: cannot migrate (is the database up?)")
+    except ModuleNotFoundError as exc:
+        fail(f"store: driver missing ({exc.name}); install 'spokehub[postgres]' for PostgreSQL")
+    out.print(f"store at revision {revision}")
+
+
+def _mount_optional() -> None:
+    # Sub-commands of parts that register their own typer apps.
+    try:
+        from .identity.cli import identity_app, profiles_app
+    except ImportError:
+        return
+    app.add_typer(profiles_app, name="profiles")
+    app.add_typer(identity_app, name="identity")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

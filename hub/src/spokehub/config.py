@@ -1,0 +1,252 @@
+"""The project file, ``spokehub.yaml``: loading, ``${ENV}`` interpolation and validation.
+
+Every problem is reported as one line, ``<yaml path>: <rule>``, and all problems are
+reported at once. Spoke configs are validated against the spoke's own ``Config`` model,
+so a typo in a connection is caught by ``spokehub config validate``, not at 3 a.m.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from spokehub_contracts import ConfigError, SpokeConfig
+
+from .registry import Registry
+
+DEFAULT_FILE = "spokehub.yaml"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_CONN_NAME = r"^[a-z][a-z0-9_-]*$"
+
+
+class ConfigErrors(Exception):
+    """One or more configuration problems; ``errors`` holds them all."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Strict):
+    url: str = "sqlite:///spokehub.db"
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=1, le=65535)
+    admin_token: SecretStr | None = None
+
+
+class Connection(_Strict):
+    """A configured instance of a spoke.
+
+    ``kind: source`` connections bring data in (pulled on ``schedule``, pushed through
+    webhooks, or sent by clients using one of ``write_keys``); ``spoke`` may be left out
+    for a source that only receives events through the HTTP API. ``kind: destination``
+    connections receive what the routes send them.
+    """
+
+    kind: Literal["source", "destination"]
+    spoke: str | None = None
+    write_keys: list[SecretStr] = Field(default_factory=list)
+    schedule: float | None = Field(default=None, gt=0, description="pull every N seconds")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Connection:
+        if self.kind == "destination" and not self.spoke:
+            raise ValueError("a destination needs 'spoke'")
+        if self.kind == "destination" and self.write_keys:
+            raise ValueError("write_keys belong to sources only")
+        return self
+
+
+class Route(_Strict):
+    """What goes where: changes of the given kinds (and events of the given names) from
+    the given sources to one destination, with an optional field mapping."""
+
+    name: str | None = None
+    to: str
+    sources: list[str] | None = Field(default=None, alias="from")
+    kinds: list[str] = Field(
+        default_factory=lambda: ["upsert_person", "upsert_account", "upsert_membership", "event"]
+    )
+    events: list[str] | None = None
+    mapping: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Project(_Strict):
+    """The validated project file."""
+
+    version: Literal[1] = 1
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+    identity: dict[str, Any] = Field(default_factory=dict)
+
+    # Filled by load(): each connection's config validated by its spoke's Config model.
+    spoke_configs: dict[str, SpokeConfig] = Field(default_factory=dict, exclude=True)
+    path: Path | None = Field(default=None, exclude=True)
+
+    def sources(self) -> dict[str, Connection]:
+        return {n: c for n, c in self.connections.items() if c.kind == "source"}
+
+    def destinations(self) -> dict[str, Connection]:
+        return {n: c for n, c in self.connections.items() if c.kind == "destination"}
+
+    def source_for_write_key(self, key: str) -> str | None:
+        for name, conn in self.sources().items():
+            if any(k.get_secret_value() == key for k in conn.write_keys):
+                return name
+        return None
+
+
+def interpolate(value: Any, env: Mapping[str, str], path: str, errors: list[ConfigError]) -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, _join(path, str(k)), errors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, f"{path}[{i}]", errors) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        errors.append(ConfigError(path, f"environment variable {name} is not set"))
+        return ""
+
+    return _ENV.sub(sub, value)
+
+
+def load(
+    path: str | Path = DEFAULT_FILE,
+    registry: Registry | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Project:
+    """Read, interpolate and validate a project file.
+
+    :param registry: when given, each connection's spoke must be installed and its
+        ``config`` must satisfy the spoke's ``Config`` model.
+    :raises ConfigErrors: listing every problem, each with its YAML path.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigErrors(
+            [ConfigError(str(path), "file not found (run 'spokehub init')")]
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigErrors([ConfigError(where, f"invalid YAML: {problem}")]) from None
+    if not isinstance(raw, dict):
+        raise ConfigErrors([ConfigError(str(path), "the file must hold a mapping")])
+
+    errors: list[ConfigError] = []
+    data = interpolate(raw, os.environ if env is None else env, "", errors)
+    if errors:
+        raise ConfigErrors(errors)
+    project = validate(data, registry)
+    project.path = path
+    return project
+
+
+def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
+    """Validate an already-interpolated mapping; see :func:`load`."""
+    try:
+        project = Project.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigErrors(_pydantic_errors(exc, "")) from None
+    errors: list[ConfigError] = []
+    for i, route in enumerate(project.routes):
+        if route.to not in project.destinations():
+            errors.append(ConfigError(f"routes[{i}].to", f"no destination connection {route.to!r}"))
+        for src in route.sources or []:
+            if src not in project.sources():
+                errors.append(ConfigError(f"routes[{i}].from", f"no source connection {src!r}"))
+    for name in project.connections:
+        if not re.match(_CONN_NAME, name):
+            errors.append(ConfigError(f"connections.{name}", f"name must match {_CONN_NAME}"))
+    if registry is not None:
+        errors.extend(_validate_spokes(project, registry))
+    if project.identity:
+        errors.extend(_validate_identity(project.identity))
+    if errors:
+        raise ConfigErrors(errors)
+    return project
+
+
+def _validate_spokes(project: Project, registry: Registry) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+    for name, conn in project.connections.items():
+        if conn.spoke is None:
+            if conn.config:
+                errors.append(ConfigError(f"connections.{name}.config", "needs 'spoke'"))
+            continue
+        table = registry.sources if conn.kind == "source" else registry.destinations
+        if conn.spoke not in table:
+            known = ", ".join(sorted(table)) or "none installed"
+            errors.append(
+                ConfigError(
+                    f"connections.{name}.spoke",
+                    f"unknown {conn.kind} spoke {conn.spoke!r} (installed: {known})",
+                )
+            )
+            continue
+        model = table[conn.spoke].cls.Config
+        try:
+            project.spoke_configs[name] = model.model_validate(conn.config)
+        except ValidationError as exc:
+            errors.extend(_pydantic_errors(exc, f"connections.{name}.config"))
+    return errors
+
+
+def _validate_identity(data: dict[str, Any]) -> list[ConfigError]:
+    try:
+        from .identity.rules import IdentityRules
+    except ImportError:  # identity store not built into this hub
+        return []
+    try:
+        IdentityRules.model_validate(data)
+    except ValidationError as exc:
+        return _pydantic_errors(exc, "identity")
+    return []
+
+
+def _pydantic_errors(exc: ValidationError, prefix: str) -> list[ConfigError]:
+    out: list[ConfigError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = prefix
+        for part in err["loc"]:
+            loc = f"{loc}[{part}]" if isinstance(part, int) else _join(loc, str(part))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "field required"
+        out.append(ConfigError(loc or "(top level)", msg))
+    return out
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key

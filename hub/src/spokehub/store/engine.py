@@ -1,0 +1,67 @@
+"""Engine creation with the settings each backend needs to be a durable queue store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as _sa_create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+
+def normalize_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_postgres(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (API, CLI) run beside the one writer; NORMAL sync is durable in WAL
+    # mode across process crashes, which is what an acknowledged write needs. The
+    # busy timeout turns writer contention into waiting instead of "database is locked".
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def create_store_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``: SQLite in WAL mode, or PostgreSQL through psycopg 3."""
+    url = normalize_url(url)
+    if is_sqlite(url):
+        # The stdlib driver's own transaction handling fights SQLAlchemy's; let SQLAlchemy
+        # issue BEGIN itself (IMMEDIATE, so a writer takes the lock up front).
+        if ":memory:" in url or url.rstrip("/").endswith("sqlite:"):
+            kwargs.setdefault("poolclass", StaticPool)
+        engine = _sa_create_engine(
+            url,
+            connect_args={"check_same_thread": False, "isolation_level": None},
+            **kwargs,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Writers take the lock up front so two writers never deadlock on upgrade;
+            # read-only work (API reads) asks for a deferred transaction.
+            readonly = conn.get_execution_options().get("readonly", False)
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return _sa_create_engine(url, **kwargs)

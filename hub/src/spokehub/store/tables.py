@@ -1,0 +1,130 @@
+"""Table definitions (SQLAlchemy Core). The alembic migrations create exactly these.
+
+Core rather than ORM: the pipeline and identity resolution work set-based, in bulk,
+and the same statements must run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+#: Where each pulled stream resumes. Written in the same transaction as the records it covers.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("stream", String(200), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- the data path: inbox → pipeline → outbox ----------------------------------------
+
+#: SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: Every record enters here first and is acknowledged only once committed.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # "event" (Segment message) or "record"
+    Column("message_id", String(256)),
+    Column("partition_key", String(512)),  # keeps one person's rows in order across workers
+    Column("body", Text, nullable=False),  # JSON
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("processed_at", DateTime(timezone=True)),
+    Index("ix_inbox_status_id", "status", "id"),
+)
+
+#: messageIds seen per source connection, for de-duplication within a window.
+message_ids = Table(
+    "message_ids",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("message_id", String(256), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+#: Records that broke the contract or could not be processed, kept with their reason.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("inbox_id", BigInteger),
+    Column("connection", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("stage", String(32), nullable=False),  # validate | contract | transform | resolve
+    Column("field", String(256), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("replayed_at", DateTime(timezone=True)),
+    Index("ix_quarantine_connection_id", "connection", "id"),
+)
+
+#: Events as stored on the profile (the 360 view's timeline).
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("contact_id", String(64), nullable=False),
+    Column("connection", String(200), nullable=False),
+    Column("message_id", String(256)),
+    Column("type", String(16), nullable=False),
+    Column("event", String(512)),
+    Column("properties", JSON, nullable=False),
+    Column("context", JSON, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_contact_id_id", "contact_id", "id"),
+)
+
+#: What each destination must receive. Delivery lanes claim due rows per destination.
+#: status: pending | inflight | delivered | retry | dead | suppressed.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("destination", String(200), nullable=False),
+    Column("route", String(200)),
+    Column("contact_id", String(64)),
+    Column("kind", String(32), nullable=False),
+    Column("purpose", String(32)),  # consent purpose the send serves, if any
+    Column("item", Text, nullable=False),  # the Change as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("external_id", String(512)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_outbox_destination_status_due_at", "destination", "status", "due_at"),
+    Index("ix_outbox_contact_id", "contact_id"),
+)

@@ -1,0 +1,1 @@
+"""Test helpers for the hub's own suites (store fixtures for SQLite and PostgreSQL)."""

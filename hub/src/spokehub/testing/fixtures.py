@@ -1,0 +1,76 @@
+"""pytest fixtures shared by the hub and end-to-end suites.
+
+``store_url`` is parametrized over SQLite (a fresh file per test) and PostgreSQL (a fresh
+schema per test in the database named by ``SPOKEHUB_TEST_PG_URL``, default the local
+server). PostgreSQL cases are marked ``postgres`` and skip only when the variable is set
+to ``skip``; in CI the server is started before the suite, so they really run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+
+from spokehub.store import create_store_engine, upgrade
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_base_url() -> str | None:
+    url = os.environ.get("SPOKEHUB_TEST_PG_URL", DEFAULT_PG_URL)
+    return None if url == "skip" else url
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = pg_base_url()
+    if base is None:
+        pytest.skip("SPOKEHUB_TEST_PG_URL=skip")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_store_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+)
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A URL of an empty store: SQLite file or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'spokehub.db'}"
+    return request.getfixturevalue("pg_schema_url")
+
+
+@pytest.fixture
+def engine(store_url: str) -> Iterator[Engine]:
+    """A migrated engine on each backend."""
+    eng = create_store_engine(store_url)
+    upgrade(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path) -> Iterator[Engine]:
+    """A migrated SQLite engine only, for tests that need no PostgreSQL twin."""
+    eng = create_store_engine(f"sqlite:///{tmp_path / 'spokehub.db'}")
+    upgrade(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import make_fake_distribution
+from spokehub import __version__
+
+
+def test_version(run_cli):
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_init_validate_upgrade_check(run_cli, tmp_path: Path):
+    assert run_cli("init").returncode == 0
+    assert (tmp_path / "spokehub.yaml").exists()
+    assert run_cli("init").returncode == 2  # refuses to overwrite
+    validated = run_cli("config", "validate")
+    assert validated.returncode == 0, validated.stderr
+    assert "2 source(s), 1 destination(s)" in validated.stdout
+    upgraded = run_cli("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "revision" in upgraded.stdout
+    assert (tmp_path / "spokehub.db").exists()
+    checked = run_cli("check", "webshop_files")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "ok" in checked.stdout
+
+
+def test_spokes_lists_files_with_capabilities(run_cli):
+    result = run_cli("spokes")
+    assert result.returncode == 0, result.stderr
+    assert "files" in result.stdout
+    assert "spokehub-files" in result.stdout
+    assert "incremental" in result.stdout
+
+
+def test_broken_third_party_spoke_is_named_and_cli_keeps_working(run_cli, tmp_path: Path):
+    site = tmp_path / "site"
+    make_fake_distribution(
+        site, "spokehub-broken", "broken", "spokehub_broken", "raise ImportError('boom')\n"
+    )
+    result = run_cli("spokes", extra_path=site)
+    assert result.returncode == 0, result.stderr
+    assert "files" in result.stdout
+    assert "spokehub-broken" in result.stderr
+    assert "boom" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_two_spokes_claiming_one_name_is_a_clear_error(run_cli, tmp_path: Path):
+    site = tmp_path / "site"
+    code = """
+        from spokehub_contracts import Source, hookimpl
+
+        class Impostor(Source):
+            name = "files"
+
+        @hookimpl
+        def register_sources(register):
+            register(Impostor)
+    """
+    make_fake_distribution(site, "spokehub-impostor", "impostor", "spokehub_impostor", code)
+    result = run_cli("spokes", extra_path=site)
+    assert result.returncode == 2
+    assert "'files' is registered by both" in result.stderr
+    assert "spokehub-impostor" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+CONFIG_TEMPLATE = """\
+version: 1
+store: {{url: "sqlite:///x.db"}}
+connections:
+  shop:
+    kind: source
+    spoke: files
+    config:
+      streams: [{{name: customers, path: data.csv, kind: person}}]
+      {extra}
+  crm:
+    kind: destination
+    spoke: {dest_spoke}
+    config: {{path: "${{OUT_PATH}}"}}
+"""
+
+
+def _write(tmp_path: Path, **kw: str) -> None:
+    values = {"extra": "", "dest_spoke": "files"} | kw
+    (tmp_path / "spokehub.yaml").write_text(CONFIG_TEMPLATE.format(**values))
+
+
+def test_missing_env_var_names_yaml_path(run_cli, tmp_path: Path):
+    _write(tmp_path)
+    result = run_cli("config", "validate")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["error: connections.crm.config.path: environment variable OUT_PATH is not set"]
+
+
+def test_unknown_spoke_names_yaml_path(run_cli, tmp_path: Path):
+    _write(tmp_path, dest_spoke="hubspott")
+    result = run_cli("config", "validate", env={"OUT_PATH": "o.jsonl"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: connections.crm.spoke: unknown destination spoke 'hubspott' (installed: files)"
+    ]
+
+
+def test_wrong_field_type_names_yaml_path(run_cli, tmp_path: Path):
+    (tmp_path / "spokehub.yaml").write_text("version: 1\nserver: {port: not-a-number}\n")
+    result = run_cli("config", "validate")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: server.port: ")
+    assert "integer" in line
+
+
+def test_invalid_yaml_names_the_line(run_cli, tmp_path: Path):
+    (tmp_path / "spokehub.yaml").write_text("version: 1\nconnections: [unclosed\n")
+    result = run_cli("config", "validate")
+    assert result.returncode == 2
+    assert "spokehub.yaml:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from spokehub_contracts import ConfigError, SpokeConfig
+from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
 from .registry import Registry
 
@@ -83,6 +83,9 @@ class Route(_Strict):
     )
     events: list[str] | None = None
     mapping: dict[str, str] = Field(default_factory=dict)
+    purpose: ConsentPurpose | None = Field(
+        default=None, description="consent purpose these sends serve; checked before each send"
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -32,7 +32,7 @@ pytest: setup
 test: lint pytest
 
 demo: setup
-	$(BIN)/python -m spokehub.demo
+	$(BIN)/python demo/run.py
 
 bench: setup
 	$(BIN)/python bench/run.py

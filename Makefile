@@ -35,7 +35,7 @@ demo: setup
 	$(BIN)/python demo/run.py
 
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 fmt: setup
 	$(BIN)/ruff check --fix .

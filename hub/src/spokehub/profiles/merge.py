@@ -1,0 +1,90 @@
+"""Moving profile data when identity merges profiles.
+
+Called by resolution inside its transaction. Rows of an absorbed profile move to the
+survivor; where both hold a row for the same key the combined row keeps, per table:
+
+- traits (per trait and connection): the later latest value and the earlier first value,
+  so every survivorship policy sees the union of both histories;
+- consents (per purpose): the later decision; on a tie, the denial (the careful choice);
+- scores (per name): the later computation;
+- memberships: all of them (a person's history is never dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select, update
+
+from spokehub.identity.sql import chunks, utc
+
+from .tables import consents, memberships, scores, traits
+
+
+def _rows(conn: Connection, table: Any, contact_ids: list[str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in chunks(contact_ids):
+        out.extend(
+            dict(r._mapping)
+            for r in conn.execute(select(table).where(table.c.contact_id.in_(part)))
+        )
+    return out
+
+
+def _merge_table(
+    conn: Connection,
+    table: Any,
+    absorbed_to: Mapping[str, str],
+    key: tuple[str, ...],
+    combine: Any,
+) -> None:
+    absorbed_rows = _rows(conn, table, sorted(absorbed_to))
+    if not absorbed_rows:
+        return  # the common case: nothing to move
+    survivors = sorted({absorbed_to[r["contact_id"]] for r in absorbed_rows})
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in [*_rows(conn, table, survivors), *absorbed_rows]:
+        row["contact_id"] = absorbed_to.get(row["contact_id"], row["contact_id"])
+        k = (row["contact_id"], *(row[c] for c in key))
+        merged[k] = combine(merged[k], row) if k in merged else row
+    for part in chunks([*survivors, *sorted(absorbed_to)]):
+        conn.execute(delete(table).where(table.c.contact_id.in_(part)))
+    conn.execute(table.insert(), list(merged.values()))
+
+
+def _combine_traits(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    latest = a if utc(a["observed_at"]) >= utc(b["observed_at"]) else b
+    first = a if utc(a["first_observed_at"]) <= utc(b["first_observed_at"]) else b
+    return {
+        **latest,
+        "first_value": first["first_value"],
+        "first_observed_at": first["first_observed_at"],
+    }
+
+
+def _combine_consents(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    ta, tb = utc(a["recorded_at"]), utc(b["recorded_at"])
+    if ta != tb:
+        return a if ta > tb else b
+    return a if not a["granted"] else b
+
+
+def _combine_scores(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return a if utc(a["computed_at"]) >= utc(b["computed_at"]) else b
+
+
+def merge_profile_data(conn: Connection, absorbed_to: Mapping[str, str]) -> None:
+    """Move traits, consents, scores and memberships of each absorbed contact ID (key) to
+    its survivor (value), combining clashing rows as the module docstring says."""
+    if not absorbed_to:
+        return
+    _merge_table(conn, traits, absorbed_to, ("name", "connection"), _combine_traits)
+    _merge_table(conn, consents, absorbed_to, ("purpose",), _combine_consents)
+    _merge_table(conn, scores, absorbed_to, ("name",), _combine_scores)
+    conn.execute(
+        update(memberships)
+        .where(memberships.c.contact_id == bindparam("a"))
+        .values(contact_id=bindparam("s")),
+        [{"a": a, "s": s} for a, s in absorbed_to.items()],
+    )

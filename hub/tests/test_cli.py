@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import make_fake_distribution
 from spokehub import __version__
+from spokehub.testing.dists import make_fake_distribution
 
 
 def test_version(run_cli):
@@ -77,7 +77,7 @@ connections:
     kind: source
     spoke: files
     config:
-      streams: [{{name: customers, path: data.csv, kind: person}}]
+      streams: [{{name: customers, path: data.csv, kind: person, identifiers: {{email: email}}}}]
       {extra}
   crm:
     kind: destination

@@ -28,8 +28,14 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Work with the project file.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the store.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Process the inbox.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Records that broke the contract.", no_args_is_help=True)
+sync_app = typer.Typer(help="Pull from sources.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(sync_app, name="sync")
 
 out = Console()
 err = Console(stderr=True)
@@ -238,8 +244,153 @@ def db_upgrade(ctx: typer.Context) -> None:
     out.print(f"store at revision {revision}")
 
 
+def _engine(st: CliState) -> Any:
+    """A migrated store engine (migrations are idempotent; a daemon may start on a new
+    database)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store import create_store_engine, upgrade
+
+    try:
+        engine = create_store_engine(st.store_url)
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        fail(f"store: {type(exc.orig or exc).__name__}: cannot open (is the database up?)")
+    return engine
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (server.port).")] = None,
+    api_only: Annotated[
+        bool, typer.Option(help="Serve the API only: no pipeline, sync or delivery.")
+    ] = False,
+) -> None:
+    """Run the hub: ingestion API, pipeline, scheduled pulls and delivery, until SIGTERM."""
+    from .daemon import serve as run_daemon
+
+    st = state(ctx)
+    engine = _engine(st)
+    asyncio.run(
+        run_daemon(st.project, st.registry, engine, host=host, port=port, workers=not api_only)
+    )
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is pending now, then exit.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, help="Inbox rows per transaction.")] = 200,
+) -> None:
+    """Process inbox rows into profiles and the outbox (all pending with --once)."""
+    from .pipeline import Pipeline
+
+    st = state(ctx)
+    pipeline = Pipeline(_engine(st), st.project, st.registry, batch_size=batch_size)
+    if once:
+        stats = pipeline.drain()
+        out.print(
+            f"processed {stats.processed}, quarantined {stats.quarantined}, "
+            f"dropped {stats.dropped}, outbox rows {stats.outbox}"
+        )
+        return
+
+    async def forever() -> None:
+        import signal
+
+        stop, wake = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await pipeline.run(stop, wake)
+
+    asyncio.run(forever())
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context,
+    connection: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed records.")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+) -> None:
+    """List quarantined records with the field and rule each broke."""
+    from .pipeline import list_quarantine
+
+    rows = list_quarantine(
+        _engine(state(ctx)), connection=connection, include_replayed=all_, limit=limit
+    )
+    table = Table(title=f"Quarantine ({len(rows)})")
+    for col in ("id", "source", "stage", "field", "rule", "at", "replayed"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.connection,
+            r.stage,
+            r.field,
+            r.rule,
+            r.created_at.isoformat(timespec="seconds"),
+            r.replayed_at.isoformat(timespec="seconds") if r.replayed_at else "",
+        )
+    out.print(table)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(help="Quarantine ids (default: all).")] = None,
+    connection: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+) -> None:
+    """Send quarantined records through the pipeline again (after fixing the cause)."""
+    from .pipeline import replay
+
+    count = replay(_engine(state(ctx)), ids or None, connection=connection)
+    out.print(f"replayed {count} record(s) into the inbox")
+
+
+@sync_app.command("run")
+def sync_run(
+    ctx: typer.Context,
+    connection: Annotated[str | None, typer.Argument(help="Only this source.")] = None,
+) -> None:
+    """Pull every stream of the pull sources (or one) once, from the saved state."""
+    from .sync import sync_connection
+
+    st = state(ctx)
+    project = st.project
+    pullable = [n for n, c in sorted(project.sources().items()) if c.spoke is not None]
+    if connection is not None:
+        if connection not in pullable:
+            fail(f"no pull source connection {connection!r} in {st.config_path}")
+        pullable = [connection]
+    engine = _engine(st)
+    worst = 0
+    for name in pullable:
+        try:
+            stats = asyncio.run(sync_connection(engine, project, st.registry, name))
+        except NotImplementedError:
+            continue  # a push-only source
+        except Exception as exc:
+            err.print(f"[red]{name}: failed ({type(exc).__name__})[/red]")
+            worst = 1
+            continue
+        out.print(
+            f"{name}: {stats.records} record(s), {stats.checkpoints} checkpoint(s) "
+            f"from {stats.streams} stream(s)"
+        )
+    raise typer.Exit(worst)
+
+
 def _mount_optional() -> None:
     # Sub-commands of parts that register their own typer apps.
+    from .contract.cli import contract_app
+
+    app.add_typer(contract_app, name="contract")
     try:
         from .identity.cli import identity_app, profiles_app
     except ImportError:

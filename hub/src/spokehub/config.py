@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
+from ._errors import pydantic_config_errors
 from .registry import Registry
 
 DEFAULT_FILE = "spokehub.yaml"
@@ -100,6 +101,9 @@ class Project(_Strict):
     connections: dict[str, Connection] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     identity: dict[str, Any] = Field(default_factory=dict)
+    contract: dict[str, Any] | str | None = Field(
+        default=None, description="the data contract, or the path of a contract file"
+    )
 
     # Filled by load(): each connection's config validated by its spoke's Config model.
     spoke_configs: dict[str, SpokeConfig] = Field(default_factory=dict, exclude=True)
@@ -179,7 +183,7 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
     try:
         project = Project.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(_pydantic_errors(exc, "")) from None
+        raise ConfigErrors(pydantic_config_errors(exc, "")) from None
     errors: list[ConfigError] = []
     for i, route in enumerate(project.routes):
         if route.to not in project.destinations():
@@ -194,6 +198,13 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
         errors.extend(_validate_spokes(project, registry))
     if project.identity:
         errors.extend(_validate_identity(project.identity))
+    if isinstance(project.contract, dict):
+        from .contract import parse_contract
+
+        try:
+            parse_contract(project.contract)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
     if errors:
         raise ConfigErrors(errors)
     return project
@@ -220,7 +231,7 @@ def _validate_spokes(project: Project, registry: Registry) -> list[ConfigError]:
         try:
             project.spoke_configs[name] = model.model_validate(conn.config)
         except ValidationError as exc:
-            errors.extend(_pydantic_errors(exc, f"connections.{name}.config"))
+            errors.extend(pydantic_config_errors(exc, f"connections.{name}.config"))
     return errors
 
 
@@ -232,23 +243,8 @@ def _validate_identity(data: dict[str, Any]) -> list[ConfigError]:
     try:
         IdentityRules.model_validate(data)
     except ValidationError as exc:
-        return _pydantic_errors(exc, "identity")
+        return pydantic_config_errors(exc, "identity")
     return []
-
-
-def _pydantic_errors(exc: ValidationError, prefix: str) -> list[ConfigError]:
-    out: list[ConfigError] = []
-    for err in exc.errors(include_url=False, include_input=False):
-        loc = prefix
-        for part in err["loc"]:
-            loc = f"{loc}[{part}]" if isinstance(part, int) else _join(loc, str(part))
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "missing":
-            msg = "field required"
-        out.append(ConfigError(loc or "(top level)", msg))
-    return out
 
 
 def _join(prefix: str, key: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -127,4 +129,65 @@ outbox = Table(
     Column("finished_at", DateTime(timezone=True)),
     Index("ix_outbox_destination_status_due_at", "destination", "status", "due_at"),
     Index("ix_outbox_contact_id", "contact_id"),
+)
+
+# -- the data contract -----------------------------------------------------------------
+
+#: Every published (live) contract, newest last.
+contract_versions = Table(
+    "contract_versions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("version", String(64)),
+    Column("spec", Text, nullable=False),  # EffectiveContract as JSON
+    Column("breaking", Boolean, nullable=False, server_default=false()),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Violation counters per source, event, field, rule and outcome (mode:action).
+contract_violations = Table(
+    "contract_violations",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("event", String(512), primary_key=True),
+    Column("field", String(256), primary_key=True),
+    Column("rule", String(512), primary_key=True),
+    Column("outcome", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+)
+
+# -- delivery ------------------------------------------------------------------------
+
+#: One row per destination connection that has run a lane. A lane is paused while
+#: ``paused_at`` is set (an auth failure, or an operator), with ``reason`` saying why; the
+#: pause survives restarts. ``seen_at`` is the running lane's heartbeat.
+delivery_lanes = Table(
+    "delivery_lanes",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("paused_at", DateTime(timezone=True)),
+    Column("reason", Text),
+    Column("last_error", Text),  # redacted
+    Column("last_error_at", DateTime(timezone=True)),
+    Column("seen_at", DateTime(timezone=True)),
+)
+
+#: One row per call to a destination (write or forget): how long it took and what came of
+#: it. Feeds the rate and latency figures of ``spokehub deliveries status``.
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("destination", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False, server_default="0"),
+    Column("retried", Integer, nullable=False, server_default="0"),
+    Column("rejected", Integer, nullable=False, server_default="0"),
+    # ok | partial | auth | throttled | transient | permanent | error
+    Column("result", String(16), nullable=False),
+    Column("error", Text),  # redacted
+    Index("ix_delivery_attempts_destination_started_at", "destination", "started_at"),
 )

@@ -9,8 +9,11 @@ to ``skip``; in CI the server is started before the suite, so they really run.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -74,3 +77,24 @@ def sqlite_engine(tmp_path) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path):
+    """Run the real ``spokehub`` command in a subprocess, in ``tmp_path``."""
+
+    def run(*args: str, env: dict[str, str] | None = None, extra_path: Path | None = None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
+        full_env.update(env or {})
+        if extra_path is not None:
+            full_env["PYTHONPATH"] = str(extra_path)
+        return subprocess.run(
+            [sys.executable, "-m", "spokehub", *args],
+            cwd=tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

@@ -1,0 +1,54 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from .. import __version__
+from ..config import Project
+from ..ingest import IngestSettings
+from ..registry import Registry
+from . import health, ingestion, profiles, webhooks
+from .errors import install_error_handlers
+from .metrics import Metrics
+
+
+def create_app(
+    project: Project,
+    registry: Registry,
+    engine: Engine,
+    *,
+    settings: IngestSettings | None = None,
+    wake: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the hub's HTTP API over a migrated store.
+
+    :param settings: ingestion limits and the de-duplication window (defaults, overridable
+        through the environment, see :meth:`IngestSettings.from_env`).
+    :param wake: called after new inbox rows commit, so a pipeline worker in the same
+        process starts at once instead of at its next poll.
+    """
+    app = FastAPI(
+        title="spokehub",
+        version=__version__,
+        description=(
+            "Segment-compatible ingestion, webhooks, and the profile API of the spokehub hub."
+        ),
+    )
+    app.state.project = project
+    app.state.registry = registry
+    app.state.engine = engine
+    app.state.settings = settings or IngestSettings.from_env()
+    app.state.metrics = Metrics(engine)
+    app.state.wake = wake or (lambda: None)
+    app.state.accepting = True
+    app.state.webhook_spokes = {}
+    install_error_handlers(app)
+    app.include_router(ingestion.router)
+    app.include_router(webhooks.router)
+    app.include_router(profiles.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,55 @@
+"""Who is calling: a source by its write key, or an operator by the admin token."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+from fastapi import HTTPException, Request
+
+from ..config import Project
+from ..ingest import IngestError
+
+
+def basic_user(authorization: str | None) -> str | None:
+    """The user name of an HTTP Basic ``Authorization`` header (Segment puts the write key
+    there, with an empty password), or ``None`` when there is no Basic header."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise IngestError(401, "unauthorized", "Authorization header is not valid Basic") from None
+    return decoded.partition(":")[0]
+
+
+def source_for_key(project: Project, key: str | None) -> str:
+    """The source connection a write key belongs to.
+
+    :raises IngestError: 401 when no key was given or it is unknown (the key is never echoed).
+    """
+    if not key:
+        raise IngestError(
+            401, "unauthorized", "write key required: HTTP Basic user name or writeKey in body"
+        )
+    source = project.source_for_write_key(key)
+    if source is None:
+        raise IngestError(401, "unauthorized", "unknown write key")
+    return source
+
+
+def require_admin(request: Request) -> None:
+    """FastAPI dependency: the request carries ``Authorization: Bearer <server.admin_token>``."""
+    project: Project = request.app.state.project
+    token = project.server.admin_token
+    if token is None:
+        raise HTTPException(403, "the profile API is disabled: set server.admin_token")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    ):
+        raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})

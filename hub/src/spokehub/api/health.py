@@ -1,0 +1,41 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready to accept events: the store answers and the daemon is not shutting down."""
+    if not request.app.state.accepting:
+        return JSONResponse({"status": "shutting_down"}, status_code=503)
+
+    def ping() -> None:
+        with request.app.state.engine.connect().execution_options(readonly=True) as conn:
+            conn.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception:
+        return JSONResponse({"status": "store_unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Accepted and rejected counts, pipeline lag, inbox backlog, outbox depth per destination."""
+    body = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

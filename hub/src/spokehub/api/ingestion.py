@@ -1,0 +1,155 @@
+"""Segment-compatible ingestion: ``/v1/identify|track|page|screen|group|alias|batch|import``.
+
+Each request is read under a size cap, inflated under the same cap, shape-checked, and
+committed to the inbox in one transaction before ``{"success": true}`` is answered. A
+request is all-or-nothing: one bad message refuses the whole request, naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from spokehub_contracts import utcnow
+
+from ..ingest import (
+    BATCH_KINDS,
+    CALL_TYPES,
+    IngestError,
+    IngestSettings,
+    check_message,
+    decode,
+    parse_json,
+    read_capped,
+    split_messages,
+    write_key_in_body,
+    write_messages,
+)
+from .auth import basic_user, source_for_key
+
+router = APIRouter(tags=["ingestion"])
+
+
+class Success(BaseModel):
+    """The answer once every message of the request is committed."""
+
+    success: bool = True
+
+
+class ErrorBody(BaseModel):
+    """A refused request: ``code`` is stable, ``message`` names the field and the rule."""
+
+    success: bool = False
+    code: str
+    message: str
+
+
+_MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": sorted(CALL_TYPES)},
+        "userId": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "messageId": {"type": "string"},
+        "event": {"type": "string"},
+        "name": {"type": "string"},
+        "groupId": {"type": "string"},
+        "previousId": {"type": "string"},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+        "integrations": {"type": "object"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "writeKey": {"type": "string"},
+    },
+}
+_BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "items": _MESSAGE_SCHEMA},
+        "writeKey": {"type": "string"},
+        "sentAt": {"type": "string"},
+        "context": {"type": "object"},
+    },
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "malformed JSON, wrong types, missing identity"},
+    401: {"model": ErrorBody, "description": "missing or unknown write key"},
+    413: {"model": ErrorBody, "description": "event over 32 KB or body over 500 KB"},
+    415: {"model": ErrorBody, "description": "unsupported Content-Encoding"},
+}
+
+
+async def ingest(request: Request, kind: str) -> Success:
+    """Accept one Segment call or batch; answer only after it is committed."""
+    app = request.app
+    settings: IngestSettings = app.state.settings
+    if not app.state.accepting:
+        raise IngestError(503, "shutting_down", "the hub is shutting down; retry")
+    header_key = basic_user(request.headers.get("authorization"))
+    source = source_for_key(app.state.project, header_key) if header_key else None
+
+    cap = settings.max_batch_bytes
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > cap:
+        raise IngestError(413, "body_too_large", f"request body exceeds {cap} bytes")
+    raw = await read_capped(request.stream(), cap)
+    payload = parse_json(decode(raw, request.headers.get("content-encoding"), cap))
+    if source is None:
+        source = source_for_key(app.state.project, write_key_in_body(payload))
+
+    received_at = utcnow().isoformat()
+    accepted = [
+        check_message(where, msg, received_at, settings)
+        for where, msg in split_messages(kind, payload)
+    ]
+    result = await run_in_threadpool(
+        write_messages,
+        app.state.engine,
+        source,
+        accepted,
+        dedup_window=settings.dedup_window,
+    )
+    app.state.metrics.accepted.labels(source).inc(result.stored)
+    if result.duplicates:
+        app.state.metrics.duplicates.labels(source).inc(result.duplicates)
+    if result.stored:
+        app.state.wake()
+    return Success()
+
+
+def _endpoint(kind: str) -> Any:
+    async def endpoint(request: Request) -> Success:
+        return await ingest(request, kind)
+
+    endpoint.__name__ = f"ingest_{kind}"
+    endpoint.__doc__ = (
+        f"Segment-compatible ``{kind}``: HTTP Basic auth with the write key as user name "
+        "(or ``writeKey`` in the body); gzip accepted. Answers once committed."
+    )
+    return endpoint
+
+
+for _kind in (*sorted(CALL_TYPES), *sorted(BATCH_KINDS)):
+    router.add_api_route(
+        f"/v1/{_kind}",
+        _endpoint(_kind),
+        methods=["POST"],
+        response_model=Success,
+        responses=_RESPONSES,
+        summary=f"Ingest {_kind}",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _BATCH_SCHEMA if _kind in BATCH_KINDS else _MESSAGE_SCHEMA
+                    }
+                },
+            }
+        },
+    )

@@ -1,0 +1,86 @@
+"""Prometheus metrics of one app: counters kept in memory, gauges read from the store at
+scrape time (so several daemons on one database all report the true depth)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from ..store.tables import inbox, outbox
+
+
+class StoreCollector(Collector):
+    """Pipeline lag (age of the oldest pending inbox row), inbox backlog and outbox depth
+    per destination, queried when scraped."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        lag = GaugeMetricFamily(
+            "spokehub_pipeline_lag_seconds", "Age of the oldest inbox row not yet processed"
+        )
+        backlog = GaugeMetricFamily("spokehub_inbox_pending", "Inbox rows waiting for the pipeline")
+        depth = GaugeMetricFamily(
+            "spokehub_outbox_depth",
+            "Outbox rows not yet delivered, per destination",
+            labels=["destination"],
+        )
+        try:
+            with self.engine.connect().execution_options(readonly=True) as conn, conn.begin():
+                oldest, pending = conn.execute(
+                    select(func.min(inbox.c.received_at), func.count()).where(
+                        inbox.c.status == "pending"
+                    )
+                ).one()
+                rows = conn.execute(
+                    select(outbox.c.destination, func.count())
+                    .where(outbox.c.status.in_(("pending", "inflight", "retry")))
+                    .group_by(outbox.c.destination)
+                ).all()
+        except Exception:  # a scrape must not fail because the store is busy
+            return
+        if oldest is not None:
+            if oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            lag.add_metric([], max(0.0, (datetime.now(UTC) - oldest).total_seconds()))
+        else:
+            lag.add_metric([], 0.0)
+        backlog.add_metric([], float(pending))
+        for destination, count in rows:
+            depth.add_metric([destination], float(count))
+        yield lag
+        yield backlog
+        yield depth
+
+
+class Metrics:
+    """The metrics of one app, in a registry of its own (several apps per test process)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.accepted = Counter(
+            "spokehub_events_accepted",
+            "Messages acknowledged and committed to the inbox",
+            ["source"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "spokehub_events_duplicate",
+            "Messages acknowledged but not stored again (messageId seen in the window)",
+            ["source"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "spokehub_requests_rejected",
+            "Requests refused, by reason",
+            ["code"],
+            registry=self.registry,
+        )
+        self.registry.register(StoreCollector(engine))

@@ -1,0 +1,92 @@
+"""``POST /v1/webhooks/{connection}``: raw bodies handed to the push source's spoke.
+
+The spoke verifies the request (signature, shared secret) and parses it into records;
+the records are committed to the inbox before the answer, like any other input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from spokehub_contracts import Source, WebhookRequest
+
+from ..ingest import Accepted, IngestError, read_capped, write_messages
+from ..ingest.messages import digest
+from ..logs import get_logger
+from .ingestion import ErrorBody, Success
+
+router = APIRouter(tags=["webhooks"])
+log = get_logger("spokehub.webhooks")
+
+
+def _spoke(request: Request, connection: str) -> Source:
+    app = request.app
+    cache: dict[str, Source] = app.state.webhook_spokes
+    if connection in cache:
+        return cache[connection]
+    conn = app.state.project.connections.get(connection)
+    if conn is None or conn.kind != "source" or conn.spoke is None:
+        raise IngestError(404, "not_found", "no push source connection of that name")
+    registered = app.state.registry.sources.get(conn.spoke)
+    if registered is None or not registered.cls.capabilities.webhooks:
+        raise IngestError(404, "not_found", "that connection's spoke does not take webhooks")
+    config = app.state.project.spoke_configs.get(connection)
+    if config is None:
+        config = registered.cls.Config.model_validate(conn.config)
+    spoke = registered.cls(config, connection=connection)
+    cache[connection] = spoke
+    return spoke
+
+
+@router.post(
+    "/v1/webhooks/{connection}",
+    response_model=Success,
+    responses={
+        401: {"model": ErrorBody, "description": "verification failed"},
+        404: {"model": ErrorBody, "description": "no such push source"},
+        413: {"model": ErrorBody, "description": "body too large"},
+    },
+    summary="Receive a webhook",
+)
+async def webhook(connection: str, request: Request) -> Any:
+    """Verify and parse a vendor's webhook with the connection's spoke; commit the
+    records it yields to the inbox; answer once committed."""
+    spoke = _spoke(request, connection)
+    body = await read_capped(request.stream(), request.app.state.settings.max_batch_bytes)
+    hook = WebhookRequest(
+        headers=dict(request.headers), body=body, query=dict(request.query_params)
+    )
+    try:
+        verified = await spoke.verify_webhook(hook)
+    except NotImplementedError:
+        raise IngestError(
+            404, "not_found", "that connection's spoke does not take webhooks"
+        ) from None
+    if not verified:
+        raise IngestError(401, "unauthorized", "webhook verification failed")
+    try:
+        records = await spoke.parse_webhook(hook)
+    except Exception as exc:  # a vendor payload the spoke cannot read is the caller's mistake
+        log.warning("webhook not parsed", connection=connection, error=type(exc).__name__)
+        raise IngestError(400, "invalid_webhook", "the spoke could not parse the body") from None
+    accepted = []
+    for record in records:
+        data = record.model_dump_json().encode("utf-8")
+        # Keyed by content: a vendor's retry of the same delivery is stored once, while a
+        # later change to the same record is a new message.
+        accepted.append(Accepted(f"{record.stream}:{digest(data.decode())}", None, data))
+    if accepted:
+        settings = request.app.state.settings
+        await run_in_threadpool(
+            write_messages,
+            request.app.state.engine,
+            connection,
+            accepted,
+            dedup_window=settings.dedup_window,
+            kind="record",
+        )
+        request.app.state.wake()
+    return Success()

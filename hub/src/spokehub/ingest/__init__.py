@@ -1,0 +1,36 @@
+"""Ingestion: Segment-compatible request parsing, limits, and durable inbox writes."""
+
+from .body import decode, parse_json, read_capped
+from .errors import IngestError
+from .inbox import InboxWrite, prune_message_ids, write_messages, write_messages_in
+from .limits import MAX_BATCH_BYTES, MAX_EVENT_BYTES, IngestSettings
+from .messages import (
+    BATCH_KINDS,
+    CALL_TYPES,
+    Accepted,
+    check_message,
+    partition_key,
+    split_messages,
+    write_key_in_body,
+)
+
+__all__ = [
+    "BATCH_KINDS",
+    "CALL_TYPES",
+    "MAX_BATCH_BYTES",
+    "MAX_EVENT_BYTES",
+    "Accepted",
+    "InboxWrite",
+    "IngestError",
+    "IngestSettings",
+    "check_message",
+    "decode",
+    "parse_json",
+    "partition_key",
+    "prune_message_ids",
+    "read_capped",
+    "split_messages",
+    "write_key_in_body",
+    "write_messages",
+    "write_messages_in",
+]

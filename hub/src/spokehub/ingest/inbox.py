@@ -1,0 +1,145 @@
+"""Writing accepted messages to the durable inbox, de-duplicated on ``messageId``.
+
+One transaction per request: the inbox rows and the seen ``messageId`` rows commit
+together, so an acknowledged message is stored exactly once and a failed request stores
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, delete, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from spokehub_contracts import utcnow
+
+from ..store.tables import inbox, message_ids
+from .messages import Accepted
+
+#: Attempts for one request when two writers race on the same messageId (PostgreSQL).
+_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class InboxWrite:
+    """What one write did: how many rows were stored and how many were duplicates."""
+
+    stored: int
+    duplicates: int
+
+
+def write_messages(
+    engine: Engine,
+    connection: str,
+    messages: Sequence[Accepted],
+    *,
+    dedup_window: float,
+    kind: str = "event",
+    now: datetime | None = None,
+) -> InboxWrite:
+    """Store ``messages`` from source ``connection`` in the inbox, skipping any whose
+    ``messageId`` was already stored for that source within ``dedup_window`` seconds
+    (and repeats inside ``messages`` itself). Returns once committed.
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            with engine.begin() as conn:
+                return write_messages_in(
+                    conn, connection, messages, dedup_window=dedup_window, kind=kind, now=now
+                )
+        except IntegrityError:
+            # Another request committed the same messageId between our read and write;
+            # the retry sees it and counts it as a duplicate.
+            if attempt == _ATTEMPTS - 1:
+                raise
+        except OperationalError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def write_messages_in(
+    conn: Connection,
+    connection: str,
+    messages: Sequence[Accepted],
+    *,
+    dedup_window: float,
+    kind: str = "event",
+    now: datetime | None = None,
+) -> InboxWrite:
+    """:func:`write_messages` inside the caller's transaction (sync runs, webhooks)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=dedup_window)
+    wanted: dict[str, Accepted] = {}
+    for msg in messages:
+        wanted.setdefault(msg.message_id, msg)
+
+    seen_fresh: set[str] = set()
+    expired: list[str] = []
+    ids = list(wanted)
+    for chunk in _chunks(ids, 500):
+        rows = conn.execute(
+            select(message_ids.c.message_id, message_ids.c.received_at).where(
+                message_ids.c.connection == connection, message_ids.c.message_id.in_(chunk)
+            )
+        )
+        for mid, received in rows:
+            if _aware(received) >= cutoff:
+                seen_fresh.add(mid)
+            else:
+                expired.append(mid)
+    if expired:
+        # Outside the window a repeat is a new message: forget the old sighting.
+        for chunk in _chunks(expired, 500):
+            conn.execute(
+                delete(message_ids).where(
+                    and_(
+                        message_ids.c.connection == connection, message_ids.c.message_id.in_(chunk)
+                    )
+                )
+            )
+
+    fresh = [m for mid, m in wanted.items() if mid not in seen_fresh]
+    if fresh:
+        conn.execute(
+            message_ids.insert(),
+            [
+                {"connection": connection, "message_id": m.message_id, "received_at": now}
+                for m in fresh
+            ],
+        )
+        conn.execute(
+            inbox.insert(),
+            [
+                {
+                    "connection": connection,
+                    "kind": kind,
+                    "message_id": m.message_id,
+                    "partition_key": m.partition_key,
+                    "body": m.body.decode("utf-8"),
+                    "received_at": now,
+                    "status": "pending",
+                }
+                for m in fresh
+            ],
+        )
+    return InboxWrite(stored=len(fresh), duplicates=len(messages) - len(fresh))
+
+
+def prune_message_ids(engine: Engine, dedup_window: float, now: datetime | None = None) -> int:
+    """Delete sightings older than the window; returns how many were removed."""
+    cutoff = (now or utcnow()) - timedelta(seconds=dedup_window)
+    with engine.begin() as conn:
+        return conn.execute(delete(message_ids).where(message_ids.c.received_at < cutoff)).rowcount
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

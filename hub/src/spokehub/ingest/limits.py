@@ -1,0 +1,33 @@
+"""Size limits and de-duplication settings of the ingestion API (Segment's own limits)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+#: Segment's documented limits: 32 KB per call, 500 KB per batch request.
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+DEFAULT_DEDUP_WINDOW = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """How much ingestion accepts and how long a ``messageId`` counts as seen.
+
+    :param max_event_bytes: most bytes one message may take, serialized.
+    :param max_batch_bytes: most bytes one request body may take, after decompression;
+        it also caps how far a gzip body is inflated, so a gzip bomb costs nothing.
+    :param dedup_window: seconds within which a repeated ``messageId`` from the same
+        source is acknowledged but not stored again.
+    """
+
+    max_event_bytes: int = MAX_EVENT_BYTES
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    dedup_window: float = DEFAULT_DEDUP_WINDOW
+
+    @classmethod
+    def from_env(cls) -> IngestSettings:
+        """Defaults, overridden by ``SPOKEHUB_DEDUP_WINDOW`` (seconds) when set."""
+        window = os.environ.get("SPOKEHUB_DEDUP_WINDOW")
+        return cls(dedup_window=float(window) if window else DEFAULT_DEDUP_WINDOW)

@@ -1,0 +1,146 @@
+"""Segment-compatible request shapes: which messages a request holds, and cheap checks.
+
+Ingestion checks only what it must to answer truthfully (the shape of each message, the
+presence of an identity, sizes); full contract validation happens in the pipeline, which
+quarantines a violation with its field and rule rather than losing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import IngestError
+from .limits import IngestSettings
+
+#: The Segment call types, which are also the single-message endpoints.
+CALL_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
+#: Endpoints that carry ``{"batch": [...]}``.
+BATCH_KINDS = frozenset({"batch", "import"})
+
+_ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
+_TEXT_FIELDS = ("event", "name", "timestamp", "sentAt", "originalTimestamp", "receivedAt")
+_OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
+_REQUIRED_BY_TYPE = {"track": "event", "group": "groupId", "alias": "previousId"}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """One message ready for the inbox: its serialized body and keys."""
+
+    message_id: str
+    partition_key: str | None
+    body: bytes
+
+
+def write_key_in_body(payload: Any) -> str | None:
+    """The ``writeKey`` Segment clients may put in the body instead of the header."""
+    if isinstance(payload, dict):
+        key = payload.get("writeKey")
+        if isinstance(key, str) and key:
+            return key
+    return None
+
+
+def split_messages(kind: str, payload: Any) -> list[tuple[str, Any]]:
+    """The messages of a request, each with the path that names it in errors.
+
+    :param kind: the endpoint: one of :data:`CALL_TYPES` or :data:`BATCH_KINDS`.
+    """
+    if not isinstance(payload, dict):
+        raise IngestError(400, "invalid_shape", "body must be a JSON object")
+    if kind in BATCH_KINDS:
+        batch = payload.get("batch")
+        if not isinstance(batch, list):
+            raise IngestError(400, "invalid_shape", "batch: must be an array of messages")
+        if not batch:
+            raise IngestError(400, "invalid_shape", "batch: must not be empty")
+        return [(f"batch[{i}]", msg) for i, msg in enumerate(batch)]
+    given = payload.get("type")
+    if given is not None and given != kind:
+        raise IngestError(400, "invalid_type", f"type: must be {kind!r} on /v1/{kind}")
+    return [("", {**payload, "type": kind})]
+
+
+def check_message(where: str, msg: Any, received_at: str, settings: IngestSettings) -> Accepted:
+    """Check one message's shape and size; fill ``messageId`` and ``receivedAt``.
+
+    :raises IngestError: naming the field (``batch[2].userId``) and the rule broken.
+    """
+
+    def field(name: str) -> str:
+        return f"{where}.{name}" if where else name
+
+    if not isinstance(msg, dict):
+        raise IngestError(400, "invalid_shape", f"{where or 'body'}: must be a JSON object")
+    type_ = msg.get("type")
+    if type_ not in CALL_TYPES:
+        allowed = ", ".join(sorted(CALL_TYPES))
+        raise IngestError(400, "invalid_type", f"{field('type')}: must be one of {allowed}")
+    for name in _ID_FIELDS:
+        value = msg.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, str | int | float)
+        ):
+            raise IngestError(400, "invalid_field", f"{field(name)}: must be a string")
+    if msg.get("userId") in (None, "") and msg.get("anonymousId") in (None, ""):
+        raise IngestError(
+            400, "missing_identity", f"{where or 'body'}: userId or anonymousId is required"
+        )
+    for name in _TEXT_FIELDS:
+        value = msg.get(name)
+        if value is not None and not isinstance(value, str):
+            raise IngestError(400, "invalid_field", f"{field(name)}: must be a string")
+    for name in _OBJECT_FIELDS:
+        value = msg.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise IngestError(400, "invalid_field", f"{field(name)}: must be an object")
+    required = _REQUIRED_BY_TYPE.get(type_)
+    if required and msg.get(required) in (None, ""):
+        raise IngestError(
+            400, "invalid_field", f"{field(required)}: is required for a {type_} call"
+        )
+
+    message_id = msg.get("messageId")
+    if message_id is None or message_id == "":
+        message_id = str(uuid.uuid4())
+    elif isinstance(message_id, int | float) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    elif not isinstance(message_id, str):
+        raise IngestError(400, "invalid_field", f"{field('messageId')}: must be a string")
+    if len(message_id) > 256:
+        raise IngestError(400, "invalid_field", f"{field('messageId')}: at most 256 characters")
+    msg = {**msg, "messageId": message_id, "receivedAt": received_at}
+    msg.pop("writeKey", None)
+    body = orjson.dumps(msg)
+    if len(body) > settings.max_event_bytes:
+        raise IngestError(
+            413,
+            "event_too_large",
+            f"{where or 'body'}: message exceeds {settings.max_event_bytes} bytes",
+        )
+    return Accepted(message_id, partition_key(msg), body)
+
+
+def partition_key(msg: dict[str, Any]) -> str | None:
+    """The key that keeps one person's messages in order across pipeline workers.
+
+    The user ID when there is one, else the anonymous ID. Stored as a short digest, so the
+    inbox index holds no identifier values.
+    """
+    ident = msg.get("userId")
+    prefix = "u"
+    if ident in (None, ""):
+        ident, prefix = msg.get("anonymousId"), "a"
+    if ident in (None, ""):
+        return None
+    return digest(f"{prefix}:{ident}")
+
+
+def digest(text: str) -> str:
+    """A short, stable digest of ``text`` (not reversible to the identifier)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=10).hexdigest()

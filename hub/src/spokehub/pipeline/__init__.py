@@ -1,0 +1,17 @@
+"""The pipeline: inbox → validate → transform → resolve → profile → route → outbox."""
+
+from .quarantine import QuarantinedRecord, list_quarantine, replay
+from .routing import Router, Target
+from .violations import Violation
+from .worker import BatchStats, Pipeline
+
+__all__ = [
+    "BatchStats",
+    "Pipeline",
+    "QuarantinedRecord",
+    "Router",
+    "Target",
+    "Violation",
+    "list_quarantine",
+    "replay",
+]

@@ -1,0 +1,285 @@
+"""Applying one validated record to the identity and profile store, and the changes it
+produces for destinations.
+
+Only the identity store's public functions are used, inside the pipeline's transaction:
+``resolve_batch`` for the batch's evidence, then per record ``apply_traits``,
+``set_consent``, ``add_membership``/``end_membership``, ``set_scores`` and
+``profile_view`` (for the profile's full current traits, which an ``upsert_person``
+carries so destinations can upsert latest-wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, update
+
+from spokehub_contracts import (
+    Account,
+    Consent,
+    Event,
+    EventType,
+    Membership,
+    Person,
+    ScoredTrait,
+    SourceRecord,
+    TrackEvent,
+    UpsertAccount,
+    UpsertMembership,
+    UpsertPerson,
+)
+
+from ..store.tables import events
+from .records import account_from_traits, person_from_profile, person_from_traits, person_traits
+
+#: Event types that are stored on the timeline and routed as ``event`` changes.
+TIMELINE_TYPES = frozenset({EventType.TRACK, EventType.PAGE, EventType.SCREEN})
+
+
+def identity_api() -> Any:
+    """The identity store's public functions (imported late: it is a separate part)."""
+    from spokehub import identity
+
+    return identity
+
+
+def profiles_api() -> Any:
+    """The profile store's public functions (imported late: it is a separate part)."""
+    from spokehub import profiles
+
+    return profiles
+
+
+@dataclass
+class Applied:
+    """What one record did: changes to route and a timeline row, if it is an event."""
+
+    changes: list[Any] = field(default_factory=list)
+    event_row: dict[str, Any] | None = None
+
+
+def resolve(
+    conn: Connection,
+    rules: Any,
+    records: Sequence[tuple[str, str, SourceRecord]],
+) -> dict[str, str]:
+    """Resolve ``(record_id, connection, record)`` triples to contact IDs, in order.
+
+    Records without identifiers get no contact ID (an account record, for instance).
+    When profiles merge, the absorbed profiles' timeline rows move to the survivor in the
+    same transaction, so a profile's events are always found under its live ID.
+    """
+    ident = identity_api()
+    evidence = [
+        ident.Evidence(
+            record_id=record_id,
+            connection=connection,
+            observed_at=record.observed_at,
+            identifiers=tuple(record.identifiers),
+        )
+        for record_id, connection, record in records
+        if record.identifiers
+    ]
+    if not evidence:
+        return {}
+    result = ident.resolve_batch(conn, rules, evidence)
+    absorbed = {
+        other: change.contact_id
+        for change in result.changes
+        if change.kind == "merged"
+        for other in change.others
+    }
+    if absorbed:
+        conn.execute(
+            update(events)
+            .where(events.c.contact_id == bindparam("b_old"))
+            .values(contact_id=bindparam("b_new")),
+            [{"b_old": old, "b_new": new} for old, new in absorbed.items()],
+        )
+    return {k: v for k, v in result.by_record(evidence).items() if v is not None}
+
+
+def apply_record(
+    conn: Connection,
+    rules: Any,
+    item_prefix: str,
+    connection: str,
+    record: SourceRecord,
+    contact_id: str | None,
+    received_at: datetime,
+) -> Applied:
+    """Update the profile store with ``record`` and return what destinations must receive.
+
+    :param item_prefix: unique per inbox row; item IDs are ``{item_prefix}:{n}``.
+    """
+    applied = Applied()
+    data = record.data
+    identifiers = tuple(record.identifiers)
+    observed = record.observed_at
+
+    def item_id() -> str:
+        return f"{item_prefix}:{len(applied.changes)}"
+
+    def upsert_person(scores: dict[str, Any] | None = None) -> None:
+        if contact_id is None:
+            return
+        traits, current_scores = _current(conn, contact_id)
+        applied.changes.append(
+            UpsertPerson(
+                item_id=item_id(),
+                contact_id=contact_id,
+                identifiers=identifiers,
+                person=person_from_profile(traits),
+                scores=scores if scores is not None else current_scores,
+            )
+        )
+
+    if isinstance(data, Event):
+        _apply_event(
+            conn,
+            rules,
+            applied,
+            item_id,
+            upsert_person,
+            connection,
+            record,
+            data,
+            contact_id,
+            received_at,
+        )
+    elif isinstance(data, Person):
+        if contact_id is not None:
+            profiles_api().apply_traits(conn, contact_id, person_traits(data), connection, observed)
+        upsert_person()
+    elif isinstance(data, Account):
+        _upsert_account(conn, data, connection, observed)
+        applied.changes.append(UpsertAccount(item_id=item_id(), account=data))
+    elif isinstance(data, Membership):
+        if contact_id is not None:
+            _membership(conn, contact_id, data, connection, observed)
+            applied.changes.append(
+                UpsertMembership(
+                    item_id=item_id(),
+                    contact_id=contact_id,
+                    identifiers=identifiers,
+                    membership=data,
+                )
+            )
+    elif isinstance(data, Consent):
+        if contact_id is not None:
+            profiles_api().set_consent(conn, contact_id, data)
+    elif isinstance(data, ScoredTrait) and contact_id is not None:
+        profiles_api().set_scores(conn, contact_id, [data])
+        upsert_person()
+    return applied
+
+
+def _apply_event(
+    conn: Connection,
+    rules: Any,
+    applied: Applied,
+    item_id: Any,
+    upsert_person: Any,
+    connection: str,
+    record: SourceRecord,
+    event: Event,
+    contact_id: str | None,
+    received_at: datetime,
+) -> None:
+    observed = record.observed_at
+    if event.type is EventType.IDENTIFY:
+        if contact_id is not None and event.traits:
+            person = person_from_traits(event.traits)
+            profiles_api().apply_traits(
+                conn, contact_id, person_traits(person), connection, observed
+            )
+        upsert_person()
+    elif event.type is EventType.GROUP and event.group_id:
+        account = account_from_traits(event.group_id, event.traits)
+        _upsert_account(conn, account, connection, observed)
+        applied.changes.append(UpsertAccount(item_id=item_id(), account=account))
+        if contact_id is not None:
+            membership = Membership(account_id=event.group_id, started_at=observed)
+            _membership(conn, contact_id, membership, connection, observed)
+            applied.changes.append(
+                UpsertMembership(
+                    item_id=item_id(),
+                    contact_id=contact_id,
+                    identifiers=tuple(record.identifiers),
+                    membership=membership,
+                )
+            )
+    elif event.type in TIMELINE_TYPES:
+        applied.changes.append(
+            TrackEvent(
+                item_id=item_id(),
+                contact_id=contact_id,
+                identifiers=tuple(record.identifiers),
+                event=event,
+            )
+        )
+    if contact_id is not None:
+        applied.event_row = {
+            "contact_id": contact_id,
+            "connection": connection,
+            "message_id": event.message_id,
+            "type": event.type.value,
+            "event": event.event or event.name,
+            "properties": event.properties,
+            "context": event.context,
+            "timestamp": observed,
+            "received_at": received_at,
+        }
+
+
+def _current(conn: Connection, contact_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profile's current traits and scores as plain values."""
+    view = profiles_api().profile_view(conn, contact_id)
+    return _plain(_get(view, "traits")), _plain(_get(view, "scores"))
+
+
+def _get(view: Any, name: str) -> Any:
+    if view is None:
+        return {}
+    if isinstance(view, dict):
+        return view.get(name) or {}
+    return getattr(view, name, None) or {}
+
+
+def _plain(values: Any) -> dict[str, Any]:
+    # A view may carry provenance per field ({"value": …, "connection": …}); destinations
+    # get the value only.
+    out: dict[str, Any] = {}
+    for name, value in dict(values).items():
+        if hasattr(value, "value"):
+            value = value.value
+        elif (
+            isinstance(value, dict)
+            and "value" in value
+            and set(value)
+            <= {"value", "connection", "observed_at", "source", "model", "computed_at"}
+        ):
+            value = value["value"]
+        out[name] = value
+    return out
+
+
+def _upsert_account(
+    conn: Connection, account: Account, connection: str, observed: datetime
+) -> None:
+    api = profiles_api()
+    if hasattr(api, "upsert_account"):
+        api.upsert_account(conn, account, connection, observed)
+
+
+def _membership(
+    conn: Connection, contact_id: str, membership: Membership, connection: str, observed: datetime
+) -> None:
+    api = profiles_api()
+    if membership.ended_at is not None:
+        api.end_membership(conn, contact_id, membership.account_id, membership.ended_at)
+    else:
+        api.add_membership(conn, contact_id, membership, connection)

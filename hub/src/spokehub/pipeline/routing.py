@@ -1,0 +1,79 @@
+"""Routing: which destination connections receive a change, as outbox rows.
+
+A change goes to ``route.to`` when its kind is in ``route.kinds``, its source connection
+is in ``route.from`` (or the route names no sources) and, for events, its name is in
+``route.events`` (or the route names no events). One outbox row per (destination, change):
+two routes to the same destination send it once, under the first matching route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from spokehub_contracts import TrackEvent
+
+from ..config import Project, Route
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one change goes: the destination, the route (name or index) and its purpose."""
+
+    destination: str
+    route: str
+    purpose: str | None
+
+
+class Router:
+    """The project's routes, compiled for fast matching in the pipeline's hot loop."""
+
+    def __init__(self, project: Project) -> None:
+        self._routes: list[tuple[str, Route]] = [
+            (route.name or str(i), route) for i, route in enumerate(project.routes)
+        ]
+
+    def targets(self, kind: str, source: str, event_name: str | None = None) -> list[Target]:
+        """The destinations a change of ``kind`` from ``source`` goes to, once each."""
+        out: list[Target] = []
+        seen: set[str] = set()
+        for name, route in self._routes:
+            if route.to in seen or kind not in route.kinds:
+                continue
+            if route.sources is not None and source not in route.sources:
+                continue
+            if kind == "event" and route.events is not None and event_name not in route.events:
+                continue
+            seen.add(route.to)
+            purpose = route.purpose.value if route.purpose is not None else None
+            out.append(Target(route.to, name, purpose))
+        return out
+
+    def outbox_rows(
+        self, changes: Sequence[Any], source: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Outbox rows for ``changes`` (Change models with their ``item_id`` set)."""
+        rows: list[dict[str, Any]] = []
+        for change in changes:
+            event_name = change.event.event if isinstance(change, TrackEvent) else None
+            targets = self.targets(change.kind, source, event_name)
+            if not targets:
+                continue
+            item = change.model_dump_json()
+            for target in targets:
+                rows.append(
+                    {
+                        "destination": target.destination,
+                        "route": target.route,
+                        "contact_id": change.contact_id,
+                        "kind": change.kind,
+                        "purpose": target.purpose,
+                        "item": item,
+                        "created_at": now,
+                        "due_at": now,
+                        "status": "pending",
+                    }
+                )
+        return rows

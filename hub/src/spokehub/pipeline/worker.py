@@ -1,0 +1,307 @@
+"""The pipeline worker: inbox → validate → transform → resolve → profile → route → outbox.
+
+Each batch is one transaction: the claimed inbox rows are marked processed (or
+quarantined, or dropped by a transform) together with every profile update, timeline row,
+quarantine row and outbox row they caused. A crash therefore leaves each inbox row either
+fully processed or untouched, and a restarted worker simply claims it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, bindparam, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, utcnow
+
+from ..config import Project
+from ..logs import get_logger
+from ..registry import Registry
+from ..store.tables import events, inbox, outbox, quarantine
+from .claims import InboxRow, claim
+from .profiles import apply_record, resolve
+from .records import to_record
+from .routing import Router
+from .violations import Violation
+
+log = get_logger("spokehub.pipeline")
+
+#: Errors of one record's data (not of the database): the record is quarantined.
+_RECORD_ERRORS = (Violation, ValidationError, SpokehubError, ValueError, TypeError, KeyError)
+#: PostgreSQL SQLSTATEs worth retrying the whole batch for: deadlock, serialization.
+_RETRY_STATES = frozenset({"40P01", "40001"})
+
+
+@dataclass
+class BatchStats:
+    """What one or more batches did."""
+
+    claimed: int = 0
+    processed: int = 0
+    quarantined: int = 0
+    dropped: int = 0
+    outbox: int = 0
+
+    def add(self, other: BatchStats) -> None:
+        self.claimed += other.claimed
+        self.processed += other.processed
+        self.quarantined += other.quarantined
+        self.dropped += other.dropped
+        self.outbox += other.outbox
+
+
+def _rules(project: Project) -> Any:
+    from ..identity.rules import IdentityRules
+
+    return IdentityRules.model_validate(project.identity)
+
+
+class Pipeline:
+    """Processes inbox rows in batches; safe to run in several processes at once."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        project: Project,
+        registry: Registry,
+        *,
+        batch_size: int = 200,
+        worker_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.project = project
+        self.batch_size = batch_size
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.router = Router(project)
+        self.rules = _rules(project)
+        self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
+        self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
+
+    # -- one batch --------------------------------------------------------------------
+
+    def run_batch(self) -> BatchStats:
+        """Claim and process one batch; returns what it did (``claimed == 0``: idle).
+
+        A batch that fails for a reason other than the database is retried one row at a
+        time, so one poisonous row is quarantined instead of stopping the pipeline.
+        """
+        for attempt in range(3):
+            try:
+                with self.engine.begin() as conn:
+                    return self._process(conn, claim(conn, self.batch_size))
+            except DBAPIError as exc:
+                if _sqlstate(exc) in _RETRY_STATES and attempt < 2:
+                    continue
+                if isinstance(exc, OperationalError | InterfaceError):
+                    raise
+                log.warning("batch failed; isolating rows", error=type(exc).__name__)
+                return self._isolate()
+            except Exception as exc:
+                log.warning("batch failed; isolating rows", error=type(exc).__name__)
+                return self._isolate()
+        raise AssertionError("unreachable")
+
+    def drain(self, max_batches: int | None = None) -> BatchStats:
+        """Process batches until the inbox has nothing pending (or ``max_batches``)."""
+        total = BatchStats()
+        n = 0
+        while max_batches is None or n < max_batches:
+            stats = self.run_batch()
+            total.add(stats)
+            n += 1
+            if stats.claimed == 0:
+                break
+        return total
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, idle: float = 0.25) -> None:
+        """Process batches until ``stop`` is set; sleeps up to ``idle`` seconds (or until
+        ``wake``) when the inbox is empty. A batch in progress always finishes."""
+        log.info("pipeline started", worker=self.worker_id)
+        while not stop.is_set():
+            try:
+                stats = await asyncio.to_thread(self.run_batch)
+            except Exception as exc:  # the store is down: wait, never die
+                log.error("pipeline batch failed", error=type(exc).__name__)
+                stats = BatchStats()
+                await _wait_any(stop, wake, 1.0)
+                continue
+            if stats.claimed == 0:
+                wake.clear()
+                await _wait_any(stop, wake, idle)
+        log.info("pipeline stopped", worker=self.worker_id)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _isolate(self) -> BatchStats:
+        with self.engine.begin() as conn:
+            ids = [row.id for row in claim(conn, self.batch_size)]
+        total = BatchStats()
+        for row_id in ids:
+            try:
+                with self.engine.begin() as conn:
+                    total.add(self._process(conn, claim(conn, 1, ids=[row_id])))
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:
+                with self.engine.begin() as conn:
+                    rows = claim(conn, 1, ids=[row_id])
+                    if rows:
+                        rule = f"processing failed ({type(exc).__name__})"
+                        q = [_quarantine_row(rows[0], "resolve", "(record)", rule)]
+                        self._finish(conn, [], q, [], {rows[0].id: "quarantined"})
+                        total.claimed += 1
+                        total.quarantined += 1
+        return total
+
+    def _process(self, conn: Connection, rows: Sequence[InboxRow]) -> BatchStats:
+        stats = BatchStats(claimed=len(rows))
+        if not rows:
+            return stats
+        statuses: dict[int, str] = {}
+        quarantined: list[dict[str, Any]] = []
+        prepared: list[tuple[InboxRow, SourceRecord]] = []
+        for row in rows:
+            try:
+                record = self._prepare(row)
+            except Violation as v:
+                quarantined.append(_quarantine_row(row, v.stage, v.field, v.rule))
+                statuses[row.id] = "quarantined"
+                continue
+            if record is None:
+                statuses[row.id] = "dropped"
+                continue
+            prepared.append((row, record))
+
+        contact_ids = resolve(
+            conn, self.rules, [(str(row.id), row.connection, rec) for row, rec in prepared]
+        )
+        now = utcnow()
+        outbox_rows: list[dict[str, Any]] = []
+        event_rows: list[dict[str, Any]] = []
+        for row, record in prepared:
+            try:
+                with conn.begin_nested():
+                    applied = apply_record(
+                        conn,
+                        self.rules,
+                        str(row.id),
+                        row.connection,
+                        record,
+                        contact_ids.get(str(row.id)),
+                        row.received_at,
+                    )
+            except _RECORD_ERRORS as exc:
+                stage, field, rule = _describe(exc)
+                quarantined.append(_quarantine_row(row, stage, field, rule))
+                statuses[row.id] = "quarantined"
+                continue
+            statuses[row.id] = "processed"
+            if applied.event_row is not None:
+                event_rows.append(applied.event_row)
+            outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection, now))
+
+        self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
+        values = list(statuses.values())
+        stats.processed = values.count("processed")
+        stats.quarantined = values.count("quarantined")
+        stats.dropped = values.count("dropped")
+        stats.outbox = len(outbox_rows)
+        return stats
+
+    def _prepare(self, row: InboxRow) -> SourceRecord | None:
+        record: SourceRecord | None = to_record(row.kind, row.body, row.received_at)
+        for name, transform in self.transforms:
+            if record is None:
+                return None
+            try:
+                record = transform.apply(record)
+            except ValidationFailed as exc:
+                raise Violation("transform", exc.field, exc.rule) from None
+            except Exception as exc:
+                raise Violation(
+                    "transform", "(record)", f"transform {name!r} failed: {type(exc).__name__}"
+                ) from None
+        if record is not None and self.matchers:
+            extra = list(record.identifiers)
+            for name, matcher in self.matchers:
+                try:
+                    extra.extend(i for i in matcher.match(record) if i not in extra)
+                except Exception as exc:
+                    raise Violation(
+                        "transform", "(record)", f"matcher {name!r} failed: {type(exc).__name__}"
+                    ) from None
+            record = record.model_copy(update={"identifiers": tuple(extra)})
+        return record
+
+    def _finish(
+        self,
+        conn: Connection,
+        event_rows: list[dict[str, Any]],
+        quarantined: list[dict[str, Any]],
+        outbox_rows: list[dict[str, Any]],
+        statuses: dict[int, str],
+        now: datetime | None = None,
+    ) -> None:
+        now = now or utcnow()
+        if event_rows:
+            conn.execute(events.insert(), event_rows)
+        if quarantined:
+            for q in quarantined:
+                q["created_at"] = now
+            conn.execute(quarantine.insert(), quarantined)
+        if outbox_rows:
+            conn.execute(outbox.insert(), outbox_rows)
+        if statuses:
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.id == bindparam("b_id"))
+                .values(status=bindparam("b_status"), processed_at=now, claimed_by=self.worker_id),
+                [{"b_id": i, "b_status": s} for i, s in statuses.items()],
+            )
+
+
+def _quarantine_row(row: InboxRow, stage: str, field: str, rule: str) -> dict[str, Any]:
+    return {
+        "inbox_id": row.id,
+        "connection": row.connection,
+        "kind": row.kind,
+        "body": row.body,
+        "stage": stage,
+        "field": field[:256],
+        "rule": rule,
+    }
+
+
+def _describe(exc: BaseException) -> tuple[str, str, str]:
+    if isinstance(exc, Violation):
+        return exc.stage, exc.field, exc.rule
+    if isinstance(exc, ValidationError):
+        from .violations import from_validation_error
+
+        v = from_validation_error("contract", exc)
+        return v.stage, v.field, v.rule
+    if isinstance(exc, ValidationFailed):
+        return "contract", exc.field, exc.rule
+    # Other errors' messages may quote values; the type names the failure well enough.
+    return "resolve", "(record)", f"profile update failed ({type(exc).__name__})"
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

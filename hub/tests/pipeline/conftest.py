@@ -1,0 +1,3 @@
+from .shim import profile_store
+
+__all__ = ["profile_store"]

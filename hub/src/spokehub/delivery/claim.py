@@ -1,0 +1,136 @@
+"""Claiming due outbox rows for one destination, safely across lanes and processes.
+
+A row is *due* when it is ``pending`` or ``retry`` with ``due_at`` reached, or
+``inflight`` under a lease that expired (its hub stopped mid-batch: nothing is lost, the
+row is simply claimed again). Claiming sets ``inflight`` and a lease in one statement:
+an atomic ``UPDATE … WHERE id IN (SELECT … LIMIT n)`` under SQLite's write lock, with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent claimers never get the same
+row and never wait on each other.
+
+Per-profile order: a row is not handed out while an earlier row of the same profile for
+the same destination waits for a retry or is in flight elsewhere, so one person's changes
+reach a destination in the order they were made. A ``pending`` row scheduled for later (a
+delayed send) does not block the rows behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, case, exists, or_, select, update
+
+from spokehub.store.tables import outbox
+
+from .clock import as_utc, utcnow
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed outbox row, as the lane needs it."""
+
+    id: int
+    route: str | None
+    contact_id: str | None
+    kind: str
+    purpose: str | None
+    item: str
+    attempts: int
+    created_at: datetime
+
+
+def claim(
+    engine: Engine,
+    destination: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows of ``destination``, oldest first, for
+    ``lease_seconds``. Returns them in outbox order."""
+    now = now or utcnow()
+    o = outbox.alias("o")
+    b = outbox.alias("b")
+    due = or_(
+        and_(o.c.status.in_(("pending", "retry")), o.c.due_at <= now),
+        and_(o.c.status == "inflight", o.c.claimed_until < now),
+    )
+    blocked = exists().where(
+        b.c.destination == o.c.destination,
+        b.c.contact_id == o.c.contact_id,  # NULL never equals: anonymous rows never wait
+        b.c.id < o.c.id,
+        or_(
+            and_(b.c.status == "retry", b.c.due_at > now),
+            and_(b.c.status == "inflight", b.c.claimed_until >= now),
+        ),
+    )
+    ids = (
+        select(o.c.id)
+        .where(o.c.destination == destination, due, ~blocked)
+        .order_by(o.c.id)
+        .limit(limit)
+    )
+    if engine.dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True, of=o)
+    stmt = (
+        update(outbox)
+        .where(outbox.c.id.in_(ids))
+        .values(status="inflight", claimed_until=now + timedelta(seconds=lease_seconds))
+        .returning(
+            outbox.c.id,
+            outbox.c.route,
+            outbox.c.contact_id,
+            outbox.c.kind,
+            outbox.c.purpose,
+            outbox.c.item,
+            outbox.c.attempts,
+            outbox.c.created_at,
+        )
+    )
+    with engine.begin() as conn:
+        rows = conn.execute(stmt).all()
+    claimed = [
+        Claimed(
+            id=r.id,
+            route=r.route,
+            contact_id=r.contact_id,
+            kind=r.kind,
+            purpose=r.purpose,
+            item=r.item,
+            attempts=r.attempts,
+            created_at=as_utc(r.created_at),
+        )
+        for r in rows
+    ]
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def renew(engine: Engine, ids: Sequence[int], lease_seconds: float) -> None:
+    """Extend the lease of rows still in flight (a long call must not lose its claim)."""
+    if not ids:
+        return
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(ids)), outbox.c.status == "inflight")
+            .values(claimed_until=until)
+        )
+
+
+def release(engine: Engine, ids: Sequence[int]) -> None:
+    """Hand rows back unchanged (lane paused or stopping): due again at once, no attempt
+    counted."""
+    if not ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(list(ids)), outbox.c.status == "inflight")
+            .values(
+                status=case((outbox.c.attempts > 0, "retry"), else_="pending"),
+                claimed_until=None,
+            )
+        )

@@ -191,38 +191,3 @@ delivery_attempts = Table(
     Column("error", Text),  # redacted
     Index("ix_delivery_attempts_destination_started_at", "destination", "started_at"),
 )
-
-# -- delivery ------------------------------------------------------------------------
-
-#: One row per destination connection that has run a lane. A lane is paused while
-#: ``paused_at`` is set (an auth failure, or an operator), with ``reason`` saying why; the
-#: pause survives restarts. ``seen_at`` is the running lane's heartbeat.
-delivery_lanes = Table(
-    "delivery_lanes",
-    metadata,
-    Column("connection", String(200), primary_key=True),
-    Column("paused_at", DateTime(timezone=True)),
-    Column("reason", Text),
-    Column("last_error", Text),  # redacted
-    Column("last_error_at", DateTime(timezone=True)),
-    Column("seen_at", DateTime(timezone=True)),
-)
-
-#: One row per call to a destination (write or forget): how long it took and what came of
-#: it. Feeds the rate and latency figures of ``spokehub deliveries status``.
-delivery_attempts = Table(
-    "delivery_attempts",
-    metadata,
-    Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("destination", String(200), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("duration_ms", Integer, nullable=False),
-    Column("items", Integer, nullable=False),
-    Column("delivered", Integer, nullable=False, server_default="0"),
-    Column("retried", Integer, nullable=False, server_default="0"),
-    Column("rejected", Integer, nullable=False, server_default="0"),
-    # ok | partial | auth | throttled | transient | permanent | error
-    Column("result", String(16), nullable=False),
-    Column("error", Text),  # redacted
-    Index("ix_delivery_attempts_destination_started_at", "destination", "started_at"),
-)

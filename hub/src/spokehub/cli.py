@@ -391,6 +391,9 @@ def _mount_optional() -> None:
     from .contract.cli import contract_app
 
     app.add_typer(contract_app, name="contract")
+    from .delivery.cli import deliveries_app
+
+    app.add_typer(deliveries_app, name="deliveries")
     try:
         from .identity.cli import identity_app, profiles_app
     except ImportError:

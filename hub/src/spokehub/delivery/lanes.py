@@ -455,8 +455,9 @@ async def run_lanes(
     *,
     settings: DeliverySettings | None = None,
     consent_reader: ConsentReader = read_consents,
+    only: str | None = None,
 ) -> None:
-    """Run one lane per destination connection until ``stop`` is set.
+    """Run one lane per destination connection (or only ``only``) until ``stop`` is set.
 
     Lanes are independent tasks: one that crashes is logged and restarted after a pause
     without touching the others. Returns once every lane has stopped and every spoke is

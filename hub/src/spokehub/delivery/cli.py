@@ -1,0 +1,167 @@
+"""``spokehub deliveries``: lane status, replay, pause and resume, and running lanes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from . import state as lane_state
+from .replay import parse_since, replay
+from .status import lane_status
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ..cli import CliState
+
+deliveries_app = typer.Typer(
+    help="Delivery lanes: status, replay, pause/resume, run.", no_args_is_help=True
+)
+
+
+def _cli() -> tuple[CliState, Engine]:
+    from ..cli import fail, state
+    from ..store import create_store_engine
+
+    ctx = typer.get_current_context()
+    st = state(ctx)
+    try:
+        engine = create_store_engine(st.store_url)
+    except ModuleNotFoundError as exc:
+        fail(f"store: driver missing ({exc.name})")
+    return st, engine
+
+
+def _destination(st: CliState, connection: str) -> None:
+    from ..cli import fail
+
+    if connection not in st.project.destinations():
+        known = ", ".join(sorted(st.project.destinations())) or "none"
+        fail(f"no destination connection {connection!r} (destinations: {known})")
+
+
+@deliveries_app.command("status")
+def status_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Per lane: queue depth, rate, oldest pending age, last error, running or paused."""
+    from ..cli import out
+
+    st, engine = _cli()
+    lanes = lane_status(engine, st.project.destinations())
+    if as_json:
+        out.print_json(data=[lane.model_dump(mode="json") for lane in lanes])
+        return
+    table = Table(title="Delivery lanes")
+    for col in ("lane", "state", "queued", "rate/s", "oldest", "dead", "suppressed", "last error"):
+        table.add_column(col)
+    for lane in lanes:
+        state_text = lane.state + (f" ({lane.reason})" if lane.reason else "")
+        oldest = "" if lane.oldest_pending_seconds is None else f"{lane.oldest_pending_seconds}s"
+        table.add_row(
+            lane.connection,
+            state_text,
+            str(lane.queued),
+            f"{lane.rate_per_second:g}",
+            oldest,
+            str(lane.dead),
+            str(lane.suppressed),
+            lane.last_error or "",
+        )
+    out.print(table)
+
+
+@deliveries_app.command("replay")
+def replay_command(
+    connection: Annotated[str, typer.Argument(help="The destination connection.")],
+    since: Annotated[
+        str | None, typer.Option(help="ISO time or a duration back from now (30m, 6h, 7d).")
+    ] = None,
+    dead_letters: Annotated[
+        bool, typer.Option("--dead-letters", help="Requeue only dead letters, in place.")
+    ] = False,
+) -> None:
+    """Send a destination's items again: every delivered and dead-lettered item since a
+    time (as fresh copies), or only the dead letters."""
+    from ..cli import fail, out
+
+    st, engine = _cli()
+    _destination(st, connection)
+    try:
+        moment = parse_since(since) if since else None
+    except ValueError as exc:
+        fail(str(exc))
+    queued = replay(engine, connection, since=moment, dead_letters=dead_letters)
+    what = "dead letter(s)" if dead_letters else "item(s)"
+    out.print(f"{connection}: queued {queued} {what} again")
+
+
+@deliveries_app.command("pause")
+def pause_command(
+    connection: Annotated[str, typer.Argument(help="The destination connection.")],
+    reason: Annotated[str, typer.Option(help="Shown by status.")] = "paused by an operator",
+) -> None:
+    """Stop delivering to a destination until resumed; items wait in the outbox."""
+    from ..cli import out
+
+    st, engine = _cli()
+    _destination(st, connection)
+    lane_state.pause(engine, connection, reason)
+    out.print(f"{connection}: paused")
+
+
+@deliveries_app.command("resume")
+def resume_command(
+    connection: Annotated[str, typer.Argument(help="The destination connection.")],
+) -> None:
+    """Resume a paused lane (for example after fixing its credentials)."""
+    from ..cli import out
+
+    st, engine = _cli()
+    _destination(st, connection)
+    was = lane_state.resume(engine, connection)
+    out.print(f"{connection}: {'resumed' if was else 'was not paused'}")
+
+
+@deliveries_app.command("run")
+def run_command(
+    once: Annotated[
+        bool, typer.Option("--once", help="Deliver what is due now, then exit.")
+    ] = False,
+    connection: Annotated[
+        str | None, typer.Option(help="Only this destination connection.")
+    ] = None,
+) -> None:
+    """Run the delivery lanes in the foreground (``spokehub serve`` runs them too)."""
+    from ..cli import out
+    from .lanes import build_lanes, run_lanes
+
+    st, engine = _cli()
+    if connection is not None:
+        _destination(st, connection)
+    if once:
+        lanes = build_lanes(engine, st.project, st.registry, only=connection)
+
+        async def drain() -> list[int]:
+            try:
+                return list(await asyncio.gather(*(lane.run_once() for lane in lanes)))
+            finally:
+                for lane in lanes:
+                    await lane.spoke.aclose()
+
+        for lane, handled in zip(lanes, asyncio.run(drain()), strict=True):
+            out.print(f"{lane.connection}: {handled} item(s) handled")
+        return
+
+    async def forever() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_lanes(engine, st.project, st.registry, stop, only=connection)
+
+    asyncio.run(forever())

@@ -58,3 +58,13 @@ def is_postgres(conn: Connection) -> bool:
 def rows_as_dicts(result: Any) -> list[dict[str, Any]]:
     """Every row of ``result`` as a plain dict."""
     return [dict(row._mapping) for row in result]
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """A dialect ``INSERT`` that supports ``on_conflict_do_update`` (same API on both)."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported store backend {name!r}")

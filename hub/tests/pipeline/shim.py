@@ -26,10 +26,10 @@ def make_shim() -> SimpleNamespace:
     consents: dict[str, dict[str, Any]] = {}
     memberships: dict[str, list[Any]] = {}
 
-    def apply_traits(conn, contact_id, values, connection, observed_at, **_):
+    def apply_traits(conn, contact_id, values, *, connection, observed_at, rules):
         traits.setdefault(contact_id, {}).update(values)
 
-    def profile_view(conn, contact_id):
+    def profile_view(conn, contact_id, rules, **_):
         return {"traits": dict(traits.get(contact_id, {})), "scores": scores.get(contact_id, {})}
 
     def set_consent(conn, contact_id, consent):
@@ -39,10 +39,13 @@ def make_shim() -> SimpleNamespace:
         for s in items:
             scores.setdefault(contact_id, {})[s.name] = s.value
 
-    def add_membership(conn, contact_id, membership, connection):
+    def add_membership(conn, contact_id, membership, *, connection):
         memberships.setdefault(contact_id, []).append(membership)
 
     def end_membership(conn, contact_id, account_id, ended_at):
+        pass
+
+    def upsert_account(conn, account):
         pass
 
     return SimpleNamespace(
@@ -52,6 +55,7 @@ def make_shim() -> SimpleNamespace:
         set_scores=set_scores,
         add_membership=add_membership,
         end_membership=end_membership,
+        upsert_account=upsert_account,
         state=SimpleNamespace(traits=traits, scores=scores, consents=consents),
     )
 

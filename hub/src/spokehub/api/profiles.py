@@ -111,10 +111,13 @@ def _live(conn: Connection, contact_id: str) -> str:
     return live
 
 
-def _profile(conn: Connection, contact_id: str, requested: str | None = None) -> Profile:
+def _profile(
+    conn: Connection, project: Any, contact_id: str, requested: str | None = None
+) -> Profile:
     from spokehub import profiles
 
-    view = _jsonable(profiles.profile_view(conn, contact_id))
+    rules = _identity().IdentityRules.model_validate(project.identity)
+    view = _jsonable(profiles.profile_view(conn, contact_id, rules))
     if not isinstance(view, dict):
         view = {"view": view}
     return Profile(
@@ -136,7 +139,7 @@ async def find_profile(
         contact_id = _identity().lookup(conn, ident)
         if contact_id is None:
             raise HTTPException(404, "no profile holds that identifier")
-        return _profile(conn, contact_id)
+        return _profile(conn, request.app.state.project, contact_id)
 
     return await run_in_threadpool(_read, request, work)
 
@@ -146,7 +149,7 @@ async def get_profile(request: Request, contact_id: str) -> Profile:
     """The profile ``contact_id`` names (or was merged into)."""
 
     def work(conn: Connection) -> Profile:
-        return _profile(conn, _live(conn, contact_id), contact_id)
+        return _profile(conn, request.app.state.project, _live(conn, contact_id), contact_id)
 
     return await run_in_threadpool(_read, request, work)
 

@@ -4,8 +4,8 @@ produces for destinations.
 Only the identity store's public functions are used, inside the pipeline's transaction:
 ``resolve_batch`` for the batch's evidence, then per record ``apply_traits``,
 ``set_consent``, ``add_membership``/``end_membership``, ``set_scores`` and
-``profile_view`` (for the profile's full current traits, which an ``upsert_person``
-carries so destinations can upsert latest-wins).
+``resolved_traits``/``profile_view`` (for the profile's full current traits, which an
+``upsert_person`` carries so destinations can upsert latest-wins).
 """
 
 from __future__ import annotations
@@ -123,17 +123,17 @@ def apply_record(
     def item_id() -> str:
         return f"{item_prefix}:{len(applied.changes)}"
 
-    def upsert_person(scores: dict[str, Any] | None = None) -> None:
+    def upsert_person(with_scores: bool = False) -> None:
         if contact_id is None:
             return
-        traits, current_scores = _current(conn, contact_id)
+        traits, current_scores = _current(conn, rules, contact_id, with_scores)
         applied.changes.append(
             UpsertPerson(
                 item_id=item_id(),
                 contact_id=contact_id,
                 identifiers=identifiers,
                 person=person_from_profile(traits),
-                scores=scores if scores is not None else current_scores,
+                scores=current_scores,
             )
         )
 
@@ -152,7 +152,7 @@ def apply_record(
         )
     elif isinstance(data, Person):
         if contact_id is not None:
-            profiles_api().apply_traits(conn, contact_id, person_traits(data), connection, observed)
+            _apply_traits(conn, rules, contact_id, person_traits(data), connection, observed)
         upsert_person()
     elif isinstance(data, Account):
         _upsert_account(conn, data, connection, observed)
@@ -173,7 +173,7 @@ def apply_record(
             profiles_api().set_consent(conn, contact_id, data)
     elif isinstance(data, ScoredTrait) and contact_id is not None:
         profiles_api().set_scores(conn, contact_id, [data])
-        upsert_person()
+        upsert_person(with_scores=True)
     return applied
 
 
@@ -193,9 +193,7 @@ def _apply_event(
     if event.type is EventType.IDENTIFY:
         if contact_id is not None and event.traits:
             person = person_from_traits(event.traits)
-            profiles_api().apply_traits(
-                conn, contact_id, person_traits(person), connection, observed
-            )
+            _apply_traits(conn, rules, contact_id, person_traits(person), connection, observed)
         upsert_person()
     elif event.type is EventType.GROUP and event.group_id:
         account = account_from_traits(event.group_id, event.traits)
@@ -235,9 +233,28 @@ def _apply_event(
         }
 
 
-def _current(conn: Connection, contact_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The profile's current traits and scores as plain values."""
-    view = profiles_api().profile_view(conn, contact_id)
+def _apply_traits(
+    conn: Connection,
+    rules: Any,
+    contact_id: str,
+    values: dict[str, Any],
+    connection: str,
+    observed: datetime,
+) -> None:
+    profiles_api().apply_traits(
+        conn, contact_id, values, connection=connection, observed_at=observed, rules=rules
+    )
+
+
+def _current(
+    conn: Connection, rules: Any, contact_id: str, with_scores: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profile's current traits (after survivorship) and, when asked, its scores."""
+    api = profiles_api()
+    if not with_scores and hasattr(api, "resolved_traits"):
+        # The cheap path: traits only, no 360 view.
+        return _plain(api.resolved_traits(conn, contact_id, rules)), {}
+    view = api.profile_view(conn, contact_id, rules)
     return _plain(_get(view, "traits")), _plain(_get(view, "scores"))
 
 
@@ -270,9 +287,7 @@ def _plain(values: Any) -> dict[str, Any]:
 def _upsert_account(
     conn: Connection, account: Account, connection: str, observed: datetime
 ) -> None:
-    api = profiles_api()
-    if hasattr(api, "upsert_account"):
-        api.upsert_account(conn, account, connection, observed)
+    profiles_api().upsert_account(conn, account)
 
 
 def _membership(
@@ -282,4 +297,4 @@ def _membership(
     if membership.ended_at is not None:
         api.end_membership(conn, contact_id, membership.account_id, membership.ended_at)
     else:
-        api.add_membership(conn, contact_id, membership, connection)
+        api.add_membership(conn, contact_id, membership, connection=connection)

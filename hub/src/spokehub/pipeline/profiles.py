@@ -33,7 +33,13 @@ from spokehub_contracts import (
 )
 
 from ..store.tables import events
-from .records import account_from_traits, person_from_profile, person_from_traits, person_traits
+from .records import (
+    account_from_traits,
+    identify_traits,
+    person_from_profile,
+    person_from_traits,
+    person_traits,
+)
 
 #: Event types that are stored on the timeline and routed as ``event`` changes.
 TIMELINE_TYPES = frozenset({EventType.TRACK, EventType.PAGE, EventType.SCREEN})
@@ -191,8 +197,9 @@ def _apply_event(
 ) -> None:
     observed = record.observed_at
     if event.type is EventType.IDENTIFY:
-        if contact_id is not None and event.traits:
-            person = person_from_traits(event.traits)
+        traits = identify_traits(event)
+        if contact_id is not None and traits:
+            person = person_from_traits(traits)
             _apply_traits(conn, rules, contact_id, person_traits(person), connection, observed)
         upsert_person()
     elif event.type is EventType.GROUP and event.group_id:

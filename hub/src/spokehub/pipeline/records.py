@@ -50,7 +50,7 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
     except ValidationError as exc:
         raise from_validation_error("validate", exc) from None
     if event.type is EventType.IDENTIFY:
-        person_from_traits(event.traits)
+        person_from_traits(identify_traits(event))
     elif event.type is EventType.GROUP:
         account_from_traits(event.group_id or "", event.traits)
     observed = event.timestamp or event.received_at or received_at
@@ -63,6 +63,13 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
         data=event,
         observed_at=observed,
     )
+
+
+def identify_traits(event: Event) -> dict[str, Any]:
+    """An identify call's traits: top-level ``traits``, else ``context.traits`` (where
+    RudderStack's clients put them)."""
+    traits = event.traits or event.context.get("traits")
+    return traits if isinstance(traits, dict) else {}
 
 
 def split_traits(traits: dict[str, Any], reserved: frozenset[str]) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""Running a real ``spokehub serve`` in a subprocess for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+WRITE_KEY = "wk-e2e"
+ADMIN = "admin-e2e"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_project(directory: Path, store_url: str, port: int) -> Path:
+    path = directory / "spokehub.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": store_url},
+                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
+                "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
+            }
+        )
+    )
+    return path
+
+
+class Daemon:
+    """One ``spokehub serve`` process on a free port."""
+
+    def __init__(self, config: Path, port: int) -> None:
+        self.config = config
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> Daemon:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
+        env["SPOKEHUB_PLUGINS"] = "none"  # no installed spokes: HTTP sources only
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "spokehub",
+                "-c",
+                str(self.config),
+                "--log-format",
+                "json",
+                "serve",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("daemon did not become ready")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+    def admin(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(
+            f"{self.url}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=10,
+        )
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until the pipeline has processed everything in the inbox."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = httpx.get(f"{self.url}/metrics", timeout=5).text
+            if "spokehub_inbox_pending 0.0" in text:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("pipeline did not catch up")

@@ -14,6 +14,14 @@ from ._errors import (
     TransientError,
     ValidationFailed,
 )
+from ._http import (
+    AuthHook,
+    RateLimiter,
+    SpokeClient,
+    ThrottleSignal,
+    bearer_auth,
+    parse_retry_after,
+)
 from ._normalize import (
     BUILTIN_IDENTIFIER_TYPES,
     DEFAULT_JUNK_PATTERNS,
@@ -26,7 +34,6 @@ from ._normalize import (
     sha256_hex,
 )
 from ._plugins import Enricher, Matcher, Transform
-from ._redact import is_sensitive_key, redact
 from ._records import (
     AudienceEntered,
     AudienceExited,
@@ -44,6 +51,7 @@ from ._records import (
     UpsertMembership,
     UpsertPerson,
 )
+from ._redact import MASK, is_sensitive_key, redact
 from ._schema import (
     Account,
     Address,
@@ -76,12 +84,14 @@ __version__ = "0.1.0"
 __all__ = [
     "BUILTIN_IDENTIFIER_TYPES",
     "DEFAULT_JUNK_PATTERNS",
+    "MASK",
     "PROJECT_NAME",
     "Account",
     "Address",
     "AudienceEntered",
     "AudienceExited",
     "AuthError",
+    "AuthHook",
     "Capabilities",
     "Change",
     "ChangeKind",
@@ -103,17 +113,20 @@ __all__ = [
     "PermanentError",
     "Person",
     "RateLimit",
+    "RateLimiter",
     "RecordKind",
     "Rejected",
     "RetryAfter",
     "ScoredTrait",
     "Source",
     "SourceRecord",
+    "SpokeClient",
     "SpokeConfig",
     "SpokeError",
     "SpokehubError",
     "StateCheckpoint",
     "Stream",
+    "ThrottleSignal",
     "Throttled",
     "TrackEvent",
     "Transform",
@@ -123,6 +136,7 @@ __all__ = [
     "UpsertPerson",
     "ValidationFailed",
     "WebhookRequest",
+    "bearer_auth",
     "check_identifier_type",
     "hash_identifier",
     "hookimpl",
@@ -132,6 +146,7 @@ __all__ = [
     "normalize_email",
     "normalize_identifier",
     "normalize_phone",
+    "parse_retry_after",
     "redact",
     "sha256_hex",
     "utcnow",

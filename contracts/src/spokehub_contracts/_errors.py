@@ -9,6 +9,8 @@ secret or raw personal data.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SpokehubError(Exception):
     """Base class of every error spokehub raises on purpose."""
@@ -26,9 +28,26 @@ class ConfigError(SpokehubError):
         self.rule = rule
         super().__init__(f"{path}: {rule}" if path else rule)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild from the parts, not the formatted message, so errors survive pickling
+        # (process pools, pytest-xdist).
+        return (type(self), (self.path, self.rule), self.__dict__)
+
 
 class SpokeError(SpokehubError):
-    """Something went wrong talking to a vendor."""
+    """Something went wrong talking to a vendor.
+
+    :param message: what happened, already free of secrets and raw personal data.
+    :param status_code: the vendor's HTTP status, when there was a response.
+    :param vendor_message: the vendor's own explanation, redacted and truncated.
+    """
+
+    def __init__(
+        self, message: str = "", *, status_code: int | None = None, vendor_message: str = ""
+    ) -> None:
+        self.status_code = status_code
+        self.vendor_message = vendor_message
+        super().__init__(message)
 
 
 class AuthError(SpokeError):
@@ -38,9 +57,24 @@ class AuthError(SpokeError):
 class Throttled(SpokeError):
     """The vendor asked us to slow down; try again after ``retry_after`` seconds."""
 
-    def __init__(self, message: str = "throttled by the vendor", retry_after: float = 1.0) -> None:
+    def __init__(
+        self,
+        message: str = "throttled by the vendor",
+        retry_after: float = 1.0,
+        *,
+        status_code: int | None = None,
+        vendor_message: str = "",
+    ) -> None:
+        self.message = message
         self.retry_after = max(0.0, float(retry_after))
-        super().__init__(f"{message} (retry after {self.retry_after:g}s)")
+        super().__init__(
+            f"{message} (retry after {self.retry_after:g}s)",
+            status_code=status_code,
+            vendor_message=vendor_message,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message, self.retry_after), self.__dict__)
 
 
 class TransientError(SpokeError):
@@ -62,3 +96,6 @@ class ValidationFailed(SpokehubError):
         self.field = field
         self.rule = rule
         super().__init__(f"{field}: {rule}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.field, self.rule), self.__dict__)

@@ -8,16 +8,96 @@ Sources yield :class:`SourceRecord` objects (identifiers plus one schema object)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    computed_field,
+    model_validator,
+)
 
-from ._schema import Account, Consent, Event, Identifier, Membership, Person, ScoredTrait, utcnow
+from ._schema import (
+    Account,
+    Consent,
+    Event,
+    Identifier,
+    Membership,
+    Person,
+    RecordKind,
+    ScoredTrait,
+    utcnow,
+)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+_KIND_OF: dict[type[BaseModel], RecordKind] = {
+    Person: "person",
+    Account: "account",
+    Membership: "membership",
+    Consent: "consent",
+    Event: "event",
+    ScoredTrait: "score",
+}
+
+
+@dataclass(frozen=True)
+class _Tagged:
+    """Serialized record data together with the ``kind`` it was written with."""
+
+    kind: str
+    payload: Mapping[str, Any]
+
+
+def _data_kind(value: Any) -> str | None:
+    if isinstance(value, _Tagged):
+        return value.kind
+    for model, kind in _KIND_OF.items():
+        if isinstance(value, model):
+            return kind
+    if isinstance(value, Mapping):
+        # Data written without its kind (hand-made JSON): infer it from required keys.
+        if "type" in value:
+            return "event"
+        if "purpose" in value:
+            return "consent"
+        if "model" in value:
+            return "score"
+        if "account_id" in value:
+            membership_only = {"role", "started_at", "ended_at"}
+            return "membership" if membership_only & value.keys() else "account"
+        return "person"
+    return None
+
+
+def _untag(value: Any) -> Any:
+    return value.payload if isinstance(value, _Tagged) else value
+
+
+def _tagged(model: type[BaseModel], kind: RecordKind) -> Any:
+    # Tag goes last: it must label the outermost schema, the one that unwraps _Tagged.
+    return Annotated[model, BeforeValidator(_untag), Tag(kind)]
+
+
+RecordData = Annotated[
+    _tagged(Person, "person")
+    | _tagged(Account, "account")
+    | _tagged(Membership, "membership")
+    | _tagged(Consent, "consent")
+    | _tagged(Event, "event")
+    | _tagged(ScoredTrait, "score"),
+    Discriminator(_data_kind),
+]
 
 
 class SourceRecord(_Frozen):
@@ -27,27 +107,40 @@ class SourceRecord(_Frozen):
     :param record_id: the source's own id for it, used for idempotent replays.
     :param identifiers: every identifier the record carries; co-occurrence is identity evidence.
     :param data: exactly one schema object.
+
+    Serialized records carry their ``kind`` next to ``data``, so that a record read back
+    from JSON gets the same schema class even where two classes share a shape (an account
+    and a membership that only name ``account_id``).
     """
 
     stream: str
     record_id: str | None = None
     identifiers: tuple[Identifier, ...] = ()
-    data: Person | Account | Membership | Consent | Event | ScoredTrait
+    data: RecordData
     observed_at: datetime = Field(default_factory=utcnow)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def kind(self) -> str:
-        return _KIND_OF[type(self.data)]
+    def kind(self) -> RecordKind:
+        """What ``data`` is: ``person``, ``account``, ``membership``, ``consent``, ``event``
+        or ``score``."""
+        kind = _data_kind(self.data)
+        assert kind is not None  # data is always one of the schema classes
+        return kind  # type: ignore[return-value]
 
-
-_KIND_OF: dict[type, str] = {
-    Person: "person",
-    Account: "account",
-    Membership: "membership",
-    Consent: "consent",
-    Event: "event",
-    ScoredTrait: "score",
-}
+    @model_validator(mode="before")
+    @classmethod
+    def _read_kind(cls, values: Any) -> Any:
+        if not (isinstance(values, Mapping) and "kind" in values):
+            return values
+        values = dict(values)
+        kind = str(values.pop("kind"))
+        data = values.get("data")
+        if isinstance(data, Mapping):
+            values["data"] = _Tagged(kind, data)
+        elif isinstance(data, BaseModel) and _data_kind(data) != kind:
+            raise ValueError(f"kind {kind!r} does not match data of kind {_data_kind(data)!r}")
+        return values
 
 
 class StateCheckpoint(_Frozen):

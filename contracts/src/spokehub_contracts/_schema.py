@@ -7,6 +7,7 @@ not reserve goes into ``attributes`` (persons, accounts) or ``properties`` (even
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._errors import ValidationFailed
-from ._normalize import check_identifier_type, normalize_identifier
+from ._normalize import BUILTIN_IDENTIFIER_TYPES, check_identifier_type, normalize_identifier
 
 
 def utcnow() -> datetime:
@@ -23,7 +24,14 @@ def utcnow() -> datetime:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Inputs are personal data: a validation error names the field and the rule, never
+    # the value (pydantic would otherwise quote it in ``str(exc)``).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, hide_input_in_errors=True)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # Naive datetimes are read as UTC so that naive and aware values can be compared.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Identifier(BaseModel):
@@ -35,7 +43,7 @@ class Identifier(BaseModel):
     name the same thing.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     type: str
     value: str
@@ -48,13 +56,20 @@ class Identifier(BaseModel):
                 type_ = check_identifier_type(str(data["type"]))
                 data = {**data, "value": normalize_identifier(type_, data["value"])}
             except ValidationFailed as exc:
-                raise ValueError(exc.rule) from None
+                # "email: is not a valid e-mail address": the rule, never the raw value.
+                raise ValueError(str(exc)) from None
         return data
 
     @classmethod
     def parse(cls, text: str) -> Identifier:
-        """Read ``TYPE:VALUE`` (``email:ada@example.com``, ``shopify:customer_id:42``)."""
-        for builtin in ("user_id", "anonymous_id", "email", "phone"):
+        """Read ``TYPE:VALUE`` (``email:ada@example.com``, ``shopify:customer_id:42``).
+
+        Built-in types take everything after the first colon as the value; a namespaced
+        type takes two colon-separated parts, so the value may itself contain colons.
+
+        :raises ValueError: when ``text`` has no type, or the value breaks the type's rule.
+        """
+        for builtin in BUILTIN_IDENTIFIER_TYPES:
             if text.startswith(builtin + ":"):
                 return cls(type=builtin, value=text[len(builtin) + 1 :])
         parts = text.split(":", 2)
@@ -125,7 +140,7 @@ class Membership(_Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> Membership:
-        if self.started_at and self.ended_at and self.ended_at < self.started_at:
+        if self.started_at and self.ended_at and _as_utc(self.ended_at) < _as_utc(self.started_at):
             raise ValueError("ended_at must not be before started_at")
         return self
 
@@ -167,7 +182,7 @@ class Event(BaseModel):
     does, so a newer client never loses data.
     """
 
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    model_config = ConfigDict(populate_by_name=True, extra="allow", hide_input_in_errors=True)
 
     type: EventType
     message_id: str | None = Field(default=None, alias="messageId", max_length=256)
@@ -213,10 +228,9 @@ class Event(BaseModel):
         def add(type_: str, value: Any) -> None:
             if value in (None, ""):
                 return
-            try:
+            # A malformed trait must not make the whole message unusable.
+            with contextlib.suppress(ValueError):
                 found.append(Identifier(type=type_, value=str(value)))
-            except ValueError:
-                pass
 
         add("user_id", self.user_id)
         add("anonymous_id", self.anonymous_id)

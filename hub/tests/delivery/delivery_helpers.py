@@ -35,11 +35,17 @@ def person(item_id: str, contact: str, **traits: Any) -> UpsertPerson:
     return UpsertPerson(item_id=item_id, contact_id=contact, person=Person(**traits))
 
 
-def event(item_id: str, contact: str, name: str = "Order Completed") -> TrackEvent:
+def event(item_id: str, contact: str | None, name: str = "Order Completed") -> TrackEvent:
     return TrackEvent(
         item_id=item_id,
         contact_id=contact,
-        event=EventModel(type="track", event=name, user_id=contact, properties={"n": item_id}),
+        event=EventModel(
+            type="track",
+            event=name,
+            user_id=contact,
+            anonymous_id="anon",
+            properties={"n": item_id},
+        ),
     )
 
 
@@ -107,3 +113,39 @@ __all__ = [
     "plugin",
     "rows",
 ]
+
+
+def settled(engine: Engine, destination: str | None = None) -> bool:
+    """Every row of the destination has reached a final status."""
+    return all(r.status in ("delivered", "dead", "suppressed") for r in rows(engine, destination))
+
+
+async def run_until(lane: Any, done: Any, timeout: float = 30.0) -> float:
+    """Run ``lane`` until ``done()`` holds; returns the seconds it took."""
+    import asyncio
+    import time
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(lane.run(stop))
+    start = time.monotonic()
+    try:
+        while not await asyncio.to_thread(done):
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"not done after {timeout}s")
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        return time.monotonic() - start
+    finally:
+        stop.set()
+        await task
+
+
+def lane_for(engine: Engine, vendor_url: str, cls: type, name: str = "crm", **kwargs: Any) -> Any:
+    from spokehub.delivery.lanes import build_lanes
+
+    registry = Registry.load(allow=[], extra_plugins=[("fake", plugin(cls))])
+    project = make_project({name: (cls, vendor_url)}, registry, **kwargs.pop("project", {}))
+    kwargs.setdefault("settings", FAST)
+    [lane] = build_lanes(engine, project, registry, **kwargs)
+    return lane

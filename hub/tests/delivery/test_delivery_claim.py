@@ -1,0 +1,80 @@
+"""Claiming on SQLite and PostgreSQL: batch size, order, leases, per-profile order, and
+concurrent claimers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from delivery_helpers import event, fill, rows
+from sqlalchemy import update
+
+from spokehub.delivery.claim import claim, release
+from spokehub.delivery.clock import utcnow
+from spokehub.store.tables import outbox
+
+
+def test_claims_due_rows_oldest_first_up_to_the_batch_size(engine):
+    ids = fill(engine, "crm", [event(f"e{i}", f"c{i}") for i in range(5)])
+    fill(engine, "other", [event("x", "c9")])
+    first = claim(engine, "crm", 3, lease_seconds=30)
+    assert [c.id for c in first] == ids[:3]
+    assert [c.id for c in claim(engine, "crm", 3, lease_seconds=30)] == ids[3:]
+    assert claim(engine, "crm", 3, lease_seconds=30) == []
+    assert {r.status for r in rows(engine, "crm")} == {"inflight"}
+
+
+def test_an_expired_lease_is_claimed_again(engine):
+    fill(engine, "crm", [event("e1", "c1")])
+    claim(engine, "crm", 10, lease_seconds=30)
+    assert claim(engine, "crm", 10, lease_seconds=30) == []
+    later = utcnow() + timedelta(seconds=31)
+    assert len(claim(engine, "crm", 10, lease_seconds=30, now=later)) == 1
+
+
+def test_a_waiting_retry_holds_back_that_profiles_later_rows_only(engine):
+    ids = fill(engine, "crm", [event("e1", "c1"), event("e2", "c1"), event("e3", "c2")])
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == ids[0])
+            .values(status="retry", attempts=1, due_at=utcnow() + timedelta(minutes=5))
+        )
+    assert [c.id for c in claim(engine, "crm", 10, lease_seconds=30)] == [ids[2]]
+
+
+def test_a_delayed_pending_row_does_not_block(engine):
+    ids = fill(engine, "crm", [event("e1", "c1"), event("e2", "c1")])
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox).where(outbox.c.id == ids[0]).values(due_at=utcnow() + timedelta(days=3))
+        )
+    assert [c.id for c in claim(engine, "crm", 10, lease_seconds=30)] == [ids[1]]
+
+
+def test_release_hands_rows_back_without_an_attempt(engine):
+    fill(engine, "crm", [event("e1", "c1")])
+    [row] = claim(engine, "crm", 10, lease_seconds=30)
+    release(engine, [row.id])
+    [stored] = rows(engine, "crm")
+    assert (stored.status, stored.attempts, stored.claimed_until) == ("pending", 0, None)
+
+
+def test_concurrent_claimers_never_share_a_row(engine):
+    fill(engine, "crm", [event(f"e{i}", None) for i in range(400)])
+    got: list[list[int]] = [[] for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        while batch := claim(engine, "crm", 7, lease_seconds=30):
+            got[n].extend(c.id for c in batch)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for ids in got for i in ids]
+    assert len(every) == len(set(every)) == 400
+    assert sum(1 for ids in got if ids) >= 2

@@ -23,11 +23,10 @@ deliveries_app = typer.Typer(
 )
 
 
-def _cli() -> tuple[CliState, Engine]:
+def _cli(ctx: typer.Context) -> tuple[CliState, Engine]:
     from ..cli import fail, state
     from ..store import create_store_engine
 
-    ctx = typer.get_current_context()
     st = state(ctx)
     try:
         engine = create_store_engine(st.store_url)
@@ -46,12 +45,13 @@ def _destination(st: CliState, connection: str) -> None:
 
 @deliveries_app.command("status")
 def status_command(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Per lane: queue depth, rate, oldest pending age, last error, running or paused."""
     from ..cli import out
 
-    st, engine = _cli()
+    st, engine = _cli(ctx)
     lanes = lane_status(engine, st.project.destinations())
     if as_json:
         out.print_json(data=[lane.model_dump(mode="json") for lane in lanes])
@@ -77,6 +77,7 @@ def status_command(
 
 @deliveries_app.command("replay")
 def replay_command(
+    ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The destination connection.")],
     since: Annotated[
         str | None, typer.Option(help="ISO time or a duration back from now (30m, 6h, 7d).")
@@ -89,7 +90,7 @@ def replay_command(
     time (as fresh copies), or only the dead letters."""
     from ..cli import fail, out
 
-    st, engine = _cli()
+    st, engine = _cli(ctx)
     _destination(st, connection)
     try:
         moment = parse_since(since) if since else None
@@ -102,13 +103,14 @@ def replay_command(
 
 @deliveries_app.command("pause")
 def pause_command(
+    ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The destination connection.")],
     reason: Annotated[str, typer.Option(help="Shown by status.")] = "paused by an operator",
 ) -> None:
     """Stop delivering to a destination until resumed; items wait in the outbox."""
     from ..cli import out
 
-    st, engine = _cli()
+    st, engine = _cli(ctx)
     _destination(st, connection)
     lane_state.pause(engine, connection, reason)
     out.print(f"{connection}: paused")
@@ -116,12 +118,13 @@ def pause_command(
 
 @deliveries_app.command("resume")
 def resume_command(
+    ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The destination connection.")],
 ) -> None:
     """Resume a paused lane (for example after fixing its credentials)."""
     from ..cli import out
 
-    st, engine = _cli()
+    st, engine = _cli(ctx)
     _destination(st, connection)
     was = lane_state.resume(engine, connection)
     out.print(f"{connection}: {'resumed' if was else 'was not paused'}")
@@ -129,6 +132,7 @@ def resume_command(
 
 @deliveries_app.command("run")
 def run_command(
+    ctx: typer.Context,
     once: Annotated[
         bool, typer.Option("--once", help="Deliver what is due now, then exit.")
     ] = False,
@@ -140,7 +144,7 @@ def run_command(
     from ..cli import out
     from .lanes import build_lanes, run_lanes
 
-    st, engine = _cli()
+    st, engine = _cli(ctx)
     if connection is not None:
         _destination(st, connection)
     if once:

@@ -21,8 +21,10 @@ from collections.abc import Callable
 from spokehub_contracts import RateLimit
 
 # Calls are spaced a hair wider than the budget: the vendor measures arrivals, and the
-# network may bunch up calls that left evenly.
+# network may bunch up calls that left evenly (a first call on a cold connection arrives
+# later than the ones after it).
 _SAFETY = 1.01
+_SLACK = 0.015
 
 
 class Pacer:
@@ -57,7 +59,7 @@ class Pacer:
                 now = self.now()
                 wait = self._resume_at - now
                 if self.rate_limit is not None:
-                    window = self.rate_limit.per_seconds * _SAFETY
+                    window = self.rate_limit.per_seconds * _SAFETY + _SLACK
                     while self._starts and self._starts[0] <= now - window:
                         self._starts.popleft()
                     if len(self._starts) >= self.rate_limit.requests:

@@ -16,10 +16,10 @@ from typing import Annotated, Any, NoReturn, Protocol
 import typer
 from rich.console import Console
 from rich.table import Table
-from spokehub_contracts import Identifier
 from sqlalchemy import Connection, inspect
 
 from spokehub.store import create_store_engine
+from spokehub_contracts import Identifier
 
 from .errors import IdentityError
 from .explain import explain

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from . import locks
@@ -120,12 +120,9 @@ class _Cluster:
     contact: str | None
 
 
-@dataclass(slots=True)
-class _Known:
+class _Known(NamedTuple):
     id: int
     contact_id: str
-    first_seen: datetime
-    last_seen: datetime
 
 
 def lookup(conn: Connection, identifier: IdentifierLike) -> str | None:
@@ -165,15 +162,11 @@ def _load_known(conn: Connection, keys: set[Key]) -> dict[Key, _Known]:
     found: dict[Key, _Known] = {}
     c = identifiers.c
     for part in chunks(values):
-        rows = conn.execute(
-            select(c.id, c.type, c.value, c.contact_id, c.first_seen, c.last_seen).where(
-                c.value.in_(part)
-            )
-        )
-        for row in rows:
-            key = (row.type, row.value)
+        rows = conn.execute(select(c.id, c.type, c.value, c.contact_id).where(c.value.in_(part)))
+        for id_, type_, value, contact_id in rows:
+            key = (type_, value)
             if key in keys:
-                found[key] = _Known(row.id, row.contact_id, utc(row.first_seen), utc(row.last_seen))
+                found[key] = _Known(id_, contact_id)
     return found
 
 
@@ -262,20 +255,21 @@ def _touch(
     known: Mapping[Key, _Known],
     touched: Mapping[Key, tuple[datetime, datetime]],
 ) -> None:
-    """Widen first/last seen of known identifiers; skipped when nothing changes (replays)."""
-    rows = []
-    for key, (lo, hi) in touched.items():
-        k = known[key]
-        if lo < k.first_seen or hi > k.last_seen:
-            rows.append({"i": k.id, "f": min(lo, k.first_seen), "l": max(hi, k.last_seen)})
-    if rows:
-        c = identifiers.c
-        conn.execute(
-            update(identifiers)
-            .where(c.id == bindparam("i"))
-            .values(first_seen=bindparam("f"), last_seen=bindparam("l")),
-            rows,
-        )
+    """Widen first/last seen of known identifiers, in SQL (no rows read back); rows whose
+    window already covers the batch (replays) are left alone."""
+    if not touched:
+        return
+    c = identifiers.c
+    f, la = bindparam("f", type_=c.first_seen.type), bindparam("l", type_=c.last_seen.type)
+    conn.execute(
+        update(identifiers)
+        .where(c.id == bindparam("i"), or_(c.first_seen > f, c.last_seen < la))
+        .values(
+            first_seen=case((c.first_seen > f, f), else_=c.first_seen),
+            last_seen=case((c.last_seen < la, la), else_=c.last_seen),
+        ),
+        [{"i": known[key].id, "f": lo, "l": hi} for key, (lo, hi) in touched.items()],
+    )
 
 
 def resolve_batch(
@@ -289,6 +283,7 @@ def resolve_batch(
     to the merge log with their evidence, refused links as ``reject`` entries.
     """
     rules_nm = frozenset(rules.never_merge_on)
+    limit, default_limit = rules.limits.get, rules.default_limit
     result = ResolveResult(contact_ids=[None] * len(records))
 
     # 1. Normalize the batch: blocked values out, identifiers deduplicated and ordered.
@@ -297,18 +292,19 @@ def resolve_batch(
     )
     prepared: list[tuple[int, list[Key], datetime]] = []
     all_keys: set[Key] = set()
-    rank = rules.rank
+    compiled = rules.compiled()
+    ranks, star, blocked = compiled.ranks, compiled.star, compiled.blocked.match
     for i in order:
         rec = records[i]
         seen: dict[Key, None] = {}
         for ident in rec.identifiers:
-            if rules.is_blocked(ident.value):
+            if blocked(ident.value):
                 result.ignored += 1
                 continue
             seen[(ident.type, ident.value)] = None
         if not seen:
             continue
-        ks = sorted(seen, key=lambda k: (rank(k[0]), k))
+        ks = sorted(seen, key=lambda k: (ranks.get(k[0], star), k)) if len(seen) > 1 else [*seen]
         all_keys.update(ks)
         prepared.append((i, ks, utc(rec.observed_at)))
     if not prepared:
@@ -387,7 +383,7 @@ def resolve_batch(
             for k, r in zip(ks, roots, strict=True):
                 if r is None:
                     total[k[0]] = total.get(k[0], 0) + 1
-            over = {t for t, n in total.items() if n > rules.limit_for(t)}
+            over = {t for t, n in total.items() if n > limit(t, default_limit)}
             if not over:
                 break
             anchor = roots[0]
@@ -515,16 +511,10 @@ def resolve_batch(
             }
             for k, (first, last, connection) in new_keys.items()
         ]
-        inserted = conn.execute(
-            identifiers.insert().returning(
-                identifiers.c.id,
-                identifiers.c.type,
-                identifiers.c.value,
-                sort_by_parameter_order=True,
-            ),
-            rows,
-        )
-        key_ids.update({(r.type, r.value): r.id for r in inserted})
+        # Plain executemany, then one set-based read of the new ids: RETURNING with
+        # parameter order would cost one round trip per row on SQLite.
+        conn.execute(identifiers.insert(), rows)
+        key_ids.update({key: k.id for key, k in _load_known(conn, set(new_keys)).items()})
     _touch(conn, known, touched)
 
     new_rejects: set[tuple[int, int]] = set()

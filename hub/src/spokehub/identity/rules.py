@@ -26,6 +26,7 @@ The defaults are meant to be safe on real traffic without configuration:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -43,6 +44,15 @@ DEFAULT_BLOCKED_VALUES: tuple[str, ...] = (
 
 DEFAULT_LIMITS: dict[str, int] = {"user_id": 1, "email": 5, "phone": 5, "anonymous_id": 100}
 DEFAULT_PRIORITY: tuple[str, ...] = ("user_id", "email", "phone", "*", "anonymous_id")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRules:
+    """Lookup tables derived from :class:`IdentityRules` (``star``: rank of unlisted types)."""
+
+    blocked: re.Pattern[str]
+    ranks: dict[str, int]
+    star: int
 
 
 class TraitPolicy(BaseModel):
@@ -86,9 +96,7 @@ class IdentityRules(BaseModel):
     )
     default_survivorship: TraitPolicy = Field(default_factory=TraitPolicy)
 
-    _blocked: re.Pattern[str] = PrivateAttr()
-    _ranks: dict[str, int] = PrivateAttr()
-    _star: int = PrivateAttr()
+    _compiled: CompiledRules = PrivateAttr()
 
     @field_validator("limits")
     @classmethod
@@ -131,9 +139,16 @@ class IdentityRules(BaseModel):
     def model_post_init(self, _context: object) -> None:
         patterns = [*DEFAULT_JUNK_PATTERNS, *self.blocked_values]
         # One alternation: resolution checks every identifier of every record.
-        self._blocked = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
-        self._ranks = {t: i for i, t in enumerate(self.priority)}
-        self._star = self._ranks.get("*", len(self.priority))
+        ranks = {t: i for i, t in enumerate(self.priority)}
+        self._compiled = CompiledRules(
+            blocked=re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE),
+            ranks=ranks,
+            star=ranks.get("*", len(self.priority)),
+        )
+
+    def compiled(self) -> CompiledRules:
+        """The rules as plain lookup tables, for hot loops."""
+        return self._compiled
 
     def limit_for(self, type_: str) -> int:
         """Most identifiers of ``type_`` one profile may hold."""
@@ -141,11 +156,12 @@ class IdentityRules(BaseModel):
 
     def rank(self, type_: str) -> int:
         """Priority rank of ``type_``: lower is higher priority."""
-        return self._ranks.get(type_, self._star)
+        c = self._compiled
+        return c.ranks.get(type_, c.star)
 
     def is_blocked(self, value: str) -> bool:
         """True if the normalized ``value`` must never identify anyone."""
-        return self._blocked.match(value) is not None
+        return self._compiled.blocked.match(value) is not None
 
     def policy_for(self, trait: str) -> TraitPolicy:
         """The survivorship policy of ``trait``."""

@@ -187,3 +187,18 @@ def test_email_limit(engine):
 def test_record_without_identifiers(engine):
     with engine.begin() as conn:
         assert resolve(conn, [rec()]).contact_ids == [None]
+
+
+def test_a_refused_pair_accepted_later_becomes_active(engine):
+    from spokehub.identity import explain, unmerge
+
+    rules = IdentityRules(never_merge_on=[])
+    with engine.begin() as conn:
+        resolve(conn, [rec("user_id:u1", "anonymous_id:d1")], rules)
+        (refused,) = resolve(conn, [rec("user_id:u2", "anonymous_id:d1")], rules).decisions
+        assert refused.rule == "limit"
+        unmerge(conn, rules, identifier=ident("user_id:u1"))  # d1 is free again
+        resolve(conn, [rec("user_id:u2", "anonymous_id:d1")], rules)
+        why = explain(conn, rules, ident("user_id:u2"), ident("anonymous_id:d1"))
+        assert why.same_profile and len(why.path) == 1
+        check_invariants(conn)

@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError
 from . import locks
 from .ids import new_contact_id
 from .rules import IdentityRules
-from .sql import chunks, insert_ignoring_duplicates, is_postgres, now, utc
+from .sql import chunks, is_postgres, now, upsert, utc
 from .tables import edges, identifiers, merge_log, profiles
 
 Key = tuple[str, str]
@@ -451,7 +451,10 @@ def resolve_batch(
         anchor_key = ks[0]
         for k in ks[1:]:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
-            pending_edges.setdefault(pair, (rec.record_id, rec.connection, at, "active", None))
+            # An accepted link outranks an earlier refusal of the same pair: the profile's
+            # active edges must connect it, or unmerge would split it wrongly.
+            if pair not in pending_edges or pending_edges[pair][3] != "active":
+                pending_edges[pair] = (rec.record_id, rec.connection, at, "active", None)
         for k, rule in dropped:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
             if pair not in pending_edges:
@@ -533,7 +536,20 @@ def resolve_batch(
                     "reason": reason,
                 }
             )
-        stmt = insert_ignoring_duplicates(conn, edges)
+        # Same upgrade in the store: a pair refused earlier becomes active once a record
+        # links it within the rules; anything else already stored is kept as it is.
+        stmt = upsert(conn, edges)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[edges.c.src_id, edges.c.dst_id],
+            set_={
+                "status": stmt.excluded.status,
+                "reason": None,
+                "record_id": stmt.excluded.record_id,
+                "connection": stmt.excluded.connection,
+                "observed_at": stmt.excluded.observed_at,
+            },
+            where=(edges.c.status == "rejected") & (stmt.excluded.status == "active"),
+        )
         if rejects:
             inserted = conn.execute(
                 stmt.returning(edges.c.src_id, edges.c.dst_id, edges.c.status), edge_rows

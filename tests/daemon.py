@@ -41,15 +41,16 @@ def write_project(directory: Path, store_url: str, port: int) -> Path:
 class Daemon:
     """One ``spokehub serve`` process on a free port."""
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, plugins: str = "none") -> None:
         self.config = config
+        self.plugins = plugins
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
-        env["SPOKEHUB_PLUGINS"] = "none"  # no installed spokes: HTTP sources only
+        env["SPOKEHUB_PLUGINS"] = self.plugins  # "none": HTTP sources only
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -64,6 +65,7 @@ class Daemon:
                 str(self.port),
             ],
             env=env,
+            cwd=self.config.parent,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -406,7 +406,14 @@ _mount_optional()
 
 
 def main() -> None:
+    from .contract.store import BreakingChange
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except BreakingChange as exc:
+        for change in exc.changes:
+            err.print(f"breaking: {change.where}: {change.what}", highlight=False)
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)

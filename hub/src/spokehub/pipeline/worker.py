@@ -27,6 +27,7 @@ from ..logs import get_logger
 from ..registry import Registry
 from ..store.tables import events, inbox, outbox, quarantine
 from .claims import InboxRow, claim
+from .contract_gate import ContractGate, count
 from .profiles import apply_record, resolve
 from .records import to_record
 from .routing import Router
@@ -64,6 +65,18 @@ def _rules(project: Project) -> Any:
     return IdentityRules.model_validate(project.identity)
 
 
+def _live_contract(engine: Engine, project: Project) -> Any:
+    """The project's contract, published as the live one first: additive changes publish
+    on their own, a breaking change stops the worker until it is published with
+    ``spokehub contract publish --allow-breaking``."""
+    from ..contract import load_contract
+    from ..contract.store import publish
+
+    contract = load_contract(project.contract, project.path)
+    publish(engine, contract)
+    return contract
+
+
 class Pipeline:
     """Processes inbox rows in batches; safe to run in several processes at once."""
 
@@ -84,6 +97,7 @@ class Pipeline:
         self.rules = _rules(project)
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
+        self.gate = ContractGate(_live_contract(engine, project))
 
     # -- one batch --------------------------------------------------------------------
 
@@ -168,7 +182,21 @@ class Pipeline:
         statuses: dict[int, str] = {}
         quarantined: list[dict[str, Any]] = []
         prepared: list[tuple[InboxRow, SourceRecord]] = []
+        verdicts = []
         for row in rows:
+            row, verdict = self.gate.screen(row)
+            if verdict is not None:
+                verdicts.append((row.connection, verdict))
+                if verdict.action == "quarantine":
+                    first = verdict.violations[0]
+                    quarantined.append(
+                        _quarantine_row(row, "contract", first.field, verdict.reason)
+                    )
+                    statuses[row.id] = "quarantined"
+                    continue
+                if verdict.action == "drop":
+                    statuses[row.id] = "dropped"
+                    continue
             try:
                 record = self._prepare(row)
             except Violation as v:
@@ -209,6 +237,7 @@ class Pipeline:
             outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection, now))
 
         self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
+        count(conn, verdicts)
         values = list(statuses.values())
         stats.processed = values.count("processed")
         stats.quarantined = values.count("quarantined")

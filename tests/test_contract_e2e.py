@@ -1,0 +1,138 @@
+"""The data contract through the real daemon: enforce quarantines with field and rule,
+a fixed contract plus ``quarantine replay`` delivers, ``warn`` delivers and counts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
+
+CONTRACT = {
+    "traits": {"person": {"loyalty_tier": {"type": "string", "enum": ["bronze", "gold"]}}},
+    "events": {
+        "Subscription Started": {"properties": {"plan": {"type": "string", "required": True}}}
+    },
+    "sources": {"web": {"mode": "enforce"}, "legacy": {"mode": "warn"}},
+}
+
+
+def _project(tmp_path: Path, port: int, contract: dict) -> Path:
+    (tmp_path / "contract.yaml").write_text(yaml.safe_dump(contract))
+    path = tmp_path / "spokehub.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
+                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
+                "connections": {
+                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
+                    "legacy": {"kind": "source", "write_keys": ["wk-legacy"]},
+                    "crm": {
+                        "kind": "destination",
+                        "spoke": "files",
+                        "config": {"path": "crm.jsonl"},
+                    },
+                },
+                "routes": [{"to": "crm", "kinds": ["upsert_person", "event"]}],
+            }
+        )
+    )
+    return path
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
+    env["COLUMNS"] = "250"  # rich tables wrap to the terminal width
+    return subprocess.run(
+        [sys.executable, "-m", "spokehub", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _send(url: str, key: str, batch: list[dict]) -> None:
+    r = httpx.post(f"{url}/v1/batch", json={"batch": batch}, auth=(key, ""), timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def _delivered(tmp_path: Path, needle: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    out = tmp_path / "crm.jsonl"
+    while time.monotonic() < deadline:
+        text = out.read_text() if out.exists() else ""
+        if needle in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{needle!r} never delivered")
+
+
+def test_contract_enforce_replay_and_warn(tmp_path: Path):
+    port = free_port()
+    config = _project(tmp_path, port, CONTRACT)
+    daemon = Daemon(config, port, plugins="files").start()
+    try:
+        _send(
+            daemon.url,
+            WRITE_KEY,
+            [
+                {"type": "identify", "userId": "u1", "traits": {"loyalty_tier": "gold"}},
+                {"type": "identify", "userId": "u2", "traits": {"loyalty_tier": "platinum"}},
+                {
+                    "type": "track",
+                    "userId": "u1",
+                    "event": "Subscription Started",
+                    "properties": {"plan": "pro"},
+                },
+                {
+                    "type": "track",
+                    "userId": "u2",
+                    "event": "Subscription Started",
+                    "properties": {"seats": 3},
+                },
+            ],
+        )
+        _send(
+            daemon.url,
+            "wk-legacy",
+            [{"type": "identify", "userId": "u3", "traits": {"loyalty_tier": "diamond"}}],
+        )
+        daemon.wait_idle()
+        _delivered(tmp_path, "diamond")  # warn mode delivers
+        listed = _cli(tmp_path, "quarantine", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert "traits.loyalty_tier" in listed.stdout
+        assert "properties.plan" in listed.stdout
+        assert "platinum" not in listed.stdout  # values are never shown
+        text = (tmp_path / "crm.jsonl").read_text()
+        assert "platinum" not in text and '"seats"' not in text
+    finally:
+        assert daemon.stop() == 0
+
+    # Fix the contract (both changes are additive) and replay the quarantined records.
+    fixed = yaml.safe_load(yaml.safe_dump(CONTRACT))
+    fixed["traits"]["person"]["loyalty_tier"]["enum"].append("platinum")
+    fixed["events"]["Subscription Started"]["properties"]["plan"]["required"] = False
+    _project(tmp_path, port, fixed)
+    daemon = Daemon(config, port, plugins="files").start()
+    try:
+        replayed = _cli(tmp_path, "quarantine", "replay")
+        assert replayed.returncode == 0, replayed.stderr
+        _delivered(tmp_path, "platinum")
+        text = _delivered(tmp_path, '"seats"')
+        assert text.count("Subscription Started") == 2
+        report = _cli(tmp_path, "contract", "report")
+        assert report.returncode == 0, report.stderr
+        assert "legacy" in report.stdout and "warn:accept" in report.stdout
+        assert "enforce:quarantine" in report.stdout
+    finally:
+        assert daemon.stop() == 0

@@ -89,13 +89,18 @@ async def test_auth_failure_pauses_the_lane_without_burning_attempts(sqlite_engi
     lane = lane_for(sqlite_engine, vendor.url, destination_class("locked"), settings=settings)
     stop = asyncio.Event()
     task = asyncio.create_task(lane.run(stop))
-    await asyncio.sleep(1.0)
-    [status] = lane_status(sqlite_engine, ["crm"])
+    for _ in range(100):
+        [status] = lane_status(sqlite_engine, ["crm"])
+        if status.state == "paused" and not any(
+            r.status == "inflight" for r in rows(sqlite_engine)
+        ):
+            break
+        await asyncio.sleep(0.05)
     assert status.state == "paused" and "credentials" in status.reason
     assert "fake-token" not in status.reason
     assert {(r.status, r.attempts) for r in rows(sqlite_engine)} == {("pending", 0)}
-    requests_while_paused = len(vendor.arrivals)
-    assert requests_while_paused == 1
+    await asyncio.sleep(0.5)
+    assert len(vendor.arrivals) == 1  # paused: no more batches, only credential probes
 
     vendor.faults.auth_ok = True  # the operator fixed the key; the probe notices
     for _ in range(60):

@@ -229,9 +229,10 @@ class Lane:
             )
             if to_release:
                 await asyncio.to_thread(release, self.engine, to_release)
-        except asyncio.CancelledError:
-            # Stopping mid-call: the vendor may or may not have the batch, so send it
-            # again rather than lose it.
+        except BaseException:
+            # Stopping mid-call or a bug: the vendor may or may not have the batch, so
+            # send it again rather than lose it (rows already recorded are not in flight
+            # any more and are left alone).
             await asyncio.to_thread(release, self.engine, unsent)
             raise
 

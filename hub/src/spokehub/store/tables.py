@@ -191,3 +191,13 @@ delivery_attempts = Table(
     Column("error", Text),  # redacted
     Index("ix_delivery_attempts_destination_started_at", "destination", "started_at"),
 )
+
+#: Delivery's claim path: one destination's unfinished rows in outbox order. Partial, so it
+#: stays as small as the queue however long the outbox history grows.
+ix_outbox_unfinished = Index(
+    "ix_outbox_unfinished",
+    outbox.c.destination,
+    outbox.c.id,
+    sqlite_where=outbox.c.status.in_(("pending", "retry", "inflight")),
+    postgresql_where=outbox.c.status.in_(("pending", "retry", "inflight")),
+)

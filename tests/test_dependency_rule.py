@@ -36,9 +36,7 @@ def _packages(member: Path) -> list[str]:
 @pytest.mark.parametrize("member", MEMBERS, ids=lambda p: p.name)
 def test_spokes_and_plugins_never_import_the_hub(member: Path):
     offenders = [
-        str(path.relative_to(ROOT))
-        for path in member.rglob("*.py")
-        if "spokehub" in _imports(path)
+        str(path.relative_to(ROOT)) for path in member.rglob("*.py") if "spokehub" in _imports(path)
     ]
     assert offenders == [], f"these files import the hub: {offenders}"
 

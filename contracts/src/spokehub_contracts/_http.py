@@ -406,8 +406,9 @@ def _secret_values(headers: Mapping[str, str], *, all_values: bool = False) -> s
     for name, value in headers.items():
         if all_values or is_sensitive_key(name):
             found.add(value)
-            # "Bearer abc" is scrubbed as "abc" too, should a vendor echo the bare token.
-            found.update(part for part in value.split() if len(part) >= 6)
+            # "Bearer abc" is scrubbed as "abc" too, should a vendor echo the bare token
+            # (but the scheme word itself is no secret).
+            found.update(part for part in value.split()[1:] if len(part) >= 6)
     return {value for value in found if len(value) >= 4}
 
 

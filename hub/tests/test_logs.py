@@ -46,7 +46,12 @@ def test_config_and_record_never_logged_raw(capsys, json_output):
 
 def test_stdlib_logging_is_redacted_too(capsys):
     import logging
+    import logging.config
 
+    import uvicorn.config
+
+    # A server configured before us (uvicorn's defaults) must not keep its own raw handler.
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)
     configure_logging(json_output=True)
     logging.getLogger("uvicorn.error").warning("client %s failed", EMAIL)
     err = capsys.readouterr().err

@@ -84,6 +84,12 @@ def configure_logging(json_output: bool | None = None, level: int = logging.INFO
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Servers that configured their own handlers (uvicorn's default dictConfig) would print
+    # unredacted lines; route them through the root handler instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore"):
+        lib = logging.getLogger(name)
+        lib.handlers.clear()
+        lib.propagate = True
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 

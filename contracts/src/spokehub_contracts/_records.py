@@ -151,6 +151,24 @@ class StateCheckpoint(_Frozen):
     state: dict[str, Any]
 
 
+class RejectedRecord(_Frozen):
+    """A record a source read but could not turn into the schema (a bad date, an invalid
+    e-mail). Yielding it instead of skipping the row lets the hub keep it in quarantine with
+    its reason, so nothing read is lost; it is committed with the next checkpoint.
+
+    :param location: where it was read (``customers.csv:42``, an API cursor).
+    :param field: the offending field (dotted) or ``(row)``.
+    :param rule: the rule it broke, without the value.
+    :param raw: the data as read, kept only in the hub's quarantine for replay; never logged.
+    """
+
+    stream: str
+    location: str
+    field: str
+    rule: str
+    raw: dict[str, Any] | None = None
+
+
 class _Change(_Frozen):
     item_id: str = Field(description="hub-assigned id; the outcome for this item must carry it")
     contact_id: str | None = Field(default=None, description="the hub's central contact ID")

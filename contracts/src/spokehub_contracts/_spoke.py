@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from ._records import Change, Outcome, SourceRecord, StateCheckpoint
+from ._records import Change, Outcome, RejectedRecord, SourceRecord, StateCheckpoint
 from ._schema import Identifier
 
 
@@ -128,11 +128,13 @@ class Source(_Spoke):
 
     def read(
         self, stream: str, state: Mapping[str, Any] | None
-    ) -> AsyncIterator[SourceRecord | StateCheckpoint]:
+    ) -> AsyncIterator[SourceRecord | StateCheckpoint | RejectedRecord]:
         """Yield records of ``stream`` newer than ``state``, with checkpoints between them.
 
         Must be an async generator. Every record yielded before a checkpoint is committed
-        with that checkpoint; a run that stops resumes from the last one.
+        with that checkpoint; a run that stops resumes from the last one. A row that cannot
+        become a record is yielded as a :class:`RejectedRecord`, which the hub quarantines
+        with its reason.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement read(stream, state)")
 

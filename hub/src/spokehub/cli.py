@@ -381,7 +381,7 @@ def sync_run(
             continue
         out.print(
             f"{name}: {stats.records} record(s), {stats.checkpoints} checkpoint(s) "
-            f"from {stats.streams} stream(s)"
+            f"from {stats.streams} stream(s), {stats.rejected} row(s) quarantined"
         )
     raise typer.Exit(worst)
 

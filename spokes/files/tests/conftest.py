@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from spokehub_contracts import SourceRecord, StateCheckpoint
+from spokehub_contracts import RejectedRecord, SourceRecord, StateCheckpoint
 from spokehub_files import FilesSource, FilesSourceConfig
 
 
@@ -17,7 +17,16 @@ from spokehub_files import FilesSource, FilesSourceConfig
 class Run:
     """What one ``read()`` yielded."""
 
-    items: list[SourceRecord | StateCheckpoint]
+    everything: list[SourceRecord | StateCheckpoint | RejectedRecord]
+
+    @property
+    def items(self) -> list[SourceRecord | StateCheckpoint]:
+        """Records and checkpoints, in order (rejected rows left out)."""
+        return [i for i in self.everything if not isinstance(i, RejectedRecord)]
+
+    @property
+    def rejected(self) -> list[RejectedRecord]:
+        return [i for i in self.everything if isinstance(i, RejectedRecord)]
 
     @property
     def records(self) -> list[SourceRecord]:

@@ -63,6 +63,23 @@ async def test_bad_rows_are_reported_and_good_rows_still_flow(
         assert_no_raw_values(repr(error))
 
 
+async def test_bad_rows_are_yielded_for_the_hub_to_quarantine(
+    workdir: Path, make_source: Callable[..., FilesSource], read_all: Any
+) -> None:
+    (workdir / "people.csv").write_text(CSV)
+    run = await read_all(csv_source(make_source))
+    rejected = run.rejected
+    assert [(r.location, r.field) for r in rejected] == [
+        ("people.csv:3", "email"),
+        ("people.csv:4", "birthday"),
+        ("people.csv:5", "(row)"),
+    ]
+    # The row itself travels for replay; the reason never quotes it.
+    assert rejected[0].raw is not None and rejected[0].raw["email"] == SECRET_EMAIL
+    for r in rejected:
+        assert_no_raw_values(r.rule)
+
+
 async def test_the_checkpoint_moves_past_bad_rows(
     workdir: Path, make_source: Callable[..., FilesSource], read_all: Any
 ) -> None:

@@ -62,11 +62,14 @@ def replay(
     the contract); each is marked replayed in the same transaction. Returns the count.
 
     :param ids: these quarantine rows; all not yet replayed when ``None``.
+
+    Rows a pulled source could not map (kind ``source_row``) are kept as evidence but not
+    replayed: they are fixed at the source and read again.
     """
     now = utcnow()
     query = select(
         quarantine.c.id, quarantine.c.connection, quarantine.c.kind, quarantine.c.body
-    ).where(quarantine.c.replayed_at.is_(None))
+    ).where(quarantine.c.replayed_at.is_(None), quarantine.c.kind != "source_row")
     if ids is not None:
         query = query.where(quarantine.c.id.in_(list(ids)))
     if connection is not None:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from spokehub_contracts import Source, SourceRecord, StateCheckpoint, utcnow
+from spokehub_contracts import RejectedRecord, Source, SourceRecord, StateCheckpoint, utcnow
 
 from ..config import Project
 from ..ingest import Accepted, write_messages_in
@@ -25,7 +26,7 @@ from ..ingest.messages import digest
 from ..logs import get_logger
 from ..registry import Registry
 from ..store.engine import is_postgres
-from ..store.tables import source_state
+from ..store.tables import quarantine, source_state
 
 log = get_logger("spokehub.sync")
 
@@ -41,6 +42,7 @@ class SyncStats:
     records: int = 0
     checkpoints: int = 0
     streams: int = 0
+    rejected: int = 0
 
 
 def load_state(conn: Connection, connection: str, stream: str) -> dict[str, Any] | None:
@@ -71,6 +73,20 @@ def _accepted(record: SourceRecord) -> Accepted:
     body = record.model_dump_json()
     # Keyed by content: re-reading an unchanged record is a duplicate; a changed one is new.
     return Accepted(f"{record.stream}:{digest(body)}", None, body.encode("utf-8"))
+
+
+def _quarantined(connection: str, rejected: RejectedRecord, now: datetime) -> dict[str, Any]:
+    body = {"stream": rejected.stream, "location": rejected.location, "raw": rejected.raw}
+    return {
+        "inbox_id": None,
+        "connection": connection,
+        "kind": "source_row",
+        "body": orjson.dumps(body).decode(),
+        "stage": "source",
+        "field": rejected.field[:256],
+        "rule": f"{rejected.location}: {rejected.rule}",
+        "created_at": now,
+    }
 
 
 async def sync_connection(
@@ -115,6 +131,7 @@ async def _sync_stream(
     with engine.connect().execution_options(readonly=True) as conn, conn.begin():
         state = load_state(conn, connection, stream)
     pending: list[Accepted] = []
+    rejected: list[RejectedRecord] = []
 
     def commit(checkpoint: StateCheckpoint | None) -> None:
         now = utcnow()
@@ -123,13 +140,23 @@ async def _sync_stream(
                 write_messages_in(
                     conn, connection, pending, dedup_window=dedup_window, kind="record", now=now
                 )
+            if rejected:
+                # Rows the source could not map: kept with their reason, beside the
+                # checkpoint that moves past them, so nothing read is lost.
+                conn.execute(
+                    quarantine.insert(), [_quarantined(connection, r, now) for r in rejected]
+                )
             if checkpoint is not None:
                 save_state(conn, connection, checkpoint.stream, dict(checkpoint.state), now)
         stats.records += len(pending)
+        stats.rejected += len(rejected)
         pending.clear()
+        rejected.clear()
 
     async for item in spoke.read(stream, state):
-        if isinstance(item, StateCheckpoint):
+        if isinstance(item, RejectedRecord):
+            rejected.append(item)
+        elif isinstance(item, StateCheckpoint):
             await asyncio.to_thread(commit, item)
             stats.checkpoints += 1
             if stop is not None and stop.is_set():
@@ -140,7 +167,7 @@ async def _sync_stream(
                 # Without a checkpoint a crash re-reads these; content keys make the
                 # re-read a duplicate rather than a second copy.
                 await asyncio.to_thread(commit, None)
-    if pending:
+    if pending or rejected:
         await asyncio.to_thread(commit, None)
 
 

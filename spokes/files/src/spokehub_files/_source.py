@@ -18,6 +18,7 @@ from spokehub_contracts import (
     CheckResult,
     CheckStatus,
     ConfigError,
+    RejectedRecord,
     Source,
     SourceRecord,
     StateCheckpoint,
@@ -43,6 +44,7 @@ class _Mapped:
     line: int
     record: SourceRecord | None
     problems: list[Problem]
+    raw: dict[str, Any] | None = None
 
 
 def match_files(pattern: str) -> list[str]:
@@ -98,7 +100,8 @@ def _mapped_rows(reader: FileReader, mapper: RowMapper) -> Iterator[_Mapped]:
             except RowInvalid as exc:
                 problems = exc.problems
         line = reader.line_number(row.rel_line) if problems else 0
-        yield _Mapped(row.end, line, record, problems)
+        raw = dict(row.values) if problems and row.values is not None else None
+        yield _Mapped(row.end, line, record, problems, raw)
 
 
 def _take(rows: Iterator[_Mapped], count: int) -> list[_Mapped]:
@@ -178,7 +181,7 @@ class FilesSource(Source):
 
     async def read(
         self, stream: str, state: Mapping[str, Any] | None
-    ) -> AsyncIterator[SourceRecord | StateCheckpoint]:
+    ) -> AsyncIterator[SourceRecord | StateCheckpoint | RejectedRecord]:
         """Yield the records of ``stream`` after ``state``, with checkpoints.
 
         A checkpoint follows every ``checkpoint_every`` records and the end of each file
@@ -218,7 +221,7 @@ class FilesSource(Source):
         path: str,
         start: int,
         offsets: dict[str, int],
-    ) -> AsyncIterator[SourceRecord | StateCheckpoint]:
+    ) -> AsyncIterator[SourceRecord | StateCheckpoint | RejectedRecord]:
         """One file from ``start``; updates ``offsets[path]`` at each checkpoint."""
         every = self.config.checkpoint_every
         rows = _mapped_rows(FileReader(path, config.file_format, start, config.delimiter), mapper)
@@ -232,6 +235,16 @@ class FilesSource(Source):
                     offset = row.end
                     for field, rule, column in row.problems:
                         self._reject(RowError(config.name, path, row.line, field, rule, column))
+                    if row.problems:
+                        # The hub keeps the row in quarantine with its reasons.
+                        first = row.problems[0]
+                        yield RejectedRecord(
+                            stream=config.name,
+                            location=f"{path}:{row.line}",
+                            field=first[0],
+                            rule="; ".join(f"{f}: {r}" for f, r, _ in row.problems),
+                            raw=row.raw,
+                        )
                     if row.record is None:
                         continue
                     yield row.record

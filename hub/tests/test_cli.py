@@ -123,3 +123,22 @@ def test_invalid_yaml_names_the_line(run_cli, tmp_path: Path):
     assert result.returncode == 2
     assert "spokehub.yaml:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_on_postgresql(run_cli, tmp_path: Path, pg_schema_url: str):
+    (tmp_path / "spokehub.yaml").write_text(f"version: 1\nstore: {{url: '{pg_schema_url}'}}\n")
+    first = run_cli("db", "upgrade")
+    assert first.returncode == 0, first.stderr
+    assert "revision" in first.stdout
+    again = run_cli("db", "upgrade")  # idempotent
+    assert again.returncode == 0 and again.stdout == first.stdout
+
+
+def test_db_upgrade_reports_an_unreachable_store(run_cli, tmp_path: Path):
+    (tmp_path / "spokehub.yaml").write_text(
+        "version: 1\nstore: {url: 'postgresql://postgres@127.0.0.1:1/none'}\n"
+    )
+    result = run_cli("db", "upgrade")
+    assert result.returncode == 2
+    assert "cannot migrate" in result.stderr
+    assert "Traceback" not in result.stderr

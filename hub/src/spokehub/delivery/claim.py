@@ -18,8 +18,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, and_, case, exists, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from spokehub.store.tables import outbox
 
@@ -44,18 +57,12 @@ class Claimed:
     created_at: datetime
 
 
-def claim(
-    engine: Engine,
-    destination: str,
-    limit: int,
-    lease_seconds: float,
-    now: datetime | None = None,
-) -> list[Claimed]:
-    """Claim up to ``limit`` due rows of ``destination``, oldest first, for
-    ``lease_seconds``. Returns them in outbox order."""
-    now = now or utcnow()
+def _claim_statement(postgres: bool) -> Any:
+    """``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …``, built once per dialect with
+    bound parameters so that a claim neither rebuilds nor recompiles it."""
     o = outbox.alias("o")
     b = outbox.alias("b")
+    now = bindparam("_now", type_=outbox.c.due_at.type)
     due = or_(
         and_(o.c.status.in_(("pending", "retry")), o.c.due_at <= now),
         and_(o.c.status == "inflight", o.c.claimed_until < now),
@@ -71,16 +78,16 @@ def claim(
     )
     ids = (
         select(o.c.id)
-        .where(o.c.destination == destination, _UNFINISHED, due, ~blocked)
+        .where(o.c.destination == bindparam("_destination"), _UNFINISHED, due, ~blocked)
         .order_by(o.c.id)
-        .limit(limit)
+        .limit(bindparam("_limit", type_=Integer()))
     )
-    if engine.dialect.name == "postgresql":
+    if postgres:
         ids = ids.with_for_update(skip_locked=True, of=o)
-    stmt = (
+    return (
         update(outbox)
         .where(outbox.c.id.in_(ids))
-        .values(status="inflight", claimed_until=now + timedelta(seconds=lease_seconds))
+        .values(status="inflight", claimed_until=bindparam("_until", type_=outbox.c.due_at.type))
         .returning(
             outbox.c.id,
             outbox.c.route,
@@ -92,20 +99,48 @@ def claim(
             outbox.c.created_at,
         )
     )
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
+def claim(
+    engine: Engine,
+    destination: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows of ``destination``, oldest first, for
+    ``lease_seconds``. Returns them in outbox order."""
     with engine.begin() as conn:
-        rows = conn.execute(stmt).all()
+        return claim_in(conn, destination, limit, lease_seconds, now)
+
+
+def claim_in(
+    conn: Connection,
+    destination: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """:func:`claim` inside the caller's transaction."""
+    if limit <= 0:
+        return []
+    now = now or utcnow()
+    stmt = _CLAIM[conn.dialect.name == "postgresql"]
+    rows = conn.execute(
+        stmt,
+        {
+            "_now": now,
+            "_destination": destination,
+            "_limit": limit,
+            "_until": now + timedelta(seconds=lease_seconds),
+        },
+    ).all()
     claimed = [
-        Claimed(
-            id=r.id,
-            route=r.route,
-            contact_id=r.contact_id,
-            kind=r.kind,
-            purpose=r.purpose,
-            item=r.item,
-            attempts=r.attempts,
-            created_at=as_utc(r.created_at),
-        )
-        for r in rows
+        Claimed(id_, route, contact, kind, purpose, item, attempts, as_utc(created))
+        for id_, route, contact, kind, purpose, item, attempts, created in rows
     ]
     claimed.sort(key=lambda c: c.id)
     return claimed
@@ -130,11 +165,17 @@ def release(engine: Engine, ids: Sequence[int]) -> None:
     if not ids:
         return
     with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(list(ids)), outbox.c.status == "inflight")
-            .values(
-                status=case((outbox.c.attempts > 0, "retry"), else_="pending"),
-                claimed_until=None,
-            )
-        )
+        release_in(conn, ids)
+
+
+_RELEASE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("_ids", expanding=True)), outbox.c.status == "inflight")
+    .values(status=case((outbox.c.attempts > 0, "retry"), else_="pending"), claimed_until=None)
+)
+
+
+def release_in(conn: Connection, ids: Sequence[int]) -> None:
+    """:func:`release` inside the caller's transaction."""
+    if ids:
+        conn.execute(_RELEASE, {"_ids": list(ids)})

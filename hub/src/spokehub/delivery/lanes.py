@@ -35,7 +35,7 @@ from .coalesce import coalesce
 from .consent import ConsentReader, read_consents, suppression_reason
 from .mapping import apply_mapping
 from .pacing import Pacer, wait_or_stop
-from .record import SUPERSEDED, CallLog, Result, record
+from .record import SUPERSEDED, CallLog, Result, finish
 from .send import Answer, Sender, summary
 from .settings import DeliverySettings
 from .verdicts import judge
@@ -145,7 +145,7 @@ class Lane:
                 if claimed is None:
                     await wait_or_stop(stop, self.settings.idle_poll_seconds)
                     continue
-                task = asyncio.create_task(self._process_and_free(claimed))
+                task = asyncio.create_task(self._work(claimed, stop))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 if len(claimed) < self.batch_size:
@@ -171,6 +171,9 @@ class Lane:
         return handled
 
     async def _claim_slot(self) -> list[Claimed] | None:
+        if self._slots.locked():
+            # Every worker is busy (each claims its own next batch): look again shortly.
+            return None
         await self._slots.acquire()
         try:
             claimed = await asyncio.to_thread(
@@ -185,9 +188,14 @@ class Lane:
             return None
         return claimed
 
-    async def _process_and_free(self, claimed: list[Claimed]) -> None:
+    async def _work(self, claimed: list[Claimed], stop: asyncio.Event) -> None:
+        """One worker: deliver ``claimed``, then batch after batch for as long as a full
+        queue lasts, each next batch claimed in the transaction that records the last, so
+        that ``concurrency`` workers keep the destination's budget busy between them."""
         try:
-            await self.process(claimed)
+            batch = claimed
+            while batch:
+                batch = await self.process(batch, stop)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not kill the lane; the lease brings rows back
@@ -217,18 +225,46 @@ class Lane:
 
     # -- one batch ---------------------------------------------------------------------
 
-    async def process(self, claimed: Sequence[Claimed]) -> None:
+    async def process(
+        self, claimed: Sequence[Claimed], stop: asyncio.Event | None = None
+    ) -> list[Claimed]:
         """Take one claimed batch to the end: every row gets a recorded outcome, or goes
-        back to the queue unchanged if the lane pauses or stops."""
+        back to the queue unchanged if the lane pauses or stops.
+
+        With ``stop`` (a running lane), a full batch is followed by the next one: it is
+        claimed in the transaction that records this one, and returned."""
         unsent = [row.id for row in claimed]
         try:
             async with self._keep_lease(unsent):
                 results, to_release, calls, lane_error = await self._deliver(claimed)
-            await asyncio.to_thread(
-                record, self.engine, self.connection, results, calls, lane_error
+            more = (
+                stop is not None
+                and not stop.is_set()
+                and not self.paused
+                and len(claimed) >= self.batch_size
+                and self.pacer.held_for() <= 0
             )
-            if to_release:
-                await asyncio.to_thread(release, self.engine, to_release)
+            job = asyncio.ensure_future(
+                asyncio.to_thread(
+                    finish,
+                    self.engine,
+                    self.connection,
+                    results,
+                    calls,
+                    lane_error,
+                    to_release,
+                    claim_next=self.batch_size if more else 0,
+                    lease_seconds=self.settings.lease_seconds,
+                )
+            )
+            try:
+                return await asyncio.shield(job)
+            except asyncio.CancelledError:
+                # The transaction goes on in its thread: whatever it claimed goes back.
+                with contextlib.suppress(Exception):
+                    got = await job
+                    await asyncio.to_thread(release, self.engine, [r.id for r in got])
+                raise
         except BaseException:
             # Stopping mid-call or a bug: the vendor may or may not have the batch, so
             # send it again rather than lose it (rows already recorded are not in flight

@@ -49,12 +49,14 @@ class Sender:
 
     async def send(self, items: Sequence[Change], operation: Operation) -> dict[str, Answer]:
         """One answer per item id; items the destination did not answer are absent."""
-        await self.pacer.acquire()
         started = utcnow()
         t0 = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
-                outcomes = await operation(items)
+            async with self.pacer.call():
+                started = utcnow()
+                t0 = time.perf_counter()
+                async with asyncio.timeout(self.timeout):
+                    outcomes = await operation(items)
         except PermanentError as exc:
             self._log(started, t0, items, "permanent", error=summary(exc))
             if len(items) == 1:

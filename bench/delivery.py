@@ -1,12 +1,22 @@
 """Delivery benchmark: throughput against a rate-limited vendor, and latency at low load.
 
-A fake vendor on 127.0.0.1 allows 50 requests/s and takes 100 items per request, so the
-theoretical maximum is 5000 items/s. The script prints the items/s one lane achieved
-over that maximum (target >= 0.95), then the p50/p99 latency from ingest (the outbox row
-is written) to delivered (its outcome is recorded) at 20 items/s (target p99 < 500 ms).
+A fake vendor allows 50 requests/s (a sliding one-second window, enforced by the server:
+a request beyond it is answered 429) and takes 100 items per request, so the theoretical
+maximum is 5000 items/s. The vendor runs in a process of its own on 127.0.0.1, so that it
+does not compete with the lanes for the interpreter. The script prints:
+
+- throughput: a backlog drained by one lane. The *sustained* rate is measured where the
+  vendor counts, over whole budgets: the time from the first accepted request to the one
+  ``50 x q`` requests later, for as many full budgets ``q`` as the run holds. It is
+  compared with the theoretical maximum (target >= 0.95). The end-to-end figure (first
+  claim to last outcome recorded) is printed beside it; it includes the first window,
+  in which a sliding-window budget may be used at once.
+- latency: p50/p99 from the outbox row being written to its outcome being recorded, at
+  20 items/s (target p99 < 500 ms).
+
 Every figure is measured on this run, on a fresh SQLite store.
 
-    python bench/delivery.py [--items 30000] [--seconds 5]
+    python bench/delivery.py [--items 40000] [--seconds 10] [--quick]
 """
 
 from __future__ import annotations
@@ -14,21 +24,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "hub" / "tests" / "delivery"))
+HELPERS = ROOT / "hub" / "tests" / "delivery"
+sys.path.insert(0, str(HELPERS))
 
 from delivery_helpers import event, fill, make_project, plugin  # noqa: E402
 from fake_spoke import destination_class  # noqa: E402
-from fake_vendor import run_vendor  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from spokehub.delivery import DeliverySettings, run_lanes  # noqa: E402
+from spokehub.delivery.clock import as_utc, utcnow  # noqa: E402
 from spokehub.registry import Registry  # noqa: E402
 from spokehub.store import create_store_engine, upgrade  # noqa: E402
 from spokehub.store.tables import outbox  # noqa: E402
@@ -36,13 +51,58 @@ from spokehub_contracts import RateLimit  # noqa: E402
 
 RATE = 50
 BATCH = 100
-# Four batches in flight keep the vendor's budget busy while the store records the last.
+MAXIMUM = RATE * BATCH
+# Workers in flight: one waits for the vendor while another records its batch and claims
+# the next.
 SETTINGS = DeliverySettings(concurrency=4)
+
+
+class VendorProcess:
+    """The fake vendor in a subprocess; it exits when its stdin closes."""
+
+    def __init__(self, rate: int, per: float = 1.0) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(HELPERS / "fake_vendor.py"),
+                *("--rate", str(rate)),
+                *("--per", str(per)),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError("the fake vendor did not start")
+        self.url = f"http://127.0.0.1:{int(line)}"
+
+    def stats(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/stats", timeout=10)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _delivered(engine: Any) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).where(outbox.c.status == "delivered")).scalar_one()
+
+
+def _last_finished(engine: Any) -> datetime:
+    with engine.connect() as conn:
+        return as_utc(conn.execute(select(func.max(outbox.c.finished_at))).scalar_one())
 
 
 async def _run(engine: Any, project: Any, registry: Any, work: Any) -> Any:
@@ -55,13 +115,28 @@ async def _run(engine: Any, project: Any, registry: Any, work: Any) -> Any:
         await task
 
 
+def sustained(arrivals: list[float], rate: int, per: float = 1.0) -> tuple[float, int, float]:
+    """Requests/s over whole budgets: ``rate x q`` requests after the first took the
+    time from the first to the ``rate x q``-th after it (exact for any sliding-window
+    schedule, bursts included). Returns (requests/s, requests counted, seconds)."""
+    times = sorted(arrivals)
+    q = (len(times) - 1) // rate
+    if q < 1:
+        raise SystemExit("too few requests for a sustained rate: raise --items")
+    span = times[rate * q] - times[0]
+    return rate * q / span, rate * q, span
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=30_000)
-    parser.add_argument("--seconds", type=float, default=5.0, help="low-load phase length")
+    parser.add_argument("--items", type=int, default=40_000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="low-load phase length")
+    parser.add_argument("--quick", action="store_true", help="15000 items, 4 s of low load")
     args = parser.parse_args()
+    if args.quick:
+        args.items, args.seconds = 15_000, 4.0
 
-    vendor = run_vendor(rate_limit=(RATE, 1.0))
+    vendor = VendorProcess(RATE)
     cls = destination_class("bench", batch_size=BATCH, rate_limit=RateLimit(requests=RATE))
     registry = Registry.load(allow=[], extra_plugins=[("bench", plugin(cls))])
     project = make_project({"crm": (cls, vendor.url)}, registry)
@@ -81,28 +156,40 @@ def main() -> None:
                 )
 
             async def drain() -> float:
-                t0 = time.perf_counter()
+                began = utcnow()
                 while _delivered(engine) < args.items:
-                    await asyncio.sleep(0.05)
-                return time.perf_counter() - t0
+                    await asyncio.sleep(0.2)
+                return (_last_finished(engine) - began).total_seconds()
 
             elapsed = asyncio.run(_run(engine, project, registry, drain))
-            rate = args.items / elapsed
-            maximum = RATE * BATCH
-            print(f"throughput: {args.items} items in {elapsed:.2f}s = {rate:.0f} items/s")
+            seen = vendor.stats()
+            req_rate, counted, span = sustained(seen["arrivals"], RATE)
+            rate = req_rate * BATCH
+            print(f"throughput, {args.items} items in batches of {BATCH}:")
             print(
-                f"  over theoretical max {maximum} items/s: {rate / maximum:.3f} (target >= 0.95)"
+                f"  sustained: {counted} requests in {span:.3f}s = {rate:.0f} items/s; "
+                f"theoretical max {MAXIMUM} items/s ({RATE} req/s x {BATCH}); "
+                f"ratio {rate / MAXIMUM:.3f} (target >= 0.95)"
             )
-            print(f"  429s from the vendor: {vendor.rate_rejections}")
+            print(
+                f"  end to end: {elapsed:.2f}s = {args.items / elapsed:.0f} items/s "
+                f"(ratio {args.items / elapsed / MAXIMUM:.3f}, first window included)"
+            )
+            print(
+                f"  vendor: {seen['accepted']} items accepted, {seen['duplicates']} twice, "
+                f"429s {seen['rate_rejections']}, most requests in any 1s window "
+                f"{seen['max_in_window']}"
+            )
 
             # Latency at low load: 20 items/s trickling in while the lane runs.
             async def trickle() -> list[float]:
                 first_id = None
                 count = int(args.seconds * 20)
+                t0 = time.monotonic()
                 for n in range(count):
                     ids = await asyncio.to_thread(fill, engine, "crm", [event(f"l{n}", f"c{n}")])
                     first_id = first_id or ids[0]
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(max(0.0, t0 + (n + 1) * 0.05 - time.monotonic()))
                 deadline = time.monotonic() + 10
                 while _delivered(engine) < args.items + count and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
@@ -117,9 +204,10 @@ def main() -> None:
             latencies = asyncio.run(_run(engine, project, registry, trickle))
             cuts = statistics.quantiles(latencies, n=100)
             print(
-                f"latency ingest→delivered at 20 items/s ({len(latencies)} items): "
+                f"latency outbox insert -> delivered at 20 items/s ({len(latencies)} items): "
                 f"p50 {cuts[49]:.0f} ms, p99 {cuts[98]:.0f} ms (target p99 < 500 ms)"
             )
+            print(f"  429s from the vendor in all: {vendor.stats()['rate_rejections']}")
         finally:
             engine.dispose()
             vendor.stop()

@@ -71,6 +71,7 @@ class FakeVendor:
             routes=[
                 Route("/batch", self._batch, methods=["POST"]),
                 Route("/check", self._check, methods=["GET"]),
+                Route("/stats", self._stats, methods=["GET"]),
             ]
         )
         self._server: uvicorn.Server | None = None
@@ -85,6 +86,7 @@ class FakeVendor:
 
     def start(self) -> FakeVendor:
         sock = socket.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -144,6 +146,22 @@ class FakeVendor:
                 return self._window[0] + per - now
             self._window.append(now)
         return None
+
+    async def _stats(self, request: Request) -> Response:
+        """What the vendor saw, for a caller in another process (the benchmark)."""
+        with self._lock:
+            return JSONResponse(
+                {
+                    "arrivals": list(self.arrivals),
+                    "answers": {str(k): v for k, v in self.answers.items()},
+                    "rate_rejections": self.rate_rejections,
+                    "accepted": sum(self.accepted.values()),
+                    "duplicates": sum(n - 1 for n in self.accepted.values() if n > 1),
+                    "max_in_window": self.max_in_window(self.rate_limit[1])
+                    if self.rate_limit
+                    else None,
+                }
+            )
 
     async def _check(self, request: Request) -> Response:
         if not self.faults.auth_ok:
@@ -217,3 +235,25 @@ class FakeVendor:
 def run_vendor(**kwargs: Any) -> FakeVendor:
     """Start a fake vendor; stop it with :meth:`FakeVendor.stop`."""
     return FakeVendor(**kwargs).start()
+
+
+def main() -> None:
+    """Serve a fake vendor in a process of its own: prints its port, then serves until
+    stdin closes (so it never outlives the process that started it)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="fake vendor on 127.0.0.1")
+    parser.add_argument("--rate", type=int, help="requests allowed per window")
+    parser.add_argument("--per", type=float, default=1.0, help="window length in seconds")
+    args = parser.parse_args()
+    vendor = FakeVendor(rate_limit=(args.rate, args.per) if args.rate else None).start()
+    print(vendor.port, flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        vendor.stop()
+
+
+if __name__ == "__main__":
+    main()

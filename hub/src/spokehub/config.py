@@ -46,6 +46,14 @@ class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
     admin_token: SecretStr | None = None
+    dedup_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "hours within which a repeated messageId from the same source is acknowledged "
+            "but not stored again"
+        ),
+    )
 
 
 class Connection(_Strict):

@@ -26,8 +26,8 @@ def create_app(
 ) -> FastAPI:
     """Build the hub's HTTP API over a migrated store.
 
-    :param settings: ingestion limits and the de-duplication window (defaults, overridable
-        through the environment, see :meth:`IngestSettings.from_env`).
+    :param settings: ingestion limits and the de-duplication window (by default Segment's
+        limits and the project's ``server.dedup_window_hours``).
     :param wake: called after new inbox rows commit, so a pipeline worker in the same
         process starts at once instead of at its next poll.
     """
@@ -41,7 +41,7 @@ def create_app(
     app.state.project = project
     app.state.registry = registry
     app.state.engine = engine
-    app.state.settings = settings or IngestSettings.from_env()
+    app.state.settings = settings or IngestSettings.from_project(project)
     app.state.metrics = Metrics(engine)
     app.state.wake = wake or (lambda: None)
     app.state.accepting = True

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Project
 
 #: Segment's documented limits: 32 KB per call, 500 KB per batch request.
 MAX_EVENT_BYTES = 32 * 1024
@@ -27,7 +30,6 @@ class IngestSettings:
     dedup_window: float = DEFAULT_DEDUP_WINDOW
 
     @classmethod
-    def from_env(cls) -> IngestSettings:
-        """Defaults, overridden by ``SPOKEHUB_DEDUP_WINDOW`` (seconds) when set."""
-        window = os.environ.get("SPOKEHUB_DEDUP_WINDOW")
-        return cls(dedup_window=float(window) if window else DEFAULT_DEDUP_WINDOW)
+    def from_project(cls, project: Project) -> IngestSettings:
+        """Segment's size limits and the project's ``server.dedup_window_hours``."""
+        return cls(dedup_window=project.server.dedup_window_hours * 3600.0)

@@ -62,6 +62,10 @@ inbox = Table(
     Column("claimed_until", DateTime(timezone=True)),
     Column("processed_at", DateTime(timezone=True)),
     Index("ix_inbox_status_id", "status", "id"),
+    # ix_inbox_partition_key_id (partition_key, id) exists on PostgreSQL only, where the
+    # claim keeps each person's rows in order across workers. Migration 0005 creates it;
+    # it is deliberately not declared here, or 0003's ``inbox.create()`` would create it
+    # too (and on SQLite, where nothing reads it).
 )
 
 #: messageIds seen per source connection, for de-duplication within a window.

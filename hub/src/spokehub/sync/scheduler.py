@@ -95,10 +95,16 @@ async def sync_connection(
     registry: Registry,
     connection: str,
     *,
-    dedup_window: float = 24 * 3600.0,
+    dedup_window: float | None = None,
     stop: asyncio.Event | None = None,
 ) -> SyncStats:
-    """Pull every stream of one source connection once, from its saved state."""
+    """Pull every stream of one source connection once, from its saved state.
+
+    :param dedup_window: seconds a record's content key counts as seen (default the
+        project's ``server.dedup_window_hours``).
+    """
+    if dedup_window is None:
+        dedup_window = project.server.dedup_window_hours * 3600.0
     conn_cfg = project.connections[connection]
     if conn_cfg.kind != "source" or conn_cfg.spoke is None:
         raise ValueError(f"{connection!r} is not a source connection with a spoke")

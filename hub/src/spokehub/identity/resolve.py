@@ -25,19 +25,20 @@ absorbed IDs redirect to it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 
 from . import locks
-from .ids import new_contact_id
+from .ids import new_contact_ids
 from .rules import IdentityRules
-from .sql import chunks, is_postgres, now, upsert, utc
-from .tables import edges, identifiers, merge_log, profiles
+from .sql import chunks, is_postgres, now, utc
+from .tables import identifiers, merge_log, profiles
 
 Key = tuple[str, str]
 
@@ -112,19 +113,6 @@ class ResolveResult:
         return {r.record_id: c for r, c in zip(records, self.contact_ids, strict=True)}
 
 
-@dataclass(slots=True)
-class _Cluster:
-    """A profile while a batch is resolved: existing (``contact``) or new (``None``)."""
-
-    counts: dict[str, int]
-    contact: str | None
-
-
-class _Known(NamedTuple):
-    id: int
-    contact_id: str
-
-
 def lookup(conn: Connection, identifier: IdentifierLike) -> str | None:
     """The live contact ID holding ``identifier``, or ``None`` if it was never seen."""
     return conn.execute(
@@ -136,7 +124,7 @@ def lookup(conn: Connection, identifier: IdentifierLike) -> str | None:
 
 def lookup_many(conn: Connection, keys: Iterable[Key]) -> dict[Key, str]:
     """Live contact IDs of the known ``(type, value)`` keys, in a few set-based queries."""
-    return {k: known.contact_id for k, known in _load_known(conn, set(keys)).items()}
+    return {k: known[1] for k, known in _load_known(conn, set(keys)).items()}
 
 
 def live_contact_id(conn: Connection, contact_id: str) -> str | None:
@@ -157,54 +145,129 @@ def live_contact_id(conn: Connection, contact_id: str) -> str | None:
     raise RuntimeError("redirect cycle in profiles")  # an invariant broke: say so loudly
 
 
-def _load_known(conn: Connection, keys: set[Key]) -> dict[Key, _Known]:
+#: What resolution knows of a stored identifier: its row id and its live contact ID.
+_Known = tuple[int, str]
+
+
+class _Sql:
+    """The batch's hot statements as driver SQL: each statement is one string built once,
+    parameters are plain tuples and timestamps are converted once per record. Statements
+    still go through ``conn.exec_driver_sql``, so SQLAlchemy's events and error wrapping
+    (``DBAPIError``, which callers retry on) apply as usual."""
+
+    __slots__ = ("conn", "p", "ts")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        style = conn.dialect.paramstyle
+        if style not in ("qmark", "format", "pyformat"):
+            raise NotImplementedError(f"unsupported driver parameter style {style!r}")
+        self.p = "?" if style == "qmark" else "%s"
+        self.ts = _timestamp_binder(conn)
+
+    def params(self, n: int) -> str:
+        return ", ".join([self.p] * n)
+
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> Sequence[Any]:
+        return self.conn.exec_driver_sql(statement, params).fetchall()
+
+    def many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.conn.exec_driver_sql(statement, rows)  # type: ignore[arg-type]
+
+
+def _timestamp_binder(conn: Connection) -> Any:
+    """How a UTC datetime is handed to the driver: what SQLAlchemy's ``DateTime`` would
+    bind (SQLite stores text), computed the cheap way when that gives the same text."""
+    dialect = conn.dialect
+    column_type = identifiers.c.first_seen.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return _same
+    samples = (datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 7))
+    if all(process(d) == _iso(d) for d in samples):
+        return _iso
+    return process
+
+
+def _same(value: datetime) -> datetime:
+    return value
+
+
+def _iso(value: datetime) -> str:
+    # ``YYYY-MM-DD HH:MM:SS.ffffff`` (the offset, always +00:00 here, is not stored).
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _load_known(conn: Connection, keys: set[Key], sql: _Sql | None = None) -> dict[Key, _Known]:
+    sql = sql or _Sql(conn)
     values = sorted({v for _, v in keys})
     found: dict[Key, _Known] = {}
-    c = identifiers.c
     for part in chunks(values):
-        rows = conn.execute(select(c.id, c.type, c.value, c.contact_id).where(c.value.in_(part)))
+        rows = sql.rows(
+            "SELECT id, type, value, contact_id FROM identifiers "
+            f"WHERE value IN ({sql.params(len(part))})",
+            tuple(part),
+        )
         for id_, type_, value, contact_id in rows:
             key = (type_, value)
             if key in keys:
-                found[key] = _Known(id_, contact_id)
+                found[key] = (id_, contact_id)
     return found
 
 
-def _load_counts(conn: Connection, contact_ids: set[str]) -> dict[str, dict[str, int]]:
+def _load_counts(sql: _Sql, contact_ids: set[str]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {cid: {} for cid in contact_ids}
-    c = identifiers.c
     for part in chunks(sorted(contact_ids)):
-        rows = conn.execute(
-            select(c.contact_id, c.type, func.count())
-            .where(c.contact_id.in_(part))
-            .group_by(c.contact_id, c.type)
+        rows = sql.rows(
+            "SELECT contact_id, type, count(*) FROM identifiers "
+            f"WHERE contact_id IN ({sql.params(len(part))}) GROUP BY contact_id, type",
+            tuple(part),
         )
         for contact_id, type_, n in rows:
             counts[contact_id][type_] = n
     return counts
 
 
-def _load_removed_pairs(conn: Connection, ids: set[int]) -> set[tuple[int, int]]:
+def _load_edges(sql: _Sql, ids: set[int], removed: bool) -> set[tuple[int, int]]:
+    """Stored edges between two of ``ids`` (only ``removed`` ones, if asked)."""
     pairs: set[tuple[int, int]] = set()
-    e = edges.c
+    where = "status = 'removed' AND " if removed else ""
     for part in chunks(sorted(ids)):
-        rows = conn.execute(
-            select(e.src_id, e.dst_id).where(e.src_id.in_(part), e.status == "removed")
+        rows = sql.rows(
+            f"SELECT src_id, dst_id FROM edges WHERE {where}src_id IN ({sql.params(len(part))})",
+            tuple(part),
         )
-        pairs.update((r.src_id, r.dst_id) for r in rows)
-    return {p for p in pairs if p[1] in ids}
+        pairs.update((a, b) for a, b in rows if b in ids)
+    return pairs
 
 
-def _lock_and_load(conn: Connection, keys: set[Key]) -> dict[Key, _Known]:
+def _new_identifier_ids(sql: _Sql, n: int) -> list[int]:
+    """Row ids for ``n`` new identifiers, in ascending order. SQLite: the writer holds the
+    database lock, so they follow the largest id (what the rowid would be anyway);
+    PostgreSQL: drawn from the column's sequence in one query."""
+    if not is_postgres(sql.conn):
+        (top,) = sql.rows("SELECT max(id) FROM identifiers")[0]
+        start = (top or 0) + 1
+        return list(range(start, start + n))
+    rows = sql.rows(
+        "SELECT nextval(pg_get_serial_sequence('identifiers', 'id')) "
+        f"FROM generate_series(1, CAST({sql.p} AS INTEGER))",
+        (n,),
+    )
+    return sorted(r[0] for r in rows)
+
+
+def _lock_and_load(conn: Connection, sql: _Sql, keys: set[Key]) -> dict[Key, _Known]:
     """Load the known identifiers of ``keys``; on PostgreSQL, first lock them and their
     profiles (see :mod:`spokehub.identity.locks`)."""
     if not is_postgres(conn):
-        return _load_known(conn, keys)
+        return _load_known(conn, keys, sql)
     locks.lock_identifiers(conn, keys)
     locked: set[str] = set()
     for _attempt in range(20):
-        known = _load_known(conn, keys)
-        needed = {k.contact_id for k in known.values()} - locked
+        known = _load_known(conn, keys, sql)
+        needed = {k[1] for k in known.values()} - locked
         if not needed:
             return known
         try:
@@ -250,28 +313,6 @@ def _apply_merges(conn: Connection, absorbed_to: Mapping[str, str], stamp: datet
     merge_profile_data(conn, absorbed_to)
 
 
-def _touch(
-    conn: Connection,
-    known: Mapping[Key, _Known],
-    touched: Mapping[Key, tuple[datetime, datetime]],
-) -> None:
-    """Widen first/last seen of known identifiers, in SQL (no rows read back); rows whose
-    window already covers the batch (replays) are left alone."""
-    if not touched:
-        return
-    c = identifiers.c
-    f, la = bindparam("f", type_=c.first_seen.type), bindparam("l", type_=c.last_seen.type)
-    conn.execute(
-        update(identifiers)
-        .where(c.id == bindparam("i"), or_(c.first_seen > f, c.last_seen < la))
-        .values(
-            first_seen=case((c.first_seen > f, f), else_=c.first_seen),
-            last_seen=case((c.last_seen < la, la), else_=c.last_seen),
-        ),
-        [{"i": known[key].id, "f": lo, "l": hi} for key, (lo, hi) in touched.items()],
-    )
-
-
 def resolve_batch(
     conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
 ) -> ResolveResult:
@@ -282,51 +323,75 @@ def resolve_batch(
     idempotent (same partition, same contact IDs, no new log entries). Merges are written
     to the merge log with their evidence, refused links as ``reject`` entries.
     """
+    # A batch allocates many small objects and frees them all at the end; letting the
+    # cyclic collector walk them meanwhile costs time and finds nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _resolve(conn, rules, records)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]) -> ResolveResult:
+    sql = _Sql(conn)
+    ts = sql.ts
     rules_nm = frozenset(rules.never_merge_on)
     limit, default_limit = rules.limits.get, rules.default_limit
     result = ResolveResult(contact_ids=[None] * len(records))
 
     # 1. Normalize the batch: blocked values out, identifiers deduplicated and ordered.
-    order = sorted(
-        range(len(records)), key=lambda i: (utc(records[i].observed_at), records[i].record_id)
-    )
-    prepared: list[tuple[int, list[Key], datetime]] = []
+    # Timestamps are kept as the driver takes them (text on SQLite, which orders the same).
+    when = [utc(r.observed_at) for r in records]
+    order = sorted(range(len(records)), key=lambda i: (when[i], records[i].record_id))
+    prepared: list[tuple[int, list[Key], Any]] = []
     all_keys: set[Key] = set()
     compiled = rules.compiled()
     ranks, star, blocked = compiled.ranks, compiled.star, compiled.blocked.match
+
+    def priority(k: Key) -> tuple[int, Key]:
+        return ranks.get(k[0], star), k
+
+    ignored = 0
     for i in order:
-        rec = records[i]
         seen: dict[Key, None] = {}
-        for ident in rec.identifiers:
-            if blocked(ident.value):
-                result.ignored += 1
+        for ident in records[i].identifiers:
+            value = ident.value
+            if blocked(value):
+                ignored += 1
                 continue
-            seen[(ident.type, ident.value)] = None
+            seen[(ident.type, value)] = None
         if not seen:
             continue
-        ks = sorted(seen, key=lambda k: (ranks.get(k[0], star), k)) if len(seen) > 1 else [*seen]
+        ks = sorted(seen, key=priority) if len(seen) > 1 else [*seen]
         all_keys.update(ks)
-        prepared.append((i, ks, utc(rec.observed_at)))
+        prepared.append((i, ks, ts(when[i])))
+    result.ignored = ignored
     if not prepared:
         return result
 
     # 2. Load (and on PostgreSQL lock) what the store knows about these identifiers.
-    known = _lock_and_load(conn, all_keys)
-    existing_counts = _load_counts(conn, {k.contact_id for k in known.values()})
-    known_ids = {k.id: key for key, k in known.items()}
-    removed = _load_removed_pairs(conn, set(known_ids)) if known_ids else set()
+    known = _lock_and_load(conn, sql, all_keys)
+    existing_counts = _load_counts(sql, {k[1] for k in known.values()})
+    known_ids = {k[0]: key for key, k in known.items()}
+    removed = _load_edges(sql, set(known_ids), removed=True) if known_ids else set()
     removed_keys = {(known_ids[a], known_ids[b]) for a, b in removed}
     removed_keys |= {(b, a) for a, b in removed_keys}
     has_removed = {k for pair in removed_keys for k in pair}
 
-    # 3. Resolve in memory: a union-find over clusters (existing profiles and new ones).
+    # 3. Resolve in memory: a union-find over clusters (existing profiles and new ones),
+    # numbered from 0; ``counts[n]`` and ``contact[n]`` describe cluster ``n``.
     parent: list[int] = []
-    clusters: list[_Cluster] = []
+    counts_of: list[dict[str, int]] = []
+    contact_of_node: list[str | None] = []
 
     def make(counts: dict[str, int], contact: str | None) -> int:
-        parent.append(len(parent))
-        clusters.append(_Cluster(counts, contact))
-        return len(parent) - 1
+        n = len(parent)
+        parent.append(n)
+        counts_of.append(counts)
+        contact_of_node.append(contact)
+        return n
 
     def find(n: int) -> int:
         while parent[n] != n:
@@ -335,20 +400,42 @@ def resolve_batch(
         return n
 
     def anchored(root: int) -> bool:
-        return any(n and t not in rules_nm for t, n in clusters[root].counts.items())
+        return any(n and t not in rules_nm for t, n in counts_of[root].items())
 
     contact_node = {cid: make(dict(cnt), cid) for cid, cnt in existing_counts.items()}
-    key_node: dict[Key, int] = {key: contact_node[k.contact_id] for key, k in known.items()}
-    new_keys: dict[Key, tuple[datetime, datetime, str]] = {}  # first, last, connection
-    touched: dict[Key, tuple[datetime, datetime]] = {}  # known keys: min and max seen
+    key_node: dict[Key, int] = {key: contact_node[k[1]] for key, k in known.items()}
+    new_keys: dict[Key, tuple[Any, Any, str]] = {}  # first, last, connection
+    touched: dict[Key, tuple[Any, Any]] = {}  # known keys: min and max seen
     record_node: dict[int, int] = {}
-    pending_edges: dict[tuple[Key, Key], tuple[str, str, datetime, str, str | None]] = {}
+    pending_edges: dict[tuple[Key, Key], tuple[str, str, Any, str, str | None]] = {}
     # (survivor node, absorbed node, record index, the record's linked identifiers)
     merges: list[tuple[int, int, int, tuple[Key, ...]]] = []
     rejects: list[tuple[int, Key, Key, str]] = []  # (record index, anchor, dropped, rule)
 
     for i, ks, at in prepared:
         rec = records[i]
+        if len(ks) == 1:
+            # One identifier: no link, so no rule applies; attach it or start a profile.
+            k = ks[0]
+            node = key_node.get(k)
+            if node is None:
+                target = key_node[k] = make({k[0]: 1}, None)
+                new_keys[k] = (at, at, rec.connection)
+            else:
+                target = find(node)
+                if k in known:
+                    span = touched.get(k)
+                    if span is None:
+                        touched[k] = (at, at)
+                    elif at < span[0] or at > span[1]:
+                        touched[k] = (min(span[0], at), max(span[1], at))
+                else:
+                    first, last, connection = new_keys[k]
+                    if at > last:
+                        new_keys[k] = (first, at, connection)
+            record_node[i] = target
+            continue
+
         roots: list[int | None] = [find(key_node[k]) if k in key_node else None for k in ks]
         dropped: list[tuple[Key, str]] = []
 
@@ -375,10 +462,12 @@ def resolve_batch(
                 if r is not None and ks[j][0] in rules_nm and r not in strong and anchored(r):
                     _drop(ks, roots, dropped, j, "never_merge")
 
-        while len(ks) > 1:
+        # When every identifier already sits in one profile nothing can be dropped for a
+        # limit (no link leaves the profile), so the check below is skipped.
+        while len(ks) > 1 and not (roots[0] is not None and roots.count(roots[0]) == len(roots)):
             total: dict[str, int] = {}
             for r in {r for r in roots if r is not None}:
-                for t, n in clusters[r].counts.items():
+                for t, n in counts_of[r].items():
                     total[t] = total.get(t, 0) + n
             for k, r in zip(ks, roots, strict=True):
                 if r is None:
@@ -393,11 +482,7 @@ def resolve_batch(
             relieving = [
                 j
                 for j in droppable
-                if (
-                    ks[j][0] in over
-                    if roots[j] is None
-                    else over & clusters[roots[j]].counts.keys()
-                )
+                if (ks[j][0] in over if roots[j] is None else over & counts_of[roots[j]].keys())
             ]
             if not droppable:
                 break  # the profile was over a limit already (rules were tightened)
@@ -414,21 +499,22 @@ def resolve_batch(
                 continue
             if r == target:
                 continue
-            a, b = clusters[target], clusters[r]
-            if a.contact is not None and b.contact is not None:
-                survivor, absorbed = (target, r) if a.contact < b.contact else (r, target)
+            a, b = contact_of_node[target], contact_of_node[r]
+            if a is not None and b is not None:
+                survivor, absorbed = (target, r) if a < b else (r, target)
                 merges.append((survivor, absorbed, i, tuple(ks)))
-            elif b.contact is not None:
+            elif b is not None:
                 survivor, absorbed = r, target
             else:
                 survivor, absorbed = target, r
-            for t, n in clusters[absorbed].counts.items():
-                clusters[survivor].counts[t] = clusters[survivor].counts.get(t, 0) + n
+            into = counts_of[survivor]
+            for t, n in counts_of[absorbed].items():
+                into[t] = into.get(t, 0) + n
             parent[absorbed] = survivor
             target = survivor
         if target is None:
             target = make({}, None)
-        counts = clusters[target].counts
+        counts = counts_of[target]
         for k in ks:
             if k not in key_node:
                 key_node[k] = target
@@ -439,13 +525,14 @@ def resolve_batch(
         record_node[i] = target
 
         # Bookkeeping for the writes: identifiers' first/last seen, edges, decisions.
-        for k in (*ks, *(d for d, _ in dropped)):
+        for k in (*ks, *(d for d, _ in dropped)) if dropped else ks:
             if k in known:
-                lo, hi = touched.get(k, (at, at))
-                touched[k] = (min(lo, at), max(hi, at))
+                span = touched.get(k)
+                touched[k] = (min(span[0], at), max(span[1], at)) if span else (at, at)
             elif k in new_keys:
                 first, last, connection = new_keys[k]
-                new_keys[k] = (first, max(last, at), connection)
+                if at > last:
+                    new_keys[k] = (first, at, connection)
             else:
                 new_keys[k] = (at, at, rec.connection)
         anchor_key = ks[0]
@@ -453,7 +540,8 @@ def resolve_batch(
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
             # An accepted link outranks an earlier refusal of the same pair: the profile's
             # active edges must connect it, or unmerge would split it wrongly.
-            if pair not in pending_edges or pending_edges[pair][3] != "active":
+            pending = pending_edges.get(pair)
+            if pending is None or pending[3] != "active":
                 pending_edges[pair] = (rec.record_id, rec.connection, at, "active", None)
         for k, rule in dropped:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
@@ -463,33 +551,39 @@ def resolve_batch(
 
     # 4. Write: new profiles, merges, identifiers, edges, log.
     stamp = now()
-    final_contact: dict[int, str] = {}
+
+    # New contact IDs, handed out in the order the records and new identifiers need them.
+    fresh: dict[int, None] = {}
+    for i, _ks, _at in prepared:
+        root = find(record_node[i])
+        if contact_of_node[root] is None:
+            fresh[root] = None
+    for node in {key_node[k] for k in new_keys}:
+        root = find(node)
+        if contact_of_node[root] is None:
+            fresh[root] = None
+    for root, cid in zip(fresh, new_contact_ids(len(fresh)), strict=True):
+        contact_of_node[root] = cid
 
     def contact_of(node: int) -> str:
-        root = find(node)
-        cid = clusters[root].contact
-        if cid is None:
-            cid = final_contact.get(root)
-            if cid is None:
-                cid = final_contact[root] = new_contact_id()
+        cid = contact_of_node[find(node)]
+        assert cid is not None  # every cluster a record or identifier ends in has an ID
         return cid
 
     for i, _ks, _at in prepared:
-        result.contact_ids[i] = contact_of(record_node[i])
-    for node in {key_node[k] for k in new_keys}:
-        contact_of(node)
-    if final_contact:
-        conn.execute(
-            profiles.insert(),
-            [{"contact_id": cid, "created_at": stamp} for cid in sorted(final_contact.values())],
+        result.contact_ids[i] = contact_of_node[find(record_node[i])]
+    if fresh:
+        created = sorted(contact_of_node[root] for root in fresh)  # type: ignore[type-var]
+        stamp_bound = ts(stamp)
+        sql.many(
+            f"INSERT INTO profiles (contact_id, created_at) VALUES ({sql.params(2)})",
+            [(cid, stamp_bound) for cid in created],
         )
-        result.changes.extend(
-            ProfileChange("created", cid) for cid in sorted(final_contact.values())
-        )
+        result.changes.extend([ProfileChange("created", cid) for cid in created])
 
     absorbed_to: dict[str, str] = {}
     for _survivor, absorbed, _i, _ks in merges:
-        absorbed_id = clusters[absorbed].contact
+        absorbed_id = contact_of_node[absorbed]
         assert absorbed_id is not None  # only existing profiles are logged as merged
         absorbed_to[absorbed_id] = contact_of(absorbed)
     if absorbed_to:
@@ -501,62 +595,60 @@ def resolve_batch(
             ProfileChange("merged", s, tuple(sorted(a))) for s, a in sorted(by_survivor.items())
         )
 
-    key_ids = {key: k.id for key, k in known.items()}
+    key_ids = {key: k[0] for key, k in known.items()}
     if new_keys:
-        rows = [
-            {
-                "type": k[0],
-                "value": k[1],
-                "contact_id": contact_of(key_node[k]),
-                "first_seen": first,
-                "last_seen": last,
-                "connection": connection,
-            }
-            for k, (first, last, connection) in new_keys.items()
-        ]
-        # Plain executemany, then one set-based read of the new ids: RETURNING with
-        # parameter order would cost one round trip per row on SQLite.
-        conn.execute(identifiers.insert(), rows)
-        key_ids.update({key: k.id for key, k in _load_known(conn, set(new_keys)).items()})
-    _touch(conn, known, touched)
+        new_ids = _new_identifier_ids(sql, len(new_keys))
+        rows = []
+        for id_, (k, (first, last, connection)) in zip(new_ids, new_keys.items(), strict=True):
+            key_ids[k] = id_
+            rows.append((id_, k[0], k[1], contact_of(key_node[k]), first, last, connection))
+        sql.many(
+            "INSERT INTO identifiers (id, type, value, contact_id, first_seen, last_seen, "
+            f"connection) VALUES ({sql.params(7)})",
+            rows,
+        )
+    if touched:
+        # Widen first/last seen of known identifiers in SQL (no rows read back); rows
+        # whose window already covers the batch (replays) are left alone.
+        sql.many(
+            f"UPDATE identifiers SET first_seen = CASE WHEN first_seen > {sql.p} THEN {sql.p} "
+            f"ELSE first_seen END, last_seen = CASE WHEN last_seen < {sql.p} THEN {sql.p} "
+            f"ELSE last_seen END WHERE id = {sql.p} "
+            f"AND (first_seen > {sql.p} OR last_seen < {sql.p})",
+            [(lo, lo, hi, hi, key_ids[k], lo, hi) for k, (lo, hi) in touched.items()],
+        )
 
     new_rejects: set[tuple[int, int]] = set()
     if pending_edges:
+        if rejects:
+            # A refusal is logged once: only when its edge is new to the store (a pair
+            # both of whose identifiers are new cannot be stored yet).
+            for _i, anchor_key, k, _rule in rejects:
+                pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
+                if pending_edges[pair][3] == "rejected":
+                    a, b = key_ids[anchor_key], key_ids[k]
+                    new_rejects.add((a, b) if a < b else (b, a))
+            stored = {e for e in new_rejects if e[0] in known_ids and e[1] in known_ids}
+            if stored:
+                new_rejects -= _load_edges(sql, {x for e in stored for x in e}, removed=False)
         edge_rows = []
         for (ka, kb), (record_id, connection, at, status, reason) in pending_edges.items():
             a, b = key_ids[ka], key_ids[kb]
             edge_rows.append(
-                {
-                    "src_id": min(a, b),
-                    "dst_id": max(a, b),
-                    "record_id": record_id,
-                    "connection": connection,
-                    "observed_at": at,
-                    "status": status,
-                    "reason": reason,
-                }
+                (a, b, record_id, connection, at, status, reason)
+                if a < b
+                else (b, a, record_id, connection, at, status, reason)
             )
         # Same upgrade in the store: a pair refused earlier becomes active once a record
         # links it within the rules; anything else already stored is kept as it is.
-        stmt = upsert(conn, edges)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[edges.c.src_id, edges.c.dst_id],
-            set_={
-                "status": stmt.excluded.status,
-                "reason": None,
-                "record_id": stmt.excluded.record_id,
-                "connection": stmt.excluded.connection,
-                "observed_at": stmt.excluded.observed_at,
-            },
-            where=(edges.c.status == "rejected") & (stmt.excluded.status == "active"),
+        sql.many(
+            "INSERT INTO edges (src_id, dst_id, record_id, connection, observed_at, status, "
+            f"reason) VALUES ({sql.params(7)}) ON CONFLICT (src_id, dst_id) DO UPDATE SET "
+            "status = excluded.status, reason = NULL, record_id = excluded.record_id, "
+            "connection = excluded.connection, observed_at = excluded.observed_at "
+            "WHERE edges.status = 'rejected' AND excluded.status = 'active'",
+            edge_rows,
         )
-        if rejects:
-            inserted = conn.execute(
-                stmt.returning(edges.c.src_id, edges.c.dst_id, edges.c.status), edge_rows
-            )
-            new_rejects = {(r.src_id, r.dst_id) for r in inserted if r.status == "rejected"}
-        else:
-            conn.execute(stmt, edge_rows)
 
     log_rows: list[dict[str, Any]] = []
     for survivor, absorbed, i, linked in merges:
@@ -566,7 +658,7 @@ def resolve_batch(
                 "at": stamp,
                 "action": "merge",
                 "survivor": contact_of(survivor),
-                "other": clusters[absorbed].contact,
+                "other": contact_of_node[absorbed],
                 "rule": None,
                 "record_id": rec.record_id,
                 "connection": rec.connection,

@@ -18,6 +18,7 @@ from spokehub_contracts import utcnow
 from ..ingest import (
     BATCH_KINDS,
     CALL_TYPES,
+    REQUIRED_BY_TYPE,
     IngestError,
     IngestSettings,
     check_message,
@@ -47,30 +48,48 @@ class ErrorBody(BaseModel):
     message: str
 
 
-_MESSAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string", "enum": sorted(CALL_TYPES)},
-        "userId": {"type": "string"},
-        "anonymousId": {"type": "string"},
-        "messageId": {"type": "string"},
-        "event": {"type": "string"},
-        "name": {"type": "string"},
-        "groupId": {"type": "string"},
-        "previousId": {"type": "string"},
-        "properties": {"type": "object"},
-        "traits": {"type": "object"},
-        "context": {"type": "object"},
-        "integrations": {"type": "object"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "writeKey": {"type": "string"},
-    },
+_ID = {"type": "string", "minLength": 1}
+_MESSAGE_PROPERTIES: dict[str, Any] = {
+    "userId": _ID,
+    "anonymousId": _ID,
+    "messageId": {"type": "string", "maxLength": 256},
+    "event": {"type": "string"},
+    "name": {"type": "string"},
+    "groupId": {"type": "string"},
+    "previousId": {"type": "string"},
+    "properties": {"type": "object"},
+    "traits": {"type": "object"},
+    "context": {"type": "object"},
+    "integrations": {"type": "object"},
+    "timestamp": {"type": "string", "format": "date-time"},
+    "writeKey": {"type": "string"},
 }
+#: A message needs an identity: ``userId`` or ``anonymousId`` (or both).
+_IDENTITY: list[dict[str, Any]] = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
+
+
+def _message_schema(kind: str, *, type_required: bool) -> dict[str, Any]:
+    """What one ``kind`` message must hold (the call's own required field included)."""
+    required = ["type"] if type_required else []
+    field = REQUIRED_BY_TYPE.get(kind)
+    properties = {**_MESSAGE_PROPERTIES, "type": {"type": "string", "enum": [kind]}}
+    if field:
+        required.append(field)
+        properties[field] = _ID
+    return {"type": "object", "required": required, "properties": properties, "anyOf": _IDENTITY}
+
+
 _BATCH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["batch"],
     "properties": {
-        "batch": {"type": "array", "items": _MESSAGE_SCHEMA},
+        "batch": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [_message_schema(k, type_required=True) for k in sorted(CALL_TYPES)]
+            },
+        },
         "writeKey": {"type": "string"},
         "sentAt": {"type": "string"},
         "context": {"type": "object"},
@@ -147,7 +166,9 @@ for _kind in (*sorted(CALL_TYPES), *sorted(BATCH_KINDS)):
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": _BATCH_SCHEMA if _kind in BATCH_KINDS else _MESSAGE_SCHEMA
+                        "schema": _BATCH_SCHEMA
+                        if _kind in BATCH_KINDS
+                        else _message_schema(_kind, type_required=False)
                     }
                 },
             }

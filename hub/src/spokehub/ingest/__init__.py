@@ -7,6 +7,7 @@ from .limits import MAX_BATCH_BYTES, MAX_EVENT_BYTES, IngestSettings
 from .messages import (
     BATCH_KINDS,
     CALL_TYPES,
+    REQUIRED_BY_TYPE,
     Accepted,
     check_message,
     partition_key,
@@ -19,6 +20,7 @@ __all__ = [
     "CALL_TYPES",
     "MAX_BATCH_BYTES",
     "MAX_EVENT_BYTES",
+    "REQUIRED_BY_TYPE",
     "Accepted",
     "InboxWrite",
     "IngestError",

@@ -25,7 +25,8 @@ BATCH_KINDS = frozenset({"batch", "import"})
 _ID_FIELDS = ("userId", "anonymousId", "groupId", "previousId")
 _TEXT_FIELDS = ("event", "name", "timestamp", "sentAt", "originalTimestamp", "receivedAt")
 _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
-_REQUIRED_BY_TYPE = {"track": "event", "group": "groupId", "alias": "previousId"}
+#: The field each call type cannot do without.
+REQUIRED_BY_TYPE = {"track": "event", "group": "groupId", "alias": "previousId"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def check_message(where: str, msg: Any, received_at: str, settings: IngestSettin
         value = msg.get(name)
         if value is not None and not isinstance(value, dict):
             raise IngestError(400, "invalid_field", f"{field(name)}: must be an object")
-    required = _REQUIRED_BY_TYPE.get(type_)
+    required = REQUIRED_BY_TYPE.get(type_)
     if required and msg.get(required) in (None, ""):
         raise IngestError(
             400, "invalid_field", f"{field(required)}: is required for a {type_} call"
@@ -114,6 +115,9 @@ def check_message(where: str, msg: Any, received_at: str, settings: IngestSettin
         raise IngestError(400, "invalid_field", f"{field('messageId')}: must be a string")
     if len(message_id) > 256:
         raise IngestError(400, "invalid_field", f"{field('messageId')}: at most 256 characters")
+    if "\x00" in message_id:
+        # PostgreSQL text cannot hold NUL; refuse it on every backend alike.
+        raise IngestError(400, "invalid_field", f"{field('messageId')}: must not contain NUL")
     msg = {**msg, "messageId": message_id, "receivedAt": received_at}
     msg.pop("writeKey", None)
     body = orjson.dumps(msg)

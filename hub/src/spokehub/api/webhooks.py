@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from spokehub_contracts import Source, WebhookRequest
 
 from ..ingest import Accepted, IngestError, read_capped, write_messages
-from ..ingest.messages import digest
+from ..ingest.messages import record_message_id
 from ..logs import get_logger
 from .ingestion import ErrorBody, Success
 
@@ -74,10 +74,10 @@ async def webhook(connection: str, request: Request) -> Any:
         raise IngestError(400, "invalid_webhook", "the spoke could not parse the body") from None
     accepted = []
     for record in records:
-        data = record.model_dump_json().encode("utf-8")
         # Keyed by content: a vendor's retry of the same delivery is stored once, while a
         # later change to the same record is a new message.
-        accepted.append(Accepted(f"{record.stream}:{digest(data.decode())}", None, data))
+        data = record.model_dump_json().encode("utf-8")
+        accepted.append(Accepted(record_message_id(record), None, data))
     if accepted:
         settings = request.app.state.settings
         await run_in_threadpool(

@@ -11,13 +11,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, select
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from spokehub_contracts import utcnow
 
 from ..store.tables import inbox, message_ids
 from .messages import Accepted
+
+#: The sightings of some messageIds of one source (an expanding IN: no per-id coercion).
+_SEEN = select(message_ids.c.message_id, message_ids.c.received_at).where(
+    message_ids.c.connection == bindparam("connection"),
+    message_ids.c.message_id.in_(bindparam("ids", expanding=True)),
+)
 
 #: Attempts for one request when two writers race on the same messageId (PostgreSQL).
 _ATTEMPTS = 3
@@ -81,11 +87,7 @@ def write_messages_in(
     expired: list[str] = []
     ids = list(wanted)
     for chunk in _chunks(ids, 500):
-        rows = conn.execute(
-            select(message_ids.c.message_id, message_ids.c.received_at).where(
-                message_ids.c.connection == connection, message_ids.c.message_id.in_(chunk)
-            )
-        )
+        rows = conn.execute(_SEEN, {"connection": connection, "ids": chunk})
         for mid, received in rows:
             if _aware(received) >= cutoff:
                 seen_fresh.add(mid)
@@ -104,29 +106,29 @@ def write_messages_in(
 
     fresh = [m for mid, m in wanted.items() if mid not in seen_fresh]
     if fresh:
-        conn.execute(
-            message_ids.insert(),
-            [
-                {"connection": connection, "message_id": m.message_id, "received_at": now}
-                for m in fresh
-            ],
-        )
-        conn.execute(
-            inbox.insert(),
-            [
-                {
-                    "connection": connection,
-                    "kind": kind,
-                    "message_id": m.message_id,
-                    "partition_key": m.partition_key,
-                    "body": m.body.decode("utf-8"),
-                    "received_at": now,
-                    "status": "pending",
-                }
-                for m in fresh
-            ],
-        )
+        _insert_rows(conn, connection, kind, fresh, now)
     return InboxWrite(stored=len(fresh), duplicates=len(messages) - len(fresh))
+
+
+def _insert_rows(
+    conn: Connection, connection: str, kind: str, fresh: list[Accepted], now: datetime
+) -> None:
+    # The hot path of ingestion: one driver-level executemany per table, with the values
+    # every row shares converted once (SQLAlchemy would convert the timestamp per row).
+    dialect = conn.dialect
+    stamp = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+    moment = stamp(now) if stamp is not None else now
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO message_ids (connection, message_id, received_at) VALUES "
+        f"({mark}, {mark}, {mark})",
+        [(connection, m.message_id, moment) for m in fresh],
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
+        f" status) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, 'pending')",
+        [(connection, kind, m.message_id, m.partition_key, m.body.decode(), moment) for m in fresh],
+    )
 
 
 def prune_message_ids(engine: Engine, dedup_window: float, now: datetime | None = None) -> int:

@@ -22,7 +22,7 @@ from spokehub_contracts import RejectedRecord, Source, SourceRecord, StateCheckp
 
 from ..config import Project
 from ..ingest import Accepted, write_messages_in
-from ..ingest.messages import digest
+from ..ingest.messages import record_message_id
 from ..logs import get_logger
 from ..registry import Registry
 from ..store.engine import is_postgres
@@ -70,9 +70,8 @@ def save_state(
 
 
 def _accepted(record: SourceRecord) -> Accepted:
-    body = record.model_dump_json()
     # Keyed by content: re-reading an unchanged record is a duplicate; a changed one is new.
-    return Accepted(f"{record.stream}:{digest(body)}", None, body.encode("utf-8"))
+    return Accepted(record_message_id(record), None, record.model_dump_json().encode("utf-8"))
 
 
 def _quarantined(connection: str, rejected: RejectedRecord, now: datetime) -> dict[str, Any]:

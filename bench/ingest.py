@@ -1,0 +1,311 @@
+"""Ingestion benchmark: events through ``POST /v1/batch`` of a live ``spokehub serve``.
+
+For each backend (SQLite in a temporary file, then PostgreSQL in a fresh schema that is
+dropped afterwards) the script starts the daemon in a subprocess, sends the events from a
+concurrent ``httpx.AsyncClient`` and prints:
+
+- acknowledged: events/s from the first request sent to the last ``{"success": true}``
+  (every acknowledged event is committed to the inbox);
+- pipeline: events/s from the first request to the moment the inbox has nothing pending
+  (processed into profiles by the daemon's own pipeline worker);
+- raw insert: the baseline, events/s of plain DB-API ``executemany`` of the same rows
+  into the inbox table of a fresh store of the same database (same schema and indexes),
+  one transaction per batch, and the ratio acknowledged / raw (target on SQLite >= 0.5,
+  and >= 30k events/s acknowledged).
+
+Every figure is measured on this run.
+
+    python bench/ingest.py [--events 100000] [--batch 250] [--concurrency 12] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+from sqlalchemy import func, select, text
+
+from spokehub.ingest.messages import partition_key
+from spokehub.store import create_store_engine, upgrade
+from spokehub.store.tables import inbox
+
+WRITE_KEY = "wk-bench"
+DEFAULT_PG = os.environ.get(
+    "SPOKEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+USERS = 5000
+
+
+@dataclass
+class Result:
+    backend: str
+    events: int
+    ack_seconds: float
+    drain_seconds: float
+    raw_seconds: float
+
+    def report(self) -> None:
+        ack = self.events / self.ack_seconds
+        drained = self.events / self.drain_seconds
+        raw = self.events / self.raw_seconds
+        print(f"{self.backend}: {self.events} events")
+        print(f"  acknowledged   {ack:>10,.0f} events/s  ({self.ack_seconds:.2f} s)")
+        print(f"  pipeline       {drained:>10,.0f} events/s  ({self.drain_seconds:.2f} s)")
+        print(f"  raw insert     {raw:>10,.0f} events/s  ({self.raw_seconds:.2f} s)")
+        print(f"  ratio acknowledged / raw insert: {ack / raw:.2f}", flush=True)
+
+
+def batches(events: int, size: int) -> list[list[dict]]:
+    out = []
+    for start in range(0, events, size):
+        batch = []
+        for n in range(start, min(start + size, events)):
+            batch.append(
+                {
+                    "type": "track",
+                    "userId": f"user-{n % USERS}",
+                    "event": "Product Viewed",
+                    "messageId": f"m-{n}",
+                    "timestamp": "2026-01-02T03:04:05Z",
+                    "properties": {"sku": f"sku-{n % 97}", "price": 19.5, "n": n},
+                    "context": {"library": {"name": "bench", "version": "1"}},
+                }
+            )
+        out.append(batch)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def daemon(store_url: str, directory: Path, api_only: bool = False) -> Iterator[str]:
+    port = free_port()
+    config = directory / "spokehub.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": store_url},
+                "server": {"host": "127.0.0.1", "port": port},
+                "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
+    env["SPOKEHUB_PLUGINS"] = "none"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spokehub", "-c", str(config), "serve", "--port", str(port)]
+        + (["--api-only"] if api_only else []),
+        env=env,
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"spokehub serve exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("spokehub serve did not become ready")
+            time.sleep(0.05)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def send(url: str, bodies: list[bytes], concurrency: int) -> float:
+    """Send every body; returns seconds from the first request to the last answer."""
+    queue = list(reversed(bodies))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url,
+        auth=(WRITE_KEY, ""),
+        headers={"Content-Type": "application/json"},
+        limits=limits,
+        timeout=120,
+    ) as client:
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                r = await client.post("/v1/batch", content=body)
+                if r.status_code != 200:
+                    raise RuntimeError(f"batch refused: {r.status_code} {r.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started
+
+
+def wait_drained(engine, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            pending = conn.execute(
+                select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
+            ).scalar_one()
+        if pending == 0:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{pending} inbox rows still pending")
+        time.sleep(0.1)
+
+
+def raw_insert(store_url: str, all_batches: list[list[dict]]) -> float:
+    """The baseline: DB-API executemany of the rows the hub stores, one commit per batch."""
+    engine = create_store_engine(store_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    received = now.isoformat()
+    prepared = [
+        [
+            (
+                "web",
+                "event",
+                m["messageId"],
+                partition_key(m),
+                orjson.dumps({**m, "receivedAt": received}).decode(),
+                now if engine.dialect.name == "postgresql" else now.isoformat(),
+                "pending",
+            )
+            for m in batch
+        ]
+        for batch in all_batches
+    ]
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    sql = (
+        "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
+        f" status) VALUES ({', '.join([mark] * 7)})"
+    )
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        started = time.perf_counter()
+        for rows in prepared:
+            if engine.dialect.name == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.executemany(sql, rows)
+            raw.commit()
+        elapsed = time.perf_counter() - started
+        cursor.close()
+    finally:
+        raw.close()
+        engine.dispose()
+    return elapsed
+
+
+@contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_store_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def run_backend(
+    backend: str, store_url: str, baseline_url: str, args: argparse.Namespace
+) -> Result:
+    all_batches = batches(args.events, args.batch)
+    bodies = [orjson.dumps({"batch": b}) for b in all_batches]
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_store_engine(store_url)
+        try:
+            with daemon(store_url, Path(tmp), args.api_only) as url:
+                started = time.perf_counter()
+                ack_seconds = asyncio.run(send(url, bodies, args.concurrency))
+                if not args.api_only:
+                    wait_drained(engine, timeout=args.drain_timeout)
+                drain_seconds = time.perf_counter() - started
+            with engine.connect() as conn:
+                stored = conn.execute(select(func.count()).select_from(inbox)).scalar_one()
+            if stored != args.events:
+                raise RuntimeError(f"{stored} inbox rows for {args.events} events")
+        finally:
+            engine.dispose()
+    raw_seconds = raw_insert(baseline_url, all_batches)
+    return Result(backend, args.events, ack_seconds, drain_seconds, raw_seconds)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=250, help="events per request")
+    parser.add_argument("--concurrency", type=int, default=12, help="requests in flight")
+    parser.add_argument("--quick", action="store_true", help="same as --events 10000")
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL ('skip': SQLite only)")
+    parser.add_argument(
+        "--api-only", action="store_true", help="no pipeline in the daemon (ingestion alone)"
+    )
+    parser.add_argument("--drain-timeout", type=float, default=1800.0)
+    args = parser.parse_args()
+    if args.quick:
+        args.events = 10_000
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(
+            run_backend(
+                "sqlite",
+                f"sqlite:///{Path(tmp) / 'hub.db'}",
+                f"sqlite:///{Path(tmp) / 'baseline.db'}",
+                args,
+            )
+        )
+    results[-1].report()
+    if args.pg_url != "skip":
+        with pg_schema(args.pg_url) as hub_url, pg_schema(args.pg_url) as baseline_url:
+            results.append(run_backend("postgresql", hub_url, baseline_url, args))
+        results[-1].report()
+
+    sqlite = results[0]
+    ack = sqlite.events / sqlite.ack_seconds
+    ratio = sqlite.raw_seconds / sqlite.ack_seconds
+    met = ack >= 30_000 and ratio >= 0.5
+    print(
+        f"\nSQLite target (>= 30,000 events/s acknowledged, >= 0.5 x raw insert): "
+        f"{'met' if met else 'NOT met'} ({ack:,.0f} events/s, {ratio:.2f} x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -364,7 +364,13 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             seen[(ident.type, value)] = None
         if not seen:
             continue
-        ks = sorted(seen, key=priority) if len(seen) > 1 else [*seen]
+        if len(seen) == 1:
+            ks = [*seen]
+        elif len(seen) == 2:
+            a, b = seen
+            ks = [a, b] if (ranks.get(a[0], star), a) < (ranks.get(b[0], star), b) else [b, a]
+        else:
+            ks = sorted(seen, key=priority)
         all_keys.update(ks)
         prepared.append((i, ks, ts(when[i])))
     result.ignored = ignored
@@ -373,7 +379,21 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
 
     # 2. Load (and on PostgreSQL lock) what the store knows about these identifiers.
     known = _lock_and_load(conn, sql, all_keys)
-    existing_counts = _load_counts(sql, {k[1] for k in known.values()})
+    # A profile's identifier counts matter only where a record could link it to something
+    # else; a record whose identifiers all sit in one profile already, one of them of a
+    # type that anchors, asks the rules nothing. Other profiles' counts load on demand.
+    wanted: set[str] = set()
+    for _i, ks, _at in prepared:
+        if len(ks) > 1:
+            cids = [known[k][1] if k in known else None for k in ks]
+            first_cid = cids[0]
+            if (
+                first_cid is None
+                or cids.count(first_cid) != len(cids)
+                or all(k[0] in rules_nm for k in ks)
+            ):
+                wanted.update(c for c in cids if c is not None)
+    existing_counts = _load_counts(sql, wanted)
     known_ids = {k[0]: key for key, k in known.items()}
     removed = _load_edges(sql, set(known_ids), removed=True) if known_ids else set()
     removed_keys = {(known_ids[a], known_ids[b]) for a, b in removed}
@@ -383,10 +403,10 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     # 3. Resolve in memory: a union-find over clusters (existing profiles and new ones),
     # numbered from 0; ``counts[n]`` and ``contact[n]`` describe cluster ``n``.
     parent: list[int] = []
-    counts_of: list[dict[str, int]] = []
+    counts_of: list[dict[str, int] | None] = []  # None: an existing profile's, not loaded
     contact_of_node: list[str | None] = []
 
-    def make(counts: dict[str, int], contact: str | None) -> int:
+    def make(counts: dict[str, int] | None, contact: str | None) -> int:
         n = len(parent)
         parent.append(n)
         counts_of.append(counts)
@@ -399,10 +419,20 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             n = parent[n]
         return n
 
-    def anchored(root: int) -> bool:
-        return any(n and t not in rules_nm for t, n in counts_of[root].items())
+    def counts(n: int) -> dict[str, int]:
+        found = counts_of[n]
+        if found is None:
+            cid = contact_of_node[n]
+            assert cid is not None  # only existing profiles load lazily
+            found = counts_of[n] = _load_counts(sql, {cid})[cid]
+        return found
 
-    contact_node = {cid: make(dict(cnt), cid) for cid, cnt in existing_counts.items()}
+    def anchored(root: int) -> bool:
+        return any(n and t not in rules_nm for t, n in counts(root).items())
+
+    contact_node = {
+        cid: make(existing_counts.get(cid), cid) for cid in {k[1] for k in known.values()}
+    }
     key_node: dict[Key, int] = {key: contact_node[k[1]] for key, k in known.items()}
     new_keys: dict[Key, tuple[Any, Any, str]] = {}  # first, last, connection
     touched: dict[Key, tuple[Any, Any]] = {}  # known keys: min and max seen
@@ -447,7 +477,8 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
                     _drop(ks, roots, dropped, j, "unmerged")
                 j -= 1
 
-        if rules_nm and len(ks) > 1:
+        same = roots[0] is not None and roots.count(roots[0]) == len(roots)
+        if rules_nm and len(ks) > 1 and not (same and any(k[0] not in rules_nm for k in ks)):
             strong = {
                 r for k, r in zip(ks, roots, strict=True) if r is not None and k[0] not in rules_nm
             }
@@ -467,7 +498,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         while len(ks) > 1 and not (roots[0] is not None and roots.count(roots[0]) == len(roots)):
             total: dict[str, int] = {}
             for r in {r for r in roots if r is not None}:
-                for t, n in counts_of[r].items():
+                for t, n in counts(r).items():
                     total[t] = total.get(t, 0) + n
             for k, r in zip(ks, roots, strict=True):
                 if r is None:
@@ -482,15 +513,15 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             relieving = [
                 j
                 for j in droppable
-                if (ks[j][0] in over if roots[j] is None else over & counts_of[roots[j]].keys())
+                if (ks[j][0] in over if roots[j] is None else over & counts(roots[j]).keys())
             ]
             if not droppable:
                 break  # the profile was over a limit already (rules were tightened)
             _drop(ks, roots, dropped, (relieving or droppable)[-1], "limit")
 
         # Join what is left into one cluster; the oldest existing contact ID survives.
-        target: int | None = None
-        for r in roots:
+        target: int | None = roots[0] if same else None
+        for r in () if same else roots:
             if r is None:
                 continue
             r = find(r)
@@ -507,18 +538,18 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
                 survivor, absorbed = r, target
             else:
                 survivor, absorbed = target, r
-            into = counts_of[survivor]
-            for t, n in counts_of[absorbed].items():
+            into = counts(survivor)
+            for t, n in counts(absorbed).items():
                 into[t] = into.get(t, 0) + n
             parent[absorbed] = survivor
             target = survivor
         if target is None:
             target = make({}, None)
-        counts = counts_of[target]
         for k in ks:
             if k not in key_node:
                 key_node[k] = target
-                counts[k[0]] = counts.get(k[0], 0) + 1
+                held = counts(target)
+                held[k[0]] = held.get(k[0], 0) + 1
         for k, _rule in dropped:
             if k not in key_node:
                 key_node[k] = make({k[0]: 1}, None)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from spokehub_contracts import utcnow
 
+from ..store.engine import write_turn
 from ..store.tables import inbox, message_ids
 from .messages import Accepted
 
@@ -52,7 +53,7 @@ def write_messages(
     """
     for attempt in range(_ATTEMPTS):
         try:
-            with engine.begin() as conn:
+            with write_turn(engine, urgent=True), engine.begin() as conn:
                 return write_messages_in(
                     conn, connection, messages, dedup_window=dedup_window, kind=kind, now=now
                 )

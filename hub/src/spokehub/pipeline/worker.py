@@ -25,6 +25,7 @@ from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, ut
 from ..config import Project
 from ..logs import get_logger
 from ..registry import Registry
+from ..store.engine import write_turn
 from ..store.tables import events, inbox, outbox, quarantine
 from .claims import InboxRow, claim
 from .contract_gate import ContractGate, count
@@ -109,7 +110,7 @@ class Pipeline:
         """
         for attempt in range(3):
             try:
-                with self.engine.begin() as conn:
+                with write_turn(self.engine, urgent=False), self.engine.begin() as conn:
                     return self._process(conn, claim(conn, self.batch_size))
             except DBAPIError as exc:
                 if _sqlstate(exc) in _RETRY_STATES and attempt < 2:

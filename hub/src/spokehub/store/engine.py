@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -71,3 +75,55 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return _sa_create_engine(url, **kwargs)
+
+
+class WriterGate:
+    """One SQLite writer at a time within this process, answering requests first.
+
+    SQLite has a single writer; a second one waits in SQLite's busy handler, which sleeps
+    in growing steps (up to 100 ms), so an HTTP request that has to commit can sit behind
+    a background batch for far longer than the batch takes. Writers of one process queue
+    here instead and are woken the moment the lock is free; ``urgent`` writers (a client
+    waiting for its answer) go before background work (pipeline batches, sync runs),
+    which only starts while no urgent writer is waiting.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextlib.contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent += 1
+            try:
+                while self._busy or (not urgent and self._urgent):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def write_turn(engine: Engine, *, urgent: bool) -> contextlib.AbstractContextManager[None]:
+    """Wait for this process's turn to write to ``engine`` (SQLite; a no-op on PostgreSQL,
+    where writers do not exclude each other). Wrap the whole write transaction in it."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _GATES_LOCK:
+        gate = _GATES.get(engine)
+        if gate is None:
+            gate = _GATES[engine] = WriterGate()
+    return gate.hold(urgent=urgent)

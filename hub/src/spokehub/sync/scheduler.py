@@ -25,7 +25,7 @@ from ..ingest import Accepted, write_messages_in
 from ..ingest.messages import record_message_id
 from ..logs import get_logger
 from ..registry import Registry
-from ..store.engine import is_postgres
+from ..store.engine import is_postgres, write_turn
 from ..store.tables import quarantine, source_state
 
 log = get_logger("spokehub.sync")
@@ -140,7 +140,7 @@ async def _sync_stream(
 
     def commit(checkpoint: StateCheckpoint | None) -> None:
         now = utcnow()
-        with engine.begin() as conn:
+        with write_turn(engine, urgent=False), engine.begin() as conn:
             if pending:
                 write_messages_in(
                     conn, connection, pending, dedup_window=dedup_window, kind="record", now=now

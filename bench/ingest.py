@@ -16,6 +16,7 @@ concurrent ``httpx.AsyncClient`` and prints:
 Every figure is measured on this run.
 
     python bench/ingest.py [--events 100000] [--batch 250] [--concurrency 12] [--quick]
+        [--pg-url URL | skip] [--api-only]   # --api-only: ingestion without the pipeline
 """
 
 from __future__ import annotations

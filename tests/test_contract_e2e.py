@@ -134,5 +134,8 @@ def test_contract_enforce_replay_and_warn(tmp_path: Path):
         assert report.returncode == 0, report.stderr
         assert "legacy" in report.stdout and "warn:accept" in report.stdout
         assert "enforce:quarantine" in report.stdout
+        metrics = httpx.get(f"{daemon.url}/metrics", timeout=5).text
+        assert 'spokehub_contract_violations_total{event="Subscription Started"' in metrics
+        assert 'source="legacy"' in metrics
     finally:
         assert daemon.stop() == 0

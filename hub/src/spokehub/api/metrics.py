@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
@@ -58,6 +58,24 @@ class StoreCollector(Collector):
         yield lag
         yield backlog
         yield depth
+        yield from self._violations()
+
+    def _violations(self) -> Iterator[Any]:
+        from ..contract.store import violation_totals
+
+        family = CounterMetricFamily(
+            "spokehub_contract_violations",
+            "Data-contract violations (and traits dropped by policy), per source, event, rule",
+            labels=["source", "event", "rule"],
+        )
+        try:
+            with self.engine.connect().execution_options(readonly=True) as conn, conn.begin():
+                totals = violation_totals(conn)
+        except Exception:  # a scrape must not fail because the store is busy
+            return
+        for (source, event, rule), count in sorted(totals.items()):
+            family.add_metric([source, event, rule], float(count))
+        yield family
 
 
 class Metrics:

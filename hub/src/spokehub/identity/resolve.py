@@ -382,10 +382,16 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     # A profile's identifier counts matter only where a record could link it to something
     # else; a record whose identifiers all sit in one profile already, one of them of a
     # type that anchors, asks the rules nothing. Other profiles' counts load on demand.
+    # Likewise an operator's removal matters only between two stored identifiers that one
+    # record carries together.
     wanted: set[str] = set()
+    linked: set[int] = set()
     for _i, ks, _at in prepared:
         if len(ks) > 1:
             cids = [known[k][1] if k in known else None for k in ks]
+            stored = [known[k][0] for k in ks if k in known]
+            if len(stored) > 1:
+                linked.update(stored)
             first_cid = cids[0]
             if (
                 first_cid is None
@@ -395,7 +401,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
                 wanted.update(c for c in cids if c is not None)
     existing_counts = _load_counts(sql, wanted)
     known_ids = {k[0]: key for key, k in known.items()}
-    removed = _load_edges(sql, set(known_ids), removed=True) if known_ids else set()
+    removed = _load_edges(sql, linked, removed=True) if linked else set()
     removed_keys = {(known_ids[a], known_ids[b]) for a, b in removed}
     removed_keys |= {(b, a) for a, b in removed_keys}
     has_removed = {k for pair in removed_keys for k in pair}

@@ -440,8 +440,11 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         cid: make(existing_counts.get(cid), cid) for cid in {k[1] for k in known.values()}
     }
     key_node: dict[Key, int] = {key: contact_node[k[1]] for key, k in known.items()}
-    new_keys: dict[Key, tuple[Any, Any, str]] = {}  # first, last, connection
-    touched: dict[Key, tuple[Any, Any]] = {}  # known keys: min and max seen
+    # Records are taken in time order, so an identifier's first and last sighting in the
+    # batch are simply the first and the latest assignment.
+    first_at: dict[Key, Any] = {}
+    last_at: dict[Key, Any] = {}
+    new_keys: dict[Key, str] = {}  # identifiers new to the store: the connection first seen
     record_node: dict[int, int] = {}
     pending_edges: dict[tuple[Key, Key], tuple[str, str, Any, str, str | None]] = {}
     # (survivor node, absorbed node, record index, the record's linked identifiers)
@@ -456,19 +459,13 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             node = key_node.get(k)
             if node is None:
                 target = key_node[k] = make({k[0]: 1}, None)
-                new_keys[k] = (at, at, rec.connection)
+                new_keys[k] = rec.connection
+                first_at[k] = at
             else:
-                target = find(node)
-                if k in known:
-                    span = touched.get(k)
-                    if span is None:
-                        touched[k] = (at, at)
-                    elif at < span[0] or at > span[1]:
-                        touched[k] = (min(span[0], at), max(span[1], at))
-                else:
-                    first, last, connection = new_keys[k]
-                    if at > last:
-                        new_keys[k] = (first, at, connection)
+                target = node if parent[node] == node else find(node)
+                if k not in first_at:
+                    first_at[k] = at
+            last_at[k] = at
             record_node[i] = target
             continue
 
@@ -563,15 +560,11 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
 
         # Bookkeeping for the writes: identifiers' first/last seen, edges, decisions.
         for k in (*ks, *(d for d, _ in dropped)) if dropped else ks:
-            if k in known:
-                span = touched.get(k)
-                touched[k] = (min(span[0], at), max(span[1], at)) if span else (at, at)
-            elif k in new_keys:
-                first, last, connection = new_keys[k]
-                if at > last:
-                    new_keys[k] = (first, at, connection)
-            else:
-                new_keys[k] = (at, at, rec.connection)
+            if k not in first_at:
+                first_at[k] = at
+                if k not in known:
+                    new_keys[k] = rec.connection
+            last_at[k] = at
         anchor_key = ks[0]
         for k in ks[1:]:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
@@ -636,7 +629,8 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     if new_keys:
         new_ids = _new_identifier_ids(sql, len(new_keys))
         rows = []
-        for id_, (k, (first, last, connection)) in zip(new_ids, new_keys.items(), strict=True):
+        for id_, (k, connection) in zip(new_ids, new_keys.items(), strict=True):
+            first, last = first_at[k], last_at[k]
             key_ids[k] = id_
             rows.append((id_, k[0], k[1], contact_of(key_node[k]), first, last, connection))
         sql.many(
@@ -644,6 +638,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             f"connection) VALUES ({sql.params(7)})",
             rows,
         )
+    touched = [(first_at[k], last_at[k], key_ids[k]) for k in first_at if k in known]
     if touched:
         # Widen first/last seen of known identifiers in SQL (no rows read back); rows
         # whose window already covers the batch (replays) are left alone.
@@ -652,7 +647,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             f"ELSE first_seen END, last_seen = CASE WHEN last_seen < {sql.p} THEN {sql.p} "
             f"ELSE last_seen END WHERE id = {sql.p} "
             f"AND (first_seen > {sql.p} OR last_seen < {sql.p})",
-            [(lo, lo, hi, hi, key_ids[k], lo, hi) for k, (lo, hi) in touched.items()],
+            [(lo, lo, hi, hi, id_, lo, hi) for lo, hi, id_ in touched],
         )
 
     new_rejects: set[tuple[int, int]] = set()

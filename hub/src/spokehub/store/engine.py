@@ -42,10 +42,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     # Room for the hot index pages of a large store (identity lookups and upserts touch
-    # pages all over the identifier and edge indexes), reads served from a shared mapping,
-    # and sorts and temporary indexes kept in memory.
+    # pages all over the identifier and edge indexes: 64 MiB, allocated as used), and
+    # sorts and temporary indexes kept in memory.
     cur.execute("PRAGMA cache_size=-65536")
-    cur.execute("PRAGMA mmap_size=268435456")
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 

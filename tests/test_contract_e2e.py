@@ -3,9 +3,6 @@ a fixed contract plus ``quarantine replay`` delivers, ``warn`` delivers and coun
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -47,19 +44,6 @@ def _project(tmp_path: Path, port: int, contract: dict) -> Path:
     return path
 
 
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
-    env["COLUMNS"] = "250"  # rich tables wrap to the terminal width
-    return subprocess.run(
-        [sys.executable, "-m", "spokehub", *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def _send(url: str, key: str, batch: list[dict]) -> None:
     r = httpx.post(f"{url}/v1/batch", json={"batch": batch}, auth=(key, ""), timeout=10)
     assert r.status_code == 200, r.text
@@ -76,7 +60,11 @@ def _delivered(tmp_path: Path, needle: str, timeout: float = 20) -> str:
     raise AssertionError(f"{needle!r} never delivered")
 
 
-def test_contract_enforce_replay_and_warn(tmp_path: Path):
+def test_contract_enforce_replay_and_warn(tmp_path: Path, run_cli):
+    def cli(*args: str):
+        # rich tables wrap to the terminal width
+        return run_cli(*args, env={"COLUMNS": "250"})
+
     port = free_port()
     config = _project(tmp_path, port, CONTRACT)
     daemon = Daemon(config, port, plugins="files").start()
@@ -108,7 +96,7 @@ def test_contract_enforce_replay_and_warn(tmp_path: Path):
         )
         daemon.wait_idle()
         _delivered(tmp_path, "diamond")  # warn mode delivers
-        listed = _cli(tmp_path, "quarantine", "list")
+        listed = cli("quarantine", "list")
         assert listed.returncode == 0, listed.stderr
         assert "traits.loyalty_tier" in listed.stdout
         assert "properties.plan" in listed.stdout
@@ -125,12 +113,12 @@ def test_contract_enforce_replay_and_warn(tmp_path: Path):
     _project(tmp_path, port, fixed)
     daemon = Daemon(config, port, plugins="files").start()
     try:
-        replayed = _cli(tmp_path, "quarantine", "replay")
+        replayed = cli("quarantine", "replay")
         assert replayed.returncode == 0, replayed.stderr
         _delivered(tmp_path, "platinum")
         text = _delivered(tmp_path, '"seats"')
         assert text.count("Subscription Started") == 2
-        report = _cli(tmp_path, "contract", "report")
+        report = cli("contract", "report")
         assert report.returncode == 0, report.stderr
         assert "legacy" in report.stdout and "warn:accept" in report.stdout
         assert "enforce:quarantine" in report.stdout

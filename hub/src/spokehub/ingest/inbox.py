@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select
+from sqlalchemy import Connection, Engine, and_, delete
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from spokehub_contracts import utcnow
@@ -19,12 +19,6 @@ from spokehub_contracts import utcnow
 from ..store.engine import write_turn
 from ..store.tables import inbox, message_ids
 from .messages import Accepted
-
-#: The sightings of some messageIds of one source (an expanding IN: no per-id coercion).
-_SEEN = select(message_ids.c.message_id, message_ids.c.received_at).where(
-    message_ids.c.connection == bindparam("connection"),
-    message_ids.c.message_id.in_(bindparam("ids", expanding=True)),
-)
 
 #: Attempts for one request when two writers race on the same messageId (PostgreSQL).
 _ATTEMPTS = 3
@@ -87,13 +81,11 @@ def write_messages_in(
     seen_fresh: set[str] = set()
     expired: list[str] = []
     ids = list(wanted)
-    for chunk in _chunks(ids, 500):
-        rows = conn.execute(_SEEN, {"connection": connection, "ids": chunk})
-        for mid, received in rows:
-            if _aware(received) >= cutoff:
-                seen_fresh.add(mid)
-            else:
-                expired.append(mid)
+    for mid, received in _seen(conn, connection, ids):
+        if _aware(received) >= cutoff:
+            seen_fresh.add(mid)
+        else:
+            expired.append(mid)
     if expired:
         # Outside the window a repeat is a new message: forget the old sighting.
         for chunk in _chunks(expired, 500):
@@ -130,6 +122,25 @@ def _insert_rows(
         f" status) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, 'pending')",
         [(connection, kind, m.message_id, m.partition_key, m.body.decode(), moment) for m in fresh],
     )
+
+
+def _seen(conn: Connection, connection: str, ids: list[str]) -> list[tuple[str, datetime]]:
+    # Driver SQL: SQLAlchemy would render an expanding IN of up to 500 names per request.
+    dialect = conn.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    parse = message_ids.c.received_at.type.dialect_impl(dialect).result_processor(dialect, None)
+    found: list[tuple[str, datetime]] = []
+    for chunk in _chunks(ids, 500):
+        rows = conn.exec_driver_sql(
+            "SELECT message_id, received_at FROM message_ids WHERE connection = "
+            f"{mark} AND message_id IN ({', '.join([mark] * len(chunk))})",
+            (connection, *chunk),
+        ).all()
+        if parse is not None:
+            found.extend((mid, parse(received)) for mid, received in rows)
+        else:
+            found.extend((mid, received) for mid, received in rows)
+    return found
 
 
 def prune_message_ids(engine: Engine, dedup_window: float, now: datetime | None = None) -> int:

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,10 +39,11 @@ from pathlib import Path
 import httpx
 import orjson
 import yaml
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from spokehub.ingest.messages import partition_key
 from spokehub.store import create_store_engine, upgrade
+from spokehub.store.scratch import scratch_schema
 from spokehub.store.tables import inbox
 
 WRITE_KEY = "wk-bench"
@@ -227,21 +227,6 @@ def raw_insert(store_url: str, all_batches: list[list[dict]]) -> float:
     return elapsed
 
 
-@contextmanager
-def pg_schema(base: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_store_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def run_backend(
     backend: str, store_url: str, baseline_url: str, args: argparse.Namespace
 ) -> Result:
@@ -293,7 +278,10 @@ def main() -> int:
         )
     results[-1].report()
     if args.pg_url != "skip":
-        with pg_schema(args.pg_url) as hub_url, pg_schema(args.pg_url) as baseline_url:
+        with (
+            scratch_schema(args.pg_url, "bench") as hub_url,
+            scratch_schema(args.pg_url, "bench") as baseline_url,
+        ):
             results.append(run_backend("postgresql", hub_url, baseline_url, args))
         results[-1].report()
 

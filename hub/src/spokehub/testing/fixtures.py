@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from spokehub.store import create_store_engine, upgrade
+from spokehub.store.scratch import scratch_schema
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -34,17 +34,8 @@ def pg_schema_url() -> Iterator[str]:
     base = pg_base_url()
     if base is None:
         pytest.skip("SPOKEHUB_TEST_PG_URL=skip")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_store_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(base) as url:
+        yield url
 
 
 @pytest.fixture(

@@ -4,6 +4,7 @@ concurrent claimers."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from delivery_helpers import event, fill, rows
@@ -69,6 +70,9 @@ def test_concurrent_claimers_never_share_a_row(engine):
         barrier.wait()
         while batch := claim(engine, "crm", 7, lease_seconds=30):
             got[n].extend(c.id for c in batch)
+            # Give the other claimers a turn: on a loaded machine one thread could
+            # otherwise drain the queue alone and the test would prove nothing.
+            time.sleep(0.005)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:

@@ -15,7 +15,7 @@ def run(engine, routes=None):
     return Pipeline(engine, project(routes), registry(), batch_size=50).drain()
 
 
-def test_identify_and_track_reach_profile_timeline_and_outbox(engine, profile_store):
+def test_identify_and_track_reach_profile_timeline_and_outbox(engine):
     feed(
         engine,
         [
@@ -50,7 +50,7 @@ def test_identify_and_track_reach_profile_timeline_and_outbox(engine, profile_st
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 2
 
 
-def test_routes_filter_by_kind_source_and_event_name(engine, profile_store):
+def test_routes_filter_by_kind_source_and_event_name(engine):
     routes = [
         {"to": "crm", "kinds": ["event"], "events": ["Signed Up"], "purpose": "analytics"},
         {"to": "ads", "from": ["app"], "kinds": ["event"]},
@@ -72,7 +72,7 @@ def test_routes_filter_by_kind_source_and_event_name(engine, profile_store):
     ]
 
 
-def test_contract_violation_is_quarantined_with_field_and_rule(engine, profile_store):
+def test_contract_violation_is_quarantined_with_field_and_rule(engine):
     feed_raw(engine, {"type": "track", "userId": "u1", "event": "x", "timestamp": "soon"})
     feed_raw(engine, {"type": "identify", "userId": "u1", "traits": {"age": "old"}})
     feed_raw(engine, "{not json")
@@ -89,7 +89,7 @@ def test_contract_violation_is_quarantined_with_field_and_rule(engine, profile_s
     assert statuses(engine) == ["quarantined", "quarantined", "quarantined", "processed"]
 
 
-def test_replay_puts_quarantined_records_back(engine, profile_store):
+def test_replay_puts_quarantined_records_back(engine):
     feed_raw(engine, {"type": "identify", "userId": "u1", "traits": {"age": "old"}})
     run(engine)
     listed = list_quarantine(engine)
@@ -101,7 +101,7 @@ def test_replay_puts_quarantined_records_back(engine, profile_store):
     assert [r.field for r in list_quarantine(engine)] == ["traits.age"]
 
 
-def test_group_call_creates_account_and_membership(engine, profile_store):
+def test_group_call_creates_account_and_membership(engine):
     feed(
         engine,
         [
@@ -120,5 +120,5 @@ def test_group_call_creates_account_and_membership(engine, profile_store):
     assert items[1]["membership"]["account_id"] == "acme"
 
 
-def test_empty_inbox_is_idle(engine, profile_store):
+def test_empty_inbox_is_idle(engine):
     assert run(engine).claimed == 0

@@ -1,3 +1,0 @@
-from .shim import profile_store
-
-__all__ = ["profile_store"]

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from . import checkpoint
+
 
 def normalize_url(url: str) -> str:
     """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
@@ -46,6 +48,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # sorts and temporary indexes kept in memory.
     cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoints run in the background (see :mod:`spokehub.store.checkpoint`); the
+    # automatic one stays as a safety net.
+    cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint.SAFETY_NET_PAGES}")
     cur.close()
 
 
@@ -63,6 +68,9 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
             **kwargs,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            checkpoint.attach(engine, database)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:

@@ -11,7 +11,7 @@ from .errors import UnknownIdentifier
 from .resolve import IdentifierLike, live_contact_id
 from .rules import IdentityRules
 from .sql import chunks, utc
-from .tables import edges, identifiers
+from .tables import edges, identifier_seen, identifiers
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,12 @@ class Edge:
     reason: str | None
 
 
+#: Identifiers with their first sighting.
+_NODES = select(identifiers, identifier_seen.c.first_seen).join(
+    identifier_seen, identifier_seen.c.identifier_id == identifiers.c.id
+)
+
+
 def _node(row) -> Node:  # type: ignore[no-untyped-def]
     return Node(row.id, row.type, row.value, row.contact_id, utc(row.first_seen), row.connection)
 
@@ -63,9 +69,7 @@ def find_node(conn: Connection, identifier: IdentifierLike) -> Node:
     :raises UnknownIdentifier: if it was never seen.
     """
     c = identifiers.c
-    row = conn.execute(
-        select(identifiers).where(c.value == identifier.value, c.type == identifier.type)
-    ).first()
+    row = conn.execute(_NODES.where(c.value == identifier.value, c.type == identifier.type)).first()
     if row is None:
         raise UnknownIdentifier(f"no {identifier.type} identifier with that value is known")
     return _node(row)
@@ -73,7 +77,7 @@ def find_node(conn: Connection, identifier: IdentifierLike) -> Node:
 
 def profile_nodes(conn: Connection, contact_id: str) -> list[Node]:
     """Every identifier of the live profile ``contact_id``."""
-    rows = conn.execute(select(identifiers).where(identifiers.c.contact_id == contact_id))
+    rows = conn.execute(_NODES.where(identifiers.c.contact_id == contact_id))
     return [_node(r) for r in rows]
 
 

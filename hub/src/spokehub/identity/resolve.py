@@ -38,7 +38,7 @@ from . import locks
 from .ids import new_contact_ids
 from .rules import IdentityRules
 from .sql import chunks, is_postgres, now, utc
-from .tables import identifiers, merge_log, profiles
+from .tables import EPOCH, MICROSECOND, identifiers, merge_log, profiles
 
 Key = tuple[str, str]
 
@@ -180,7 +180,7 @@ def _timestamp_binder(conn: Connection) -> Any:
     """How a UTC datetime is handed to the driver: what SQLAlchemy's ``DateTime`` would
     bind (SQLite stores text), computed the cheap way when that gives the same text."""
     dialect = conn.dialect
-    column_type = identifiers.c.first_seen.type
+    column_type = profiles.c.created_at.type
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return _same
@@ -345,7 +345,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     # Timestamps are kept as the driver takes them (text on SQLite, which orders the same).
     when = [utc(r.observed_at) for r in records]
     order = sorted(range(len(records)), key=lambda i: (when[i], records[i].record_id))
-    prepared: list[tuple[int, list[Key], Any]] = []
+    prepared: list[tuple[int, list[Key], Any, int]] = []
     all_keys: set[Key] = set()
     compiled = rules.compiled()
     ranks, star, blocked = compiled.ranks, compiled.star, compiled.blocked.match
@@ -372,7 +372,8 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         else:
             ks = sorted(seen, key=priority)
         all_keys.update(ks)
-        prepared.append((i, ks, ts(when[i])))
+        w = when[i]
+        prepared.append((i, ks, ts(w), (w - EPOCH) // MICROSECOND))
     result.ignored = ignored
     if not prepared:
         return result
@@ -386,7 +387,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     # record carries together.
     wanted: set[str] = set()
     linked: set[int] = set()
-    for _i, ks, _at in prepared:
+    for _i, ks, _at, _us in prepared:
         if len(ks) > 1:
             cids = [known[k][1] if k in known else None for k in ks]
             stored = [known[k][0] for k in ks if k in known]
@@ -441,9 +442,9 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     }
     key_node: dict[Key, int] = {key: contact_node[k[1]] for key, k in known.items()}
     # Records are taken in time order, so an identifier's first and last sighting in the
-    # batch are simply the first and the latest assignment.
-    first_at: dict[Key, Any] = {}
-    last_at: dict[Key, Any] = {}
+    # batch are simply the first and the latest assignment (microseconds since the epoch).
+    first_at: dict[Key, int] = {}
+    last_at: dict[Key, int] = {}
     new_keys: dict[Key, str] = {}  # identifiers new to the store: the connection first seen
     record_node: dict[int, int] = {}
     pending_edges: dict[tuple[Key, Key], tuple[str, str, Any, str, str | None]] = {}
@@ -451,7 +452,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     merges: list[tuple[int, int, int, tuple[Key, ...]]] = []
     rejects: list[tuple[int, Key, Key, str]] = []  # (record index, anchor, dropped, rule)
 
-    for i, ks, at in prepared:
+    for i, ks, at, us in prepared:
         rec = records[i]
         if len(ks) == 1:
             # One identifier: no link, so no rule applies; attach it or start a profile.
@@ -460,12 +461,12 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             if node is None:
                 target = key_node[k] = make({k[0]: 1}, None)
                 new_keys[k] = rec.connection
-                first_at[k] = at
+                first_at[k] = us
             else:
                 target = node if parent[node] == node else find(node)
                 if k not in first_at:
-                    first_at[k] = at
-            last_at[k] = at
+                    first_at[k] = us
+            last_at[k] = us
             record_node[i] = target
             continue
 
@@ -561,10 +562,10 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         # Bookkeeping for the writes: identifiers' first/last seen, edges, decisions.
         for k in (*ks, *(d for d, _ in dropped)) if dropped else ks:
             if k not in first_at:
-                first_at[k] = at
+                first_at[k] = us
                 if k not in known:
                     new_keys[k] = rec.connection
-            last_at[k] = at
+            last_at[k] = us
         anchor_key = ks[0]
         for k in ks[1:]:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
@@ -584,7 +585,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
 
     # New contact IDs, handed out in the order the records and new identifiers need them.
     fresh: dict[int, None] = {}
-    for i, _ks, _at in prepared:
+    for i, _ks, _at, _us in prepared:
         root = find(record_node[i])
         if contact_of_node[root] is None:
             fresh[root] = None
@@ -600,7 +601,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         assert cid is not None  # every cluster a record or identifier ends in has an ID
         return cid
 
-    for i, _ks, _at in prepared:
+    for i, _ks, _at, _us in prepared:
         result.contact_ids[i] = contact_of_node[find(record_node[i])]
     if fresh:
         created = sorted(contact_of_node[root] for root in fresh)  # type: ignore[type-var]
@@ -629,24 +630,30 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     if new_keys:
         new_ids = _new_identifier_ids(sql, len(new_keys))
         rows = []
+        seen_rows = []
         for id_, (k, connection) in zip(new_ids, new_keys.items(), strict=True):
-            first, last = first_at[k], last_at[k]
             key_ids[k] = id_
-            rows.append((id_, k[0], k[1], contact_of(key_node[k]), first, last, connection))
+            rows.append((id_, k[0], k[1], contact_of(key_node[k]), connection))
+            seen_rows.append((id_, first_at[k], last_at[k]))
         sql.many(
-            "INSERT INTO identifiers (id, type, value, contact_id, first_seen, last_seen, "
-            f"connection) VALUES ({sql.params(7)})",
+            "INSERT INTO identifiers (id, type, value, contact_id, connection) "
+            f"VALUES ({sql.params(5)})",
             rows,
+        )
+        sql.many(
+            "INSERT INTO identifier_seen (identifier_id, first_seen, last_seen) "
+            f"VALUES ({sql.params(3)})",
+            seen_rows,
         )
     touched = [(first_at[k], last_at[k], key_ids[k]) for k in first_at if k in known]
     if touched:
         # Widen first/last seen of known identifiers in SQL (no rows read back); rows
         # whose window already covers the batch (replays) are left alone.
         sql.many(
-            f"UPDATE identifiers SET first_seen = CASE WHEN first_seen > {sql.p} THEN {sql.p} "
-            f"ELSE first_seen END, last_seen = CASE WHEN last_seen < {sql.p} THEN {sql.p} "
-            f"ELSE last_seen END WHERE id = {sql.p} "
-            f"AND (first_seen > {sql.p} OR last_seen < {sql.p})",
+            "UPDATE identifier_seen SET "
+            f"first_seen = CASE WHEN first_seen > {sql.p} THEN {sql.p} ELSE first_seen END, "
+            f"last_seen = CASE WHEN last_seen < {sql.p} THEN {sql.p} ELSE last_seen END "
+            f"WHERE identifier_id = {sql.p} AND (first_seen > {sql.p} OR last_seen < {sql.p})",
             [(lo, lo, hi, hi, id_, lo, hi) for lo, hi, id_ in touched],
         )
 

@@ -13,7 +13,7 @@ from spokehub.identity.errors import UnknownIdentifier
 from spokehub.identity.resolve import live_contact_id
 from spokehub.identity.rules import IdentityRules
 from spokehub.identity.sql import utc
-from spokehub.identity.tables import identifiers, profiles
+from spokehub.identity.tables import identifier_seen, identifiers, profiles
 
 from .tables import accounts, consents, memberships, scores
 from .traits import resolved_traits
@@ -121,9 +121,12 @@ def profile_view(
     view.merged_ids = sorted(
         conn.execute(select(p.contact_id).where(p.merged_into == live)).scalars()
     )
-    i = identifiers.c
+    i, seen = identifiers.c, identifier_seen.c
     for r in conn.execute(
-        select(identifiers).where(i.contact_id == live).order_by(i.type, i.first_seen, i.id)
+        select(identifiers, seen.first_seen, seen.last_seen)
+        .join(identifier_seen, seen.identifier_id == i.id)
+        .where(i.contact_id == live)
+        .order_by(i.type, seen.first_seen, i.id)
     ):
         view.identifiers.append(
             IdentifierView(

@@ -454,3 +454,19 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 def test_parse_retry_after_date_from_a_given_now() -> None:
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Thu, 01 Jan 2026 12:01:30 GMT", now=now) == 90.0
+
+
+async def test_httpcore_finds_asyncio_without_searching_for_sniffio_each_time() -> None:
+    import importlib
+    import sys
+
+    from httpcore._synchronization import current_async_library
+
+    if sys.modules.get("sniffio") is not None:
+        pytest.skip("sniffio is installed: httpcore asks it")
+    # Not installed: the toolkit remembered that, so the import fails at once, and
+    # httpcore still takes its asyncio branch.
+    assert "sniffio" in sys.modules
+    with pytest.raises(ImportError):
+        importlib.import_module("sniffio")
+    assert current_async_library() == "asyncio"

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import math
 import random
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -38,6 +40,26 @@ from ._redact import MASK, is_sensitive_key, redact
 from ._spoke import Capabilities, RateLimit
 
 logger = logging.getLogger("spokehub_contracts.http")
+
+
+def _remember_missing_sniffio() -> None:
+    """Make a failed ``import sniffio`` cheap when sniffio is not installed.
+
+    httpcore tells asyncio from trio by importing ``sniffio`` inside the function it
+    calls for every lock, event and cancellation shield of every pooled request, and
+    falls back to asyncio when the import fails. Python does not remember a failed
+    import, so without sniffio (anyio stopped requiring it) each call searches
+    ``sys.path`` again: several times per request, more CPU than the rest of the
+    client's own work. A ``None`` entry in ``sys.modules`` is Python's documented way to
+    say "not importable": the import then fails at once and httpcore takes the same
+    asyncio branch as before. Nothing changes when sniffio is installed. (Reported
+    upstream as encode/httpcore discussion 1102.)
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_remember_missing_sniffio()
 
 #: Adds authentication headers to a request, at send time. It receives the request (so it
 #: can sign the body) and returns the headers to set; reading ``SecretStr`` values here,

@@ -82,3 +82,59 @@ def test_concurrent_claimers_never_share_a_row(engine):
     every = [i for ids in got for i in ids]
     assert len(every) == len(set(every)) == 400
     assert sum(1 for ids in got if ids) >= 2
+
+
+def test_only_live_rows_of_the_same_profile_and_destination_hold_back(engine):
+    # History of c1 (finished rows), a row of c1 in flight for another destination and an
+    # expired lease of c2 hold nothing back; a retry of c3 still waiting does.
+    old = fill(engine, "crm", [event(f"h{i}", "c1") for i in range(5)])
+    fill(engine, "other", [event("o1", "c1")])
+    waiting = fill(engine, "crm", [event("r1", "c3"), event("x2", "c2")])
+    ids = fill(engine, "crm", [event("n1", "c1"), event("n2", "c2"), event("n3", "c3")])
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox).where(outbox.c.id.in_(old)).values(status="delivered", finished_at=now)
+        )
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.destination == "other")
+            .values(status="inflight", claimed_until=now + timedelta(minutes=5))
+        )
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == waiting[0])
+            .values(status="retry", attempts=1, due_at=now + timedelta(minutes=5))
+        )
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == waiting[1])
+            .values(status="inflight", claimed_until=now - timedelta(seconds=1))
+        )
+    got = [c.id for c in claim(engine, "crm", 10, lease_seconds=30)]
+    # The expired lease is claimed again, and with it out of the way the rows behind it.
+    assert got == [waiting[1], ids[0], ids[1]]
+
+
+def test_a_claimed_row_holds_back_that_profiles_later_rows_until_recorded(engine):
+    ids = fill(engine, "crm", [event("e1", "c1"), event("e2", "c2"), event("e3", "c1")])
+    assert [c.id for c in claim(engine, "crm", 2, lease_seconds=30)] == ids[:2]
+    assert claim(engine, "crm", 10, lease_seconds=30) == []
+    release(engine, [ids[0]])
+    # Handed back, it goes out again, and its profile's next row with it, behind it.
+    assert [c.id for c in claim(engine, "crm", 10, lease_seconds=30)] == [ids[0], ids[2]]
+
+
+def test_claimed_rows_carry_the_stored_row(engine):
+    created = utcnow() - timedelta(hours=1)
+    fill(engine, "crm", [event("e1", "c1")], route="r", purpose="analytics", created_at=created)
+    [row] = claim(engine, "crm", 10, lease_seconds=30)
+    assert (row.route, row.contact_id, row.kind, row.purpose, row.attempts) == (
+        "r",
+        "c1",
+        "event",
+        "analytics",
+        0,
+    )
+    assert '"item_id":"e1"' in row.item
+    assert row.created_at == created and row.created_at.utcoffset() == timedelta(0)

@@ -15,32 +15,17 @@ delayed send) does not block the rows behind it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Integer,
-    and_,
-    bindparam,
-    case,
-    exists,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Connection, Engine, bindparam, case, update
 
 from spokehub.store.tables import outbox
 
-from .clock import as_utc, utcnow
-
-# Spelled out literally so that the planner can prove it matches the partial index
-# ``ix_outbox_unfinished`` and walk only the queue, in id order, stopping at the limit.
-_UNFINISHED = text("o.status IN ('pending', 'retry', 'inflight')")
+from .clock import utcnow
+from .driver import driver
 
 
 @dataclass(frozen=True)
@@ -57,51 +42,36 @@ class Claimed:
     created_at: datetime
 
 
-def _claim_statement(postgres: bool) -> Any:
-    """``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …``, built once per dialect with
-    bound parameters so that a claim neither rebuilds nor recompiles it."""
-    o = outbox.alias("o")
-    b = outbox.alias("b")
-    now = bindparam("_now", type_=outbox.c.due_at.type)
-    due = or_(
-        and_(o.c.status.in_(("pending", "retry")), o.c.due_at <= now),
-        and_(o.c.status == "inflight", o.c.claimed_until < now),
-    )
-    blocked = exists().where(
-        b.c.destination == o.c.destination,
-        b.c.contact_id == o.c.contact_id,  # NULL never equals: anonymous rows never wait
-        b.c.id < o.c.id,
-        or_(
-            and_(b.c.status == "retry", b.c.due_at > now),
-            and_(b.c.status == "inflight", b.c.claimed_until >= now),
-        ),
-    )
-    ids = (
-        select(o.c.id)
-        .where(o.c.destination == bindparam("_destination"), _UNFINISHED, due, ~blocked)
-        .order_by(o.c.id)
-        .limit(bindparam("_limit", type_=Integer()))
-    )
-    if postgres:
-        ids = ids.with_for_update(skip_locked=True, of=o)
+@functools.cache
+def _claim_sql(postgres: bool, m: str) -> str:
+    """``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …`` as driver SQL.
+
+    ``IN ('pending', …)`` is spelled out so that the planner can prove it matches the
+    partial index ``ix_outbox_unfinished`` and walk only the queue, in id order, stopping
+    at the limit. A due row is skipped while an earlier row of its profile holds it back;
+    those are looked for through ``ix_outbox_contact_id`` from the destination's oldest
+    row in flight or waiting for a retry onwards: rows before it are all finished, so
+    however much history the outbox keeps, the look-up stays within the live part.
+
+    Parameters: lease end, destination, now, now, destination, now, now, limit."""
+    lock = " FOR UPDATE OF o SKIP LOCKED" if postgres else ""
     return (
-        update(outbox)
-        .where(outbox.c.id.in_(ids))
-        .values(status="inflight", claimed_until=bindparam("_until", type_=outbox.c.due_at.type))
-        .returning(
-            outbox.c.id,
-            outbox.c.route,
-            outbox.c.contact_id,
-            outbox.c.kind,
-            outbox.c.purpose,
-            outbox.c.item,
-            outbox.c.attempts,
-            outbox.c.created_at,
-        )
+        f"UPDATE outbox SET status = 'inflight', claimed_until = {m} WHERE id IN ("
+        "SELECT o.id FROM outbox AS o"
+        f" WHERE o.destination = {m} AND o.status IN ('pending', 'retry', 'inflight')"
+        f" AND ((o.status IN ('pending', 'retry') AND o.due_at <= {m})"
+        f" OR (o.status = 'inflight' AND o.claimed_until < {m}))"
+        # NULL never equals: anonymous rows never wait.
+        " AND NOT EXISTS (SELECT 1 FROM outbox AS b"
+        " WHERE b.contact_id = o.contact_id AND b.id < o.id AND b.id >= ("
+        "SELECT MIN(id) FROM outbox"
+        f" WHERE destination = {m} AND status IN ('inflight', 'retry'))"
+        " AND b.destination = o.destination"
+        f" AND ((b.status = 'retry' AND b.due_at > {m})"
+        f" OR (b.status = 'inflight' AND b.claimed_until >= {m})))"
+        f" ORDER BY o.id LIMIT {m}{lock})"
+        " RETURNING id, route, contact_id, kind, purpose, item, attempts, created_at"
     )
-
-
-_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
 
 
 def claim(
@@ -128,18 +98,16 @@ def claim_in(
     if limit <= 0:
         return []
     now = now or utcnow()
-    stmt = _CLAIM[conn.dialect.name == "postgresql"]
-    rows = conn.execute(
-        stmt,
-        {
-            "_now": now,
-            "_destination": destination,
-            "_limit": limit,
-            "_until": now + timedelta(seconds=lease_seconds),
-        },
-    ).all()
+    sql = driver(conn)
+    stamp = sql.stamp(now)
+    until = sql.stamp(now + timedelta(seconds=lease_seconds))
+    rows = conn.exec_driver_sql(
+        _claim_sql(sql.postgres, sql.mark),
+        (until, destination, stamp, stamp, destination, stamp, stamp, limit),
+    ).fetchall()
+    parse = sql.parse
     claimed = [
-        Claimed(id_, route, contact, kind, purpose, item, attempts, as_utc(created))
+        Claimed(id_, route, contact, kind, purpose, item, attempts, parse(created))
         for id_, route, contact, kind, purpose, item, attempts, created in rows
     ]
     claimed.sort(key=lambda c: c.id)

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, update
-
-from spokehub.store.tables import delivery_attempts, outbox
+from sqlalchemy import Connection, Engine
 
 from .claim import Claimed, claim_in, release_in
+from .driver import driver
 from .state import clean, note_error
 
 SUPERSEDED = "superseded by outbox row"
@@ -50,27 +49,8 @@ class CallLog:
     error: str | None = None
 
 
-# One statement per group of rows that end the same way (in a healthy batch: all of them).
-_UPDATE_GROUP = (
-    update(outbox)
-    .where(outbox.c.id.in_(bindparam("_ids", expanding=True)), outbox.c.status == "inflight")
-    .values(
-        status=bindparam("_status"),
-        attempts=bindparam("_attempts"),
-        # Only a retry moves due_at; other outcomes keep the row's own.
-        due_at=func.coalesce(bindparam("_due_at", type_=outbox.c.due_at.type), outbox.c.due_at),
-        finished_at=bindparam("_finished_at", type_=outbox.c.finished_at.type),
-        last_error=bindparam("_error"),
-        claimed_until=None,
-    )
-)
-# The vendor's id of each row is its own; set before the group update, while in flight.
-_EXTERNAL_IDS = (
-    update(outbox)
-    .where(outbox.c.id == bindparam("_id"), outbox.c.status == "inflight")
-    .values(external_id=bindparam("_external_id"))
-)
-_ATTEMPTS = insert(delivery_attempts)
+#: Rows per ``UPDATE`` (three parameters a row at most, far below any driver's limit).
+_CHUNK = 1000
 
 
 def record(
@@ -93,45 +73,65 @@ def record_in(
     calls: Sequence[CallLog] = (),
     lane_error: str | None = None,
 ) -> None:
-    """:func:`record` inside the caller's transaction."""
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    external: list[dict[str, Any]] = []
+    """:func:`record` inside the caller's transaction.
+
+    One ``UPDATE`` per group of rows that end the same way (in a healthy batch: all of
+    them), setting each row's own vendor id in the same statement; one ``INSERT`` for
+    the calls."""
+    sql = driver(conn)
+    m = sql.mark
+    stamp = sql.stamp
+    groups: dict[tuple[Any, ...], list[Result]] = {}
     for r in results:
-        key = (r.status, r.attempts, r.due_at, r.finished_at, r.error)
-        groups.setdefault(key, []).append(r.id)
-        if r.external_id:
-            external.append({"_id": r.id, "_external_id": r.external_id[:512]})
-    if external:
-        conn.execute(_EXTERNAL_IDS, external)
-    for (status, attempts, due_at, finished_at, error), ids in groups.items():
-        conn.execute(
-            _UPDATE_GROUP,
-            {
-                "_ids": ids,
-                "_status": status,
-                "_attempts": attempts,
-                "_due_at": due_at,
-                "_finished_at": finished_at,
-                "_error": clean(error) if error else None,
-            },
+        groups.setdefault((r.status, r.attempts, r.due_at, r.finished_at, r.error), []).append(r)
+    for (status, attempts, due_at, finished_at, error), members in groups.items():
+        shared = (
+            status,
+            attempts,
+            # Only a retry moves due_at; other outcomes keep the row's own.
+            None if due_at is None else stamp(due_at),
+            None if finished_at is None else stamp(finished_at),
+            clean(error) if error else None,
         )
+        for start in range(0, len(members), _CHUNK):
+            part = members[start : start + _CHUNK]
+            params: list[Any] = list(shared)
+            vendor_ids = ""
+            external = [(r.id, r.external_id[:512]) for r in part if r.external_id]
+            if external:
+                vendor_ids = (
+                    ", external_id = CASE id"
+                    + f" WHEN {m} THEN {m}" * len(external)
+                    + " ELSE external_id END"
+                )
+                for pair in external:
+                    params += pair
+            params += [r.id for r in part]
+            conn.exec_driver_sql(
+                f"UPDATE outbox SET status = {m}, attempts = {m}, due_at = COALESCE({m}, due_at),"
+                f" finished_at = {m}, last_error = {m}, claimed_until = NULL{vendor_ids}"
+                f" WHERE id IN ({sql.marks(len(part))}) AND status = 'inflight'",
+                tuple(params),
+            )
     if calls:
-        conn.execute(
-            _ATTEMPTS,
-            [
-                {
-                    "destination": destination,
-                    "started_at": c.started_at,
-                    "duration_ms": c.duration_ms,
-                    "items": c.items,
-                    "delivered": c.delivered,
-                    "retried": c.retried,
-                    "rejected": c.rejected,
-                    "result": c.result,
-                    "error": clean(c.error) if c.error else None,
-                }
-                for c in calls
-            ],
+        values: list[Any] = []
+        for c in calls:
+            values += (
+                destination,
+                stamp(c.started_at),
+                c.duration_ms,
+                c.items,
+                c.delivered,
+                c.retried,
+                c.rejected,
+                c.result,
+                clean(c.error) if c.error else None,
+            )
+        conn.exec_driver_sql(
+            "INSERT INTO delivery_attempts (destination, started_at, duration_ms, items,"
+            " delivered, retried, rejected, result, error) VALUES "
+            + ", ".join([f"({sql.marks(9)})"] * len(calls)),
+            tuple(values),
         )
     if lane_error:
         note_error(conn, destination, lane_error)

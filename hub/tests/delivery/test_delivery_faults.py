@@ -185,3 +185,27 @@ async def test_denied_consent_is_recorded_as_suppressed(sqlite_engine, vendors):
     assert second.status == "delivered"
     assert set(vendor.accepted) == {"e2"}
     assert lane_status(sqlite_engine, ["crm"])[0].suppressed == 1
+
+
+async def test_consent_is_read_only_for_items_that_serve_a_purpose(sqlite_engine, vendors):
+    vendor = vendors()
+    fill(sqlite_engine, "crm", [event("e1", "c1"), event("e2", "c2")])
+    fill(sqlite_engine, "crm", [event("e3", "c3"), event("e4", None)], purpose="analytics")
+    asked: list[list[str]] = []
+
+    def consents(engine, contact_ids):
+        asked.append(list(contact_ids))
+        return {"c1": {"analytics": False}, "c3": {"analytics": False}}
+
+    lane = lane_for(sqlite_engine, vendor.url, destination_class("mailer"), consent_reader=consents)
+    await lane.run_once()
+    await lane.spoke.aclose()
+    # c1's denial does not concern an item that serves no purpose; c3's does.
+    assert asked == [["c3"]]
+    assert [r.status for r in rows(sqlite_engine)] == [
+        "delivered",
+        "delivered",
+        "suppressed",
+        "delivered",
+    ]
+    assert set(vendor.accepted) == {"e1", "e2", "e4"}

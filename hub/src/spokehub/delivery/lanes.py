@@ -293,15 +293,19 @@ class Lane:
         self, claimed: Sequence[Claimed]
     ) -> tuple[list[Result], list[int], list[CallLog], str | None]:
         now = utcnow()
-        rows = {row.id: row for row in claimed}
         results: list[Result] = []
         to_release: list[int] = []
 
-        parsed: list[tuple[Claimed, Change]] = []
+        # One pass over the batch: parse, hold back a repeated item id, and note whose
+        # consent decides something (only items that serve a purpose can be held back).
+        parsed: list[tuple[Claimed, Change, RouteRule | None, str | None]] = []
         seen_items: set[str] = set()
+        asking: set[str] = set()
+        routes = self.routes
+        validate = _CHANGE.validate_json
         for row in claimed:
             try:
-                change = _CHANGE.validate_json(row.item)
+                change = validate(row.item)
             except ValidationError as exc:
                 first = exc.errors(include_url=False, include_input=False)[0]
                 where = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -321,15 +325,23 @@ class Lane:
                 to_release.append(row.id)
                 continue
             seen_items.add(change.item_id)
-            parsed.append((row, change))
-
-        decisions = await self._decisions(parsed)
-        writes: list[tuple[int, str | None, Change]] = []
-        forgets: list[tuple[int, Change]] = []
-        for row, change in parsed:
-            rule = self.routes.get(row.route or "")
+            rule = routes.get(row.route or "") if routes else None
             purpose = row.purpose or (rule.purpose if rule else None)
-            reason = suppression_reason(row.kind, purpose, decisions.get(row.contact_id or ""))
+            if purpose is not None and row.contact_id and row.kind != "forget":
+                asking.add(row.contact_id)
+            parsed.append((row, change, rule, purpose))
+
+        decisions: Mapping[str, Mapping[str, bool]] = {}
+        if asking:
+            decisions = await asyncio.to_thread(self.consent_reader, self.engine, sorted(asking))
+        writes: list[tuple[int, str | None, Change]] = []
+        forgets: list[tuple[Claimed, Change]] = []
+        for row, change, rule, purpose in parsed:
+            reason = (
+                suppression_reason(row.kind, purpose, decisions.get(row.contact_id or ""))
+                if decisions
+                else None
+            )
             if reason:
                 results.append(
                     Result(row.id, "suppressed", row.attempts, finished_at=now, error=reason)
@@ -338,7 +350,7 @@ class Lane:
                 mapped = apply_mapping(change, rule.mapping) if rule else change
                 writes.append((row.id, row.route, mapped))
             elif isinstance(change, Forget) and self.can_delete:
-                forgets.append((row.id, change))
+                forgets.append((row, change))
             else:
                 results.append(
                     Result(
@@ -356,22 +368,25 @@ class Lane:
             writes, superseded = coalesce(writes)
 
         sender = Sender(self.pacer, self.settings.write_timeout)
-        answers: dict[int, Answer | None] = {}
+        rows = {row.id: row for row in claimed}
+        # ``(row, answer)`` for every row sent, in batch order.
+        answered: list[tuple[Claimed, Answer | None]] = []
         if writes:
             got = await sender.send([c for _, _, c in writes], self.spoke.write)
-            answers.update({row_id: got.get(c.item_id) for row_id, _, c in writes})
-        for row_id, change in forgets:
+            answered += [(rows[row_id], got.get(c.item_id)) for row_id, _, c in writes]
+        for row, change in forgets:
             got = await sender.send([change], self._forget)
-            answers[row_id] = got.get(change.item_id)
+            answered.append((row, got.get(change.item_id)))
 
         now = utcnow()
         by_row: dict[int, Result] = {}
-        for row_id, answer in answers.items():
-            verdict = judge(rows[row_id], answer, self.settings.retry, now, self.rng)
+        retry, rng = self.settings.retry, self.rng
+        for row, answer in answered:
+            verdict = judge(row, answer, retry, now, rng)
             if verdict is None:
-                to_release.append(row_id)
+                to_release.append(row.id)
             else:
-                by_row[row_id] = verdict
+                by_row[row.id] = verdict
         for old, survivor in superseded.items():
             mirrored = _mirror(rows[old], by_row.get(survivor), survivor)
             if mirrored is None:
@@ -379,18 +394,8 @@ class Lane:
             else:
                 by_row[old] = mirrored
         results.extend(by_row.values())
-        lane_error = await self._lane_effects(answers.values())
+        lane_error = await self._lane_effects([answer for _, answer in answered])
         return results, to_release, sender.calls, lane_error
-
-    async def _decisions(
-        self, parsed: Sequence[tuple[Claimed, Change]]
-    ) -> Mapping[str, Mapping[str, bool]]:
-        contacts = sorted(
-            {row.contact_id for row, _ in parsed if row.contact_id and row.kind != "forget"}
-        )
-        if not contacts:
-            return {}
-        return await asyncio.to_thread(self.consent_reader, self.engine, contacts)
 
     async def _forget(self, items: Sequence[Change]) -> list[Any]:
         outcome = await self.spoke.forget(items[0].identifiers)

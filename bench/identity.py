@@ -10,6 +10,16 @@ rows (e-mail, phone) and orders; some devices are shared kiosks and some values 
 Bulk resolution runs in transactions of ``--batch`` records on a fresh SQLite file;
 one-at-a-time resolution (one record per transaction) is measured on a ``--single``
 subset afterwards and reported as such.
+
+Two baselines run in the same process:
+
+- the same edges through an in-memory union-find (no rules, no storage): the ratio the
+  target is stated in;
+- the store's floor: every row the bulk run left in the identity tables, inserted with
+  plain DB-API ``executemany`` into a fresh store of the same schema and indexes, batch
+  by batch in as many transactions as the bulk run used. It does no lookups, no rules
+  and no updates, so it bounds from above what any resolver writing this model to this
+  store could reach on this machine.
 """
 
 from __future__ import annotations
@@ -22,12 +32,16 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
 from spokehub.identity import Evidence, IdentityRules, resolve_batch
 from spokehub.identity.graph import UnionFind
 from spokehub.store import create_store_engine, upgrade
+
+#: The identity tables in the order their foreign keys need.
+TABLES = ("profiles", "identifiers", "identifier_seen", "edges", "merge_log")
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -97,6 +111,60 @@ def union_find_baseline(records: int, size: int, seed: int, rules: IdentityRules
     return elapsed
 
 
+def table_marks(engine) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The largest rowid of each identity table: where the next batch's rows start."""
+    with engine.connect() as conn:
+        return {
+            t: conn.exec_driver_sql(f"SELECT coalesce(max(rowid), 0) FROM {t}").scalar() or 0
+            for t in TABLES
+        }
+
+
+def store_floor(engine, marks: list[dict[str, int]], tmp: Path) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Seconds plain ``executemany`` takes to insert the rows the bulk run wrote, in the
+    same batches, into a fresh store of the same schema; and how many rows that was."""
+    raw = engine.raw_connection()
+    try:
+        src = raw.driver_connection
+        columns = {t: [r[1] for r in src.execute(f"PRAGMA table_info({t})")] for t in TABLES}
+        batches = []
+        for lo, hi in pairwise(marks):
+            batch = []
+            for t in TABLES:
+                rows = src.execute(
+                    f"SELECT {', '.join(columns[t])} FROM {t} "
+                    "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+                    (lo[t], hi[t]),
+                ).fetchall()
+                batch.append((t, rows))
+            batches.append(batch)
+    finally:
+        raw.close()
+    floor = create_store_engine(f"sqlite:///{tmp / 'floor.db'}")
+    upgrade(floor)
+    raw = floor.raw_connection()
+    written = 0
+    try:
+        dst = raw.driver_connection
+        statements = {
+            t: f"INSERT INTO {t} ({', '.join(columns[t])}) "
+            f"VALUES ({', '.join('?' * len(columns[t]))})"
+            for t in TABLES
+        }
+        t0 = time.perf_counter()
+        for batch in batches:
+            dst.execute("BEGIN IMMEDIATE")
+            for t, rows in batch:
+                dst.executemany(statements[t], rows)
+                written += len(rows)
+            dst.execute("COMMIT")
+        elapsed = time.perf_counter() - t0
+    finally:
+        raw.close()
+        floor.dispose()
+    return elapsed, written
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -114,6 +182,7 @@ def main(argv: list[str]) -> int:
         upgrade(engine)
         total_ids = merges = profiles = 0
         elapsed = 0.0
+        marks = [table_marks(engine)]
         for batch in batches(args.records, args.batch, args.seed):
             total_ids += sum(len(r.identifiers) for r in batch)
             t = time.perf_counter()
@@ -122,7 +191,9 @@ def main(argv: list[str]) -> int:
             elapsed += time.perf_counter() - t
             merges += sum(len(c.others) for c in result.changes if c.kind == "merged")
             profiles += sum(1 for c in result.changes if c.kind == "created")
+            marks.append(table_marks(engine))
         bulk_rate = total_ids / elapsed
+        floor_elapsed, floor_rows = store_floor(engine, marks, Path(tmp))
 
         single_ids = 0
         single_elapsed = 0.0
@@ -147,6 +218,12 @@ def main(argv: list[str]) -> int:
     )
     print(f"in-memory union-find:   {uf_rate:>12,.0f} identifiers/s  ({uf_elapsed:.1f} s)")
     print(f"ratio bulk / union-find: {bulk_rate / uf_rate:.2f}x")
+    floor_rate = total_ids / floor_elapsed
+    print(
+        f"store floor (raw insert): {floor_rate:>10,.0f} identifiers/s  ({floor_elapsed:.1f} s,"
+        f" {floor_rows:,} rows written as they are, no lookups or rules)"
+    )
+    print(f"ratio bulk / store floor: {bulk_rate / floor_rate:.2f}x")
     print(f"peak RSS: {peak_mib:,.0f} MiB")
     return 0
 

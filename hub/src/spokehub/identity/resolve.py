@@ -29,9 +29,10 @@ import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from . import locks
@@ -289,28 +290,26 @@ def _drop(
     roots.pop(j)
 
 
-def _apply_merges(conn: Connection, absorbed_to: Mapping[str, str], stamp: datetime) -> None:
+def _apply_merges(sql: _Sql, absorbed_to: Mapping[str, str], stamp: datetime) -> None:
     """Point absorbed profiles, their redirects, identifiers and data at their survivors."""
     from spokehub.profiles.merge import merge_profile_data
 
-    pairs = [{"a": a, "s": s, "at": stamp} for a, s in sorted(absorbed_to.items())]
-    p, c = profiles.c, identifiers.c
-    conn.execute(
-        update(profiles)
-        .where(p.contact_id == bindparam("a"))
-        .values(merged_into=bindparam("s"), merged_at=bindparam("at")),
-        pairs,
+    pairs = sorted(absorbed_to.items())
+    p, at = sql.p, sql.ts(stamp)
+    sql.many(
+        f"UPDATE profiles SET merged_into = {p}, merged_at = {p} WHERE contact_id = {p}",
+        [(s, at, a) for a, s in pairs],
     )
     # Keep redirects one hop deep: whatever pointed at an absorbed ID now points further.
-    conn.execute(
-        update(profiles).where(p.merged_into == bindparam("a")).values(merged_into=bindparam("s")),
-        pairs,
+    sql.many(
+        f"UPDATE profiles SET merged_into = {p} WHERE merged_into = {p}",
+        [(s, a) for a, s in pairs],
     )
-    conn.execute(
-        update(identifiers).where(c.contact_id == bindparam("a")).values(contact_id=bindparam("s")),
-        pairs,
+    sql.many(
+        f"UPDATE identifiers SET contact_id = {p} WHERE contact_id = {p}",
+        [(s, a) for a, s in pairs],
     )
-    merge_profile_data(conn, absorbed_to)
+    merge_profile_data(sql.conn, absorbed_to)
 
 
 def resolve_batch(
@@ -342,10 +341,17 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     result = ResolveResult(contact_ids=[None] * len(records))
 
     # 1. Normalize the batch: blocked values out, identifiers deduplicated and ordered.
-    # Timestamps are kept as the driver takes them (text on SQLite, which orders the same).
-    when = [utc(r.observed_at) for r in records]
-    order = sorted(range(len(records)), key=lambda i: (when[i], records[i].record_id))
-    prepared: list[tuple[int, list[Key], Any, int]] = []
+    when = [r.observed_at for r in records]
+    if not all(w.tzinfo is UTC for w in when):
+        when = [utc(w) for w in when]
+    # Batches usually arrive in time order already; then there is nothing to sort (and
+    # with strictly increasing times, no ties for the record IDs to break).
+    if all(a < b for a, b in pairwise(when)):
+        order: Iterable[int] = range(len(records))
+    else:
+        order = sorted(range(len(records)), key=lambda i: (when[i], records[i].record_id))
+    # (record index, its identifiers in priority order, observed_at, as microseconds)
+    prepared: list[tuple[int, list[Key], datetime, int]] = []
     all_keys: set[Key] = set()
     compiled = rules.compiled()
     ranks, star, blocked = compiled.ranks, compiled.star, compiled.blocked.match
@@ -373,7 +379,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             ks = sorted(seen, key=priority)
         all_keys.update(ks)
         w = when[i]
-        prepared.append((i, ks, ts(w), (w - EPOCH) // MICROSECOND))
+        prepared.append((i, ks, w, (w - EPOCH) // MICROSECOND))
     result.ignored = ignored
     if not prepared:
         return result
@@ -452,7 +458,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     merges: list[tuple[int, int, int, tuple[Key, ...]]] = []
     rejects: list[tuple[int, Key, Key, str]] = []  # (record index, anchor, dropped, rule)
 
-    for i, ks, at, us in prepared:
+    for i, ks, w, us in prepared:
         rec = records[i]
         if len(ks) == 1:
             # One identifier: no link, so no rule applies; attach it or start a profile.
@@ -567,6 +573,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
                     new_keys[k] = rec.connection
             last_at[k] = us
         anchor_key = ks[0]
+        at = ts(w)  # edges keep the driver's own timestamp form (text on SQLite)
         for k in ks[1:]:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
             # An accepted link outranks an earlier refusal of the same pair: the profile's
@@ -618,7 +625,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         assert absorbed_id is not None  # only existing profiles are logged as merged
         absorbed_to[absorbed_id] = contact_of(absorbed)
     if absorbed_to:
-        _apply_merges(conn, absorbed_to, stamp)
+        _apply_merges(sql, absorbed_to, stamp)
         by_survivor: dict[str, list[str]] = {}
         for absorbed_id, survivor_id in absorbed_to.items():
             by_survivor.setdefault(survivor_id, []).append(absorbed_id)

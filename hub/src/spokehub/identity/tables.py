@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -63,7 +64,13 @@ profiles = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("merged_into", CONTACT_ID, nullable=True),
     Column("merged_at", DateTime(timezone=True), nullable=True),
-    Index("ix_profiles_merged_into", "merged_into"),
+    # Only absorbed profiles carry a redirect; live ones (NULL) stay out of the index.
+    Index(
+        "ix_profiles_merged_into",
+        "merged_into",
+        sqlite_where=text("merged_into IS NOT NULL"),
+        postgresql_where=text("merged_into IS NOT NULL"),
+    ),
 )
 
 #: Every identifier ever seen (normalized), the live profile holding it and the connection
@@ -78,7 +85,8 @@ identifiers = Table(
     Column("connection", String(200), nullable=False),
     # value first: batch lookups select by value and filter the type in memory.
     UniqueConstraint("value", "type", name="uq_identifiers_value_type"),
-    Index("ix_identifiers_contact_id", "contact_id"),
+    # Covers the per-profile counts by type the limit rules ask for.
+    Index("ix_identifiers_contact_id_type", "contact_id", "type"),
 )
 
 #: When each identifier was first and last seen. Kept apart from ``identifiers`` and in

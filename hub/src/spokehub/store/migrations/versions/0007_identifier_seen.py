@@ -1,4 +1,5 @@
-"""identity: first and last sightings move out of ``identifiers`` into narrow integer rows
+"""identity: first and last sightings move out of ``identifiers`` into narrow integer rows;
+per-profile counts come from a covering index; only redirects are indexed on profiles
 
 Revision ID: 0007
 Revises: 0002
@@ -75,9 +76,23 @@ def upgrade() -> None:
     # from the new table is never in the way.
     op.execute("ALTER TABLE identifiers DROP COLUMN first_seen")
     op.execute("ALTER TABLE identifiers DROP COLUMN last_seen")
+    op.drop_index("ix_identifiers_contact_id", table_name="identifiers")
+    op.create_index("ix_identifiers_contact_id_type", "identifiers", ["contact_id", "type"])
+    op.drop_index("ix_profiles_merged_into", table_name="profiles")
+    op.create_index(
+        "ix_profiles_merged_into",
+        "profiles",
+        ["merged_into"],
+        sqlite_where=sa.text("merged_into IS NOT NULL"),
+        postgresql_where=sa.text("merged_into IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_profiles_merged_into", table_name="profiles")
+    op.create_index("ix_profiles_merged_into", "profiles", ["merged_into"])
+    op.drop_index("ix_identifiers_contact_id_type", table_name="identifiers")
+    op.create_index("ix_identifiers_contact_id", "identifiers", ["contact_id"])
     # Restored as nullable columns: the old NOT NULL would need a table copy on SQLite.
     op.add_column("identifiers", sa.Column("first_seen", TZ, nullable=True))
     op.add_column("identifiers", sa.Column("last_seen", TZ, nullable=True))

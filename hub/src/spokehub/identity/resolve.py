@@ -395,8 +395,9 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
     linked: set[int] = set()
     for _i, ks, _at, _us in prepared:
         if len(ks) > 1:
-            cids = [known[k][1] if k in known else None for k in ks]
-            stored = [known[k][0] for k in ks if k in known]
+            got = [known.get(k) for k in ks]
+            cids = [g[1] if g else None for g in got]
+            stored = [g[0] for g in got if g]
             if len(stored) > 1:
                 linked.update(stored)
             first_cid = cids[0]
@@ -476,7 +477,9 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             record_node[i] = target
             continue
 
-        roots: list[int | None] = [find(key_node[k]) if k in key_node else None for k in ks]
+        roots: list[int | None] = [
+            n if (n := key_node.get(k)) is None or parent[n] == n else find(n) for k in ks
+        ]
         dropped: list[tuple[Key, str]] = []
 
         # An operator's unmerge is sticky: never re-join a removed pair.
@@ -488,7 +491,14 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
                 j -= 1
 
         same = roots[0] is not None and roots.count(roots[0]) == len(roots)
-        if rules_nm and len(ks) > 1 and not (same and any(k[0] not in rules_nm for k in ks)):
+        # Only a stored never-merge identifier in another profile than the record's can be
+        # refused; when all sit in one profile already, nothing is.
+        weak = (
+            [j for j, k in enumerate(ks) if roots[j] is not None and k[0] in rules_nm]
+            if rules_nm and not same
+            else ()
+        )
+        if weak:
             strong = {
                 r for k, r in zip(ks, roots, strict=True) if r is not None and k[0] not in rules_nm
             }
@@ -498,9 +508,9 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             if not strong and not strong_new:
                 # Only never-merge identifiers: the first anchored profile is the record's.
                 strong = {next((r for r in roots if r is not None and anchored(r)), -1)}
-            for j in range(len(ks) - 1, -1, -1):
+            for j in reversed(weak):  # from the back, so earlier positions stay valid
                 r = roots[j]
-                if r is not None and ks[j][0] in rules_nm and r not in strong and anchored(r):
+                if r not in strong and anchored(r):  # type: ignore[arg-type]
                     _drop(ks, roots, dropped, j, "never_merge")
 
         # When every identifier already sits in one profile nothing can be dropped for a

@@ -119,6 +119,13 @@ edges = Table(
     Column("reason", String(32), nullable=True),
     UniqueConstraint("src_id", "dst_id", name="uq_edges_src_id_dst_id"),
     Index("ix_edges_dst_id", "dst_id"),
+    # Resolution asks, for every batch, which pairs an operator removed: a tiny index.
+    Index(
+        "ix_edges_removed",
+        "src_id",
+        sqlite_where=text("status = 'removed'"),
+        postgresql_where=text("status = 'removed'"),
+    ),
     Index("ix_edges_record_id", "record_id"),
 )
 

@@ -1,5 +1,6 @@
 """identity: first and last sightings move out of ``identifiers`` into narrow integer rows;
-per-profile counts come from a covering index; only redirects are indexed on profiles
+per-profile counts come from a covering index; only redirects are indexed on profiles,
+and only removed pairs get an index of their own
 
 Revision ID: 0007
 Revises: 0002
@@ -86,9 +87,17 @@ def upgrade() -> None:
         sqlite_where=sa.text("merged_into IS NOT NULL"),
         postgresql_where=sa.text("merged_into IS NOT NULL"),
     )
+    op.create_index(
+        "ix_edges_removed",
+        "edges",
+        ["src_id"],
+        sqlite_where=sa.text("status = 'removed'"),
+        postgresql_where=sa.text("status = 'removed'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_edges_removed", table_name="edges")
     op.drop_index("ix_profiles_merged_into", table_name="profiles")
     op.create_index("ix_profiles_merged_into", "profiles", ["merged_into"])
     op.drop_index("ix_identifiers_contact_id_type", table_name="identifiers")

@@ -470,3 +470,60 @@ async def test_httpcore_finds_asyncio_without_searching_for_sniffio_each_time() 
     with pytest.raises(ImportError):
         importlib.import_module("sniffio")
     assert current_async_library() == "asyncio"
+
+
+async def test_json_bodies_are_sent_as_httpx_would_and_may_hold_models(
+    vendor: respx.MockRouter, client: SpokeClient
+) -> None:
+    import json
+
+    from spokehub_contracts import Event, Person, TrackEvent, UpsertPerson
+
+    route = vendor.post("/contacts").respond(200)
+    plain = {"name": "Zoë", "n": [1, 2.5, None, True], "nested": {"k": "v"}}
+    await client.post("contacts", json=plain)
+    sent = route.calls.last.request
+    assert sent.content == json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+
+    person = UpsertPerson(item_id="p1", contact_id="c1", person=Person(first_name="Ada"))
+    track = TrackEvent(
+        item_id="e1", contact_id="c1", event=Event(type="track", event="Paid", userId="u1")
+    )
+    batch = [person, track]
+    await client.post("contacts", json={"items": batch}, headers={"content-type": "text/x"})
+    sent = route.calls.last.request
+    # As model_dump(mode="json") gives them: field names (user_id), not aliases (userId).
+    assert json.loads(sent.content) == {"items": [c.model_dump(mode="json") for c in batch]}
+    assert b'"user_id":"u1"' in sent.content
+    assert sent.headers.get_list("Content-Type") == ["text/x"]
+
+
+async def test_a_json_body_with_a_non_finite_number_is_refused(
+    vendor: respx.MockRouter, client: SpokeClient
+) -> None:
+    route = vendor.post("/x").respond(200)
+    await client.post("x", json={"title": "NaN and Infinity are words here"})
+    assert route.calls.last.request.content == b'{"title":"NaN and Infinity are words here"}'
+    with pytest.raises(ValueError):
+        await client.post("x", json={"score": float("nan")})
+    with pytest.raises(ValueError):
+        await client.post("x", json=[float("-inf")])
+    assert route.call_count == 1
+
+
+async def test_a_single_attempt_fails_at_once_with_the_same_errors(
+    vendor: respx.MockRouter, client: SpokeClient, fake_time: FakeTime
+) -> None:
+    vendor.post("/orders").respond(429, headers={"Retry-After": "2"}, json={"message": "slow"})
+    with pytest.raises(Throttled) as caught:
+        await client.post("orders", json={}, attempts=1)
+    assert caught.value.retry_after == 2 and "slow" in str(caught.value)
+    assert fake_time.sleeps == []
+    vendor.post("/broken").mock(side_effect=httpx.ConnectError(f"refused for {TOKEN}"))
+    with pytest.raises(TransientError) as failed:
+        await client.post("broken", json={}, attempts=1)
+    assert TOKEN not in str(failed.value) and "POST https://api.vendor.test/v3/broken" in str(
+        failed.value
+    )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json as _json
 import logging
 import math
 import random
@@ -32,6 +33,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import pydantic_core
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
@@ -116,6 +118,24 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def encode_json(value: Any) -> bytes:
+    """``value`` as the compact UTF-8 JSON that ``SpokeClient``'s ``json=`` sends.
+
+    The same bytes as httpx's own ``json=`` for plain data, written by pydantic-core,
+    several times faster than the standard library; pydantic models (a batch of
+    ``Change``) may be passed as they are and go out as ``model_dump(mode="json")``
+    would give them (field names, not aliases), without the intermediate dicts. As with
+    httpx, a NaN or infinite number is refused with ``ValueError``: JSON cannot carry it.
+    """
+    body = pydantic_core.to_json(value, by_alias=False)
+    if b"NaN" in body or b"Infinity" in body:
+        # Perhaps only inside a string; the standard encoder tells the two apart.
+        plain = pydantic_core.to_jsonable_python(value, by_alias=False)
+        text = _json.dumps(plain, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        body = text.encode("utf-8")
+    return body
 
 
 class RateLimiter:
@@ -313,14 +333,12 @@ class SpokeClient:
         :raises TransientError: 5xx, 408, timeout or connection failure on the last attempt.
         :raises PermanentError: any other status; ``vendor_message`` holds the reason.
         """
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(attempts or self.attempts),
-            retry=retry_if_exception(self._should_retry),
-            wait=self._wait,
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        if json is not None and content is None and data is None:
+            # Encoded once for every attempt (see :func:`encode_json`).
+            content = encode_json(json)
+            json = None
+            headers = httpx.Headers(headers)
+            headers.setdefault("Content-Type", "application/json")
         send_kwargs: dict[str, Any] = {
             "params": params,
             "json": json,
@@ -330,6 +348,18 @@ class SpokeClient:
         }
         if timeout is not None:
             send_kwargs["timeout"] = timeout
+        tries = attempts or self.attempts
+        if tries == 1:
+            # Nothing to retry: no retry machinery either.
+            return await self._attempt(method, url, send_kwargs)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(tries),
+            retry=retry_if_exception(self._should_retry),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
         response: httpx.Response = await retrying(self._attempt, method, url, send_kwargs)
         return response
 
@@ -338,31 +368,34 @@ class SpokeClient:
     ) -> httpx.Response:
         await self.rate_limiter.acquire()
         request = self._client.build_request(method, url, **send_kwargs)
-        secrets = _secret_values(request.headers)
+        added: dict[str, str] = {}
         if self._auth is not None:
             added = dict(self._auth(request))
             request.headers.update(added)
-            secrets |= _secret_values(added, all_values=True)
-        where = f"{method.upper()} {_safe_url(request.url)}"
         try:
             response = await self._client.send(request)
         except httpx.TimeoutException as exc:
+            where = _where(request)
             raise TransientError(f"{where} timed out ({type(exc).__name__})") from None
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
-            raise TransientError(_failed(where, exc, secrets)) from None
+            raise TransientError(_failed(request, exc, added)) from None
         except httpx.HTTPError as exc:
             # Unsupported scheme, invalid URL, too many redirects: retrying will not help.
-            raise PermanentError(_failed(where, exc, secrets)) from None
-        return self._classify(response, where, secrets)
+            raise PermanentError(_failed(request, exc, added)) from None
+        return self._classify(response, request, added)
 
-    def _classify(self, response: httpx.Response, where: str, secrets: set[str]) -> httpx.Response:
+    def _classify(
+        self, response: httpx.Response, request: httpx.Request, added: Mapping[str, str]
+    ) -> httpx.Response:
         status = response.status_code
         signal = self._throttle_signal(response) if self._throttle_signal else None
         if response.is_success:
             if signal is not None:
                 self.rate_limiter.defer(signal)
             return response
-        vendor = _vendor_message(response, secrets)
+        # Only a failure is described, so only then are the request's secrets gathered.
+        where = _where(request)
+        vendor = _vendor_message(response, _secrets(request, added))
         said = f"{where} answered {status} {response.reason_phrase}".rstrip()
         if vendor:
             said = f"{said}: {vendor}"
@@ -440,8 +473,18 @@ def _clean(text: str, secrets: set[str]) -> str:
     return redact(text)
 
 
-def _failed(where: str, exc: Exception, secrets: set[str]) -> str:
-    return f"{where} failed: {type(exc).__name__} {_clean(str(exc), secrets)}".rstrip()
+def _where(request: httpx.Request) -> str:
+    return f"{request.method.upper()} {_safe_url(request.url)}"
+
+
+def _secrets(request: httpx.Request, added: Mapping[str, str]) -> set[str]:
+    """What must never be quoted back: sensitive headers, and whatever the auth hook set."""
+    return _secret_values(request.headers) | _secret_values(added, all_values=True)
+
+
+def _failed(request: httpx.Request, exc: Exception, added: Mapping[str, str]) -> str:
+    text = _clean(str(exc), _secrets(request, added))
+    return f"{_where(request)} failed: {type(exc).__name__} {text}".rstrip()
 
 
 def _find_message(body: Any, depth: int = 0) -> str | None:

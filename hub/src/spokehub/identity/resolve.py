@@ -151,12 +151,14 @@ _Known = tuple[int, str]
 
 
 class _Sql:
-    """The batch's hot statements as driver SQL: each statement is one string built once,
-    parameters are plain tuples and timestamps are converted once per record. Statements
-    still go through ``conn.exec_driver_sql``, so SQLAlchemy's events and error wrapping
-    (``DBAPIError``, which callers retry on) apply as usual."""
+    """The batch's hot statements as driver SQL on the connection's own DB-API cursor:
+    each statement is one string built once, parameters are plain tuples, timestamps are
+    converted once per record, and no per-statement machinery runs (a single record costs
+    a handful of statements, where that machinery would cost more than SQLite does). A
+    driver error is raised as SQLAlchemy's ``DBAPIError`` subclass, as
+    ``Connection.execute`` would, since callers retry on those."""
 
-    __slots__ = ("conn", "p", "ts")
+    __slots__ = ("conn", "cursor", "error", "p", "ts")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -165,22 +167,45 @@ class _Sql:
             raise NotImplementedError(f"unsupported driver parameter style {style!r}")
         self.p = "?" if style == "qmark" else "%s"
         self.ts = _timestamp_binder(conn)
+        self.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self.error = conn.dialect.loaded_dbapi.Error
 
     def params(self, n: int) -> str:
         return ", ".join([self.p] * n)
 
     def rows(self, statement: str, params: tuple[Any, ...] = ()) -> Sequence[Any]:
-        return self.conn.exec_driver_sql(statement, params).fetchall()
+        try:
+            self.cursor.execute(statement, params)
+            return self.cursor.fetchall()
+        except self.error as exc:
+            raise DBAPIError.instance(statement, params, exc, self.error) from exc
 
     def many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            self.conn.exec_driver_sql(statement, rows)  # type: ignore[arg-type]
+        if not rows:
+            return
+        try:
+            self.cursor.executemany(statement, rows)
+        except self.error as exc:
+            raise DBAPIError.instance(statement, rows, exc, self.error, ismulti=True) from exc
+
+
+#: Timestamp binders by (dialect, driver): working one out takes longer than resolving
+#: a single record.
+_BINDERS: dict[tuple[str, str], Any] = {}
 
 
 def _timestamp_binder(conn: Connection) -> Any:
     """How a UTC datetime is handed to the driver: what SQLAlchemy's ``DateTime`` would
     bind (SQLite stores text), computed the cheap way when that gives the same text."""
     dialect = conn.dialect
+    key = (dialect.name, dialect.driver)
+    binder = _BINDERS.get(key)
+    if binder is None:
+        binder = _BINDERS[key] = _work_out_binder(dialect)
+    return binder
+
+
+def _work_out_binder(dialect: Any) -> Any:
     column_type = profiles.c.created_at.type
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:

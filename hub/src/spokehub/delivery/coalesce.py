@@ -44,10 +44,14 @@ def coalesce(entries: Sequence[Entry]) -> tuple[list[Entry], dict[int, int]]:
     """
     groups: dict[Hashable, list[int]] = {}
     for index, (_, route, change) in enumerate(entries):
+        if change.kind not in UPSERT_KINDS:
+            continue
         key = object_key(change)
         if key is not None:
             groups.setdefault((route, change.kind, key), []).append(index)
     dropped: dict[int, int] = {}
+    if len(groups) == sum(map(len, groups.values())):
+        return list(entries), dropped  # one change per object: nothing to coalesce
     for indexes in groups.values():
         survivor = entries[indexes[-1]][0]
         for index in indexes[:-1]:

@@ -83,9 +83,14 @@ class Sender:
             return {i.item_id: exc for i in items}
         wanted = {i.item_id for i in items}
         answers: dict[str, Answer] = {o.item_id: o for o in outcomes if o.item_id in wanted}
-        delivered = sum(isinstance(a, Delivered) for a in answers.values())
-        retried = sum(isinstance(a, RetryAfter) for a in answers.values())
-        rejected = sum(isinstance(a, Rejected) for a in answers.values())
+        delivered = retried = rejected = 0
+        for answer in answers.values():
+            if isinstance(answer, Delivered):
+                delivered += 1
+            elif isinstance(answer, RetryAfter):
+                retried += 1
+            elif isinstance(answer, Rejected):
+                rejected += 1
         self.calls.append(
             CallLog(
                 started_at=started,

@@ -527,3 +527,19 @@ async def test_a_single_attempt_fails_at_once_with_the_same_errors(
     assert TOKEN not in str(failed.value) and "POST https://api.vendor.test/v3/broken" in str(
         failed.value
     )
+
+
+def test_building_a_client_loads_what_its_first_request_would_import() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter: httpcore's asyncio backend (reached through anyio) is not
+    # loaded by importing the toolkit, and is by building a client, before any request.
+    script = (
+        "import sys, spokehub_contracts as c\n"
+        "before = 'anyio._backends._asyncio' in sys.modules\n"
+        "c.SpokeClient('http://127.0.0.1:9')\n"
+        "print(before, 'anyio._backends._asyncio' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -63,6 +63,20 @@ def _remember_missing_sniffio() -> None:
 
 _remember_missing_sniffio()
 
+
+def _load_async_backend() -> None:
+    """Import the module httpcore runs on under asyncio before the first request.
+
+    httpcore reaches asyncio through anyio, which imports its asyncio backend lazily, on
+    the first lock a request takes: the hub's first delivery would otherwise wait for
+    that import (a few milliseconds from bytecode, far longer where none is cached)
+    while it holds a slot of the vendor's budget. Done when a client is built, at the
+    hub's start. A backend that moved or is missing is simply left to load as before.
+    """
+    with contextlib.suppress(ImportError):
+        importlib.import_module("anyio._backends._asyncio")
+
+
 #: Adds authentication headers to a request, at send time. It receives the request (so it
 #: can sign the body) and returns the headers to set; reading ``SecretStr`` values here,
 #: rather than when the client is built, keeps secrets out of long-lived objects.
@@ -255,6 +269,7 @@ class SpokeClient:
         self.rate_limiter = RateLimiter(
             rate_limit, clock=clock, sleep=self._sleep if clock is not None else None
         )
+        _load_async_backend()
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"User-Agent": user_agent, **(headers or {})},

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from .. import __version__
 from ..config import Project
 from ..ingest import IngestSettings
+from ..ingest.group import GroupWriter
 from ..registry import Registry
 from . import health, ingestion, profiles, webhooks
 from .errors import install_error_handlers
@@ -43,6 +44,8 @@ def create_app(
     app.state.engine = engine
     app.state.settings = settings or IngestSettings.from_project(project)
     app.state.metrics = Metrics(engine)
+    # SQLite has one writer: concurrent requests commit together (group commit).
+    app.state.inbox_writer = GroupWriter(engine) if engine.dialect.name == "sqlite" else None
     app.state.wake = wake or (lambda: None)
     app.state.accepting = True
     app.state.webhook_spokes = {}

@@ -126,19 +126,20 @@ async def ingest(request: Request, kind: str) -> Response:
         source = source_for_key(app.state.project, write_key_in_body(payload))
 
     accepted = check_messages(kind, payload, utcnow().isoformat(), settings)
-    engine = app.state.engine
-    if engine.dialect.name == "sqlite":
-        # SQLite has one writer and a request's write is short (a few ms for a full
-        # batch): done on the event loop it costs less than the hop to a worker thread,
-        # which then fights the loop for the GIL at every row SQLite steps through. A
-        # background writer holds the gate for one batch at most (urgent writers go
-        # first), so the loop never waits long for its turn.
-        result = write_messages(engine, source, accepted, dedup_window=settings.dedup_window)
+    writer = app.state.inbox_writer
+    if writer is not None:
+        # SQLite: the group writer commits this request together with the others
+        # waiting at that moment, in its own thread, while the loop goes on parsing.
+        result = await writer.write(source, accepted, dedup_window=settings.dedup_window)
     else:
         # PostgreSQL writers run side by side; the loop keeps serving while they wait on
         # the network.
         result = await run_in_threadpool(
-            write_messages, engine, source, accepted, dedup_window=settings.dedup_window
+            write_messages,
+            app.state.engine,
+            source,
+            accepted,
+            dedup_window=settings.dedup_window,
         )
     app.state.metrics.accepted.labels(source).inc(result.stored)
     if result.duplicates:

@@ -1,12 +1,13 @@
 """Writing accepted messages to the durable inbox, de-duplicated on ``messageId``.
 
-One transaction per request: the inbox rows and the seen ``messageId`` rows commit
-together, so an acknowledged message is stored exactly once and a failed request stores
-nothing.
+A request's inbox rows and seen ``messageId`` rows commit in one transaction (on SQLite
+possibly together with other requests', see :mod:`spokehub.ingest.group`), so an
+acknowledged message is stored exactly once and a failed request stores nothing.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,23 +73,61 @@ def write_messages_in(
     now: datetime | None = None,
 ) -> InboxWrite:
     """:func:`write_messages` inside the caller's transaction (sync runs, webhooks)."""
-    now = now or utcnow()
-    cutoff = now - timedelta(seconds=dedup_window)
-    wanted: dict[str, Accepted] = {}
-    for msg in messages:
-        wanted.setdefault(msg.message_id, msg)
+    return write_requests_in(conn, [(connection, messages, dedup_window, kind)], now=now)[0]
 
-    seen_fresh: set[str] = set()
-    expired: list[str] = []
-    ids = list(wanted)
-    for mid, received in _seen(conn, connection, ids):
-        if _aware(received) >= cutoff:
-            seen_fresh.add(mid)
-        else:
-            expired.append(mid)
-    if expired:
-        # Outside the window a repeat is a new message: forget the old sighting.
-        for chunk in _chunks(expired, 500):
+
+#: One request's share of a group write: source connection, messages, de-duplication
+#: window (seconds) and inbox kind.
+RequestRows = tuple[str, Sequence[Accepted], float, str]
+
+
+def write_requests_in(
+    conn: Connection, requests: Sequence[RequestRows], *, now: datetime | None = None
+) -> list[InboxWrite]:
+    """Store several requests' messages in the caller's transaction, as if each were
+    written after the one before it: a ``messageId`` that an earlier request of the same
+    source stores is a duplicate in a later one. One look-up of seen ``messageId`` rows
+    and one multi-row INSERT per table (per :data:`_ROWS`) serve every request."""
+    now = now or utcnow()
+    wanted: list[dict[str, Accepted]] = []
+    by_source: dict[str, set[str]] = {}
+    for connection, messages, _window, _kind in requests:
+        first: dict[str, Accepted] = {}
+        for msg in messages:
+            first.setdefault(msg.message_id, msg)
+        wanted.append(first)
+        by_source.setdefault(connection, set()).update(first)
+
+    seen: dict[tuple[str, str], datetime] = {}
+    for connection, ids in by_source.items():
+        for mid, received in _seen(conn, connection, list(ids)):
+            seen[(connection, mid)] = _aware(received)
+
+    expired: dict[str, list[str]] = {}
+    taken: set[tuple[str, str]] = set()
+    fresh: list[tuple[str, str, Accepted]] = []
+    results: list[InboxWrite] = []
+    for (connection, messages, window, kind), first in zip(requests, wanted, strict=True):
+        cutoff = now - timedelta(seconds=window)
+        stored = 0
+        for mid, msg in first.items():
+            key = (connection, mid)
+            if key in taken:
+                continue
+            received = seen.get(key)
+            if received is not None:
+                if received >= cutoff:
+                    continue
+                # Outside the window a repeat is a new message: forget the old sighting.
+                expired.setdefault(connection, []).append(mid)
+                del seen[key]
+            taken.add(key)
+            fresh.append((connection, kind, msg))
+            stored += 1
+        results.append(InboxWrite(stored=stored, duplicates=len(messages) - stored))
+
+    for connection, mids in expired.items():
+        for chunk in _chunks(mids, 500):
             conn.execute(
                 delete(message_ids).where(
                     and_(
@@ -96,63 +135,64 @@ def write_messages_in(
                     )
                 )
             )
-
-    fresh = [m for mid, m in wanted.items() if mid not in seen_fresh]
     if fresh:
-        _insert_rows(conn, connection, kind, fresh, now)
-    return InboxWrite(stored=len(fresh), duplicates=len(messages) - len(fresh))
+        _insert_rows(conn, fresh, now)
+    return results
 
 
-def _insert_rows(
-    conn: Connection, connection: str, kind: str, fresh: list[Accepted], now: datetime
-) -> None:
+def _insert_rows(conn: Connection, fresh: list[tuple[str, str, Accepted]], now: datetime) -> None:
     # The hot path of ingestion: driver-level SQL, with the values every row shares
     # converted once (SQLAlchemy would convert the timestamp per row).
     dialect = conn.dialect
     stamp = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
     moment = stamp(now) if stamp is not None else now
     if dialect.name == "sqlite":
-        _insert_rows_sqlite(conn, connection, kind, fresh, moment)
+        _insert_rows_sqlite(conn, fresh, moment)
         return
     conn.exec_driver_sql(
         "INSERT INTO message_ids (connection, message_id, received_at) VALUES (%s, %s, %s)",
-        [(connection, m.message_id, moment) for m in fresh],
+        [(c, m.message_id, moment) for c, _k, m in fresh],
     )
     conn.exec_driver_sql(
         "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
         " status) VALUES (%s, %s, %s, %s, %s, %s, 'pending')",
-        [(connection, kind, m.message_id, m.partition_key, m.body.decode(), moment) for m in fresh],
+        [(c, k, m.message_id, m.partition_key, m.body.decode(), moment) for c, k, m in fresh],
     )
 
 
 #: Rows per multi-row INSERT on SQLite (6 parameters a row, far below its 32,766).
-_SQLITE_ROWS = 500
+_SQLITE_ROWS = 1000
+_MESSAGE_IDS_SQL = "INSERT INTO message_ids (connection, message_id, received_at) VALUES "
+_INBOX_SQL = (
+    "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
+    " status) VALUES "
+)
 
 
 def _insert_rows_sqlite(
-    conn: Connection, connection: str, kind: str, fresh: list[Accepted], moment: object
+    conn: Connection, fresh: list[tuple[str, str, Accepted]], moment: object
 ) -> None:
-    # One multi-row INSERT per table (per 500 rows) rather than an executemany: SQLite
+    # One multi-row INSERT per table (per 1,000 rows) rather than an executemany: SQLite
     # steps once instead of once a row, and the driver gives up and takes back the GIL
-    # once, so a thread busy beside it (the pipeline) does not win it at every row.
+    # once, so a thread busy beside it (the event loop) does not win it at every row.
     # Rows keep their order, and with it their inbox ids.
     for start in range(0, len(fresh), _SQLITE_ROWS):
         part = fresh[start : start + _SQLITE_ROWS]
         ids: list[object] = []
         rows: list[object] = []
-        for m in part:
-            ids += (connection, m.message_id, moment)
-            rows += (connection, kind, m.message_id, m.partition_key, m.body.decode(), moment)
+        for connection, kind, m in part:
+            mid = m.message_id
+            ids += (connection, mid, moment)
+            rows += (connection, kind, mid, m.partition_key, m.body.decode(), moment)
+        conn.exec_driver_sql(_MESSAGE_IDS_SQL + _marks("(?, ?, ?)", len(part)), tuple(ids))
         conn.exec_driver_sql(
-            "INSERT INTO message_ids (connection, message_id, received_at) VALUES "
-            + ", ".join(["(?, ?, ?)"] * len(part)),
-            tuple(ids),
+            _INBOX_SQL + _marks("(?, ?, ?, ?, ?, ?, 'pending')", len(part)), tuple(rows)
         )
-        conn.exec_driver_sql(
-            "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
-            " status) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, 'pending')"] * len(part)),
-            tuple(rows),
-        )
+
+
+@functools.lru_cache(maxsize=64)
+def _marks(row: str, count: int) -> str:
+    return ", ".join([row] * count)
 
 
 def _seen(conn: Connection, connection: str, ids: list[str]) -> list[tuple[str, datetime]]:
@@ -161,10 +201,10 @@ def _seen(conn: Connection, connection: str, ids: list[str]) -> list[tuple[str, 
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     parse = message_ids.c.received_at.type.dialect_impl(dialect).result_processor(dialect, None)
     found: list[tuple[str, datetime]] = []
-    for chunk in _chunks(ids, 500):
+    for chunk in _chunks(ids, 1000):
         rows = conn.exec_driver_sql(
             "SELECT message_id, received_at FROM message_ids WHERE connection = "
-            f"{mark} AND message_id IN ({', '.join([mark] * len(chunk))})",
+            f"{mark} AND message_id IN ({_marks(mark, len(chunk))})",
             (connection, *chunk),
         ).all()
         if parse is not None:

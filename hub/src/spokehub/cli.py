@@ -107,7 +107,7 @@ def _root(
     ] = False,
 ) -> None:
     configure_logging(json_output=None if log_format is None else log_format == "json")
-    ctx.obj = CliState(config_path=config)
+    ctx.obj = CliState(config_path=config, extra={"log_format": log_format})
 
 
 def state(ctx: typer.Context) -> CliState:
@@ -273,8 +273,30 @@ def serve(
 
     st = state(ctx)
     engine = _engine(st)
+    # The pipeline runs in a process of its own (``pipeline run --follow-stdin``), so its
+    # CPU work never holds the API's GIL.
+    log_format = st.extra.get("log_format")
+    pipeline_command = [
+        sys.executable,
+        "-m",
+        "spokehub",
+        "-c",
+        str(st.config_path.resolve()),
+        *(["--log-format", log_format] if log_format else []),
+        "pipeline",
+        "run",
+        "--follow-stdin",
+    ]
     asyncio.run(
-        run_daemon(st.project, st.registry, engine, host=host, port=port, workers=not api_only)
+        run_daemon(
+            st.project,
+            st.registry,
+            engine,
+            host=host,
+            port=port,
+            workers=not api_only,
+            pipeline_command=pipeline_command,
+        )
     )
 
 
@@ -285,6 +307,14 @@ def pipeline_run(
         bool, typer.Option("--once", help="Process what is pending now, then exit.")
     ] = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Inbox rows per transaction.")] = 200,
+    follow_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--follow-stdin",
+            hidden=True,
+            help="Started by 'serve': a line on stdin wakes the worker, end of input stops it.",
+        ),
+    ] = False,
 ) -> None:
     """Process inbox rows into profiles and the outbox (all pending with --once)."""
     from .pipeline import Pipeline
@@ -306,6 +336,10 @@ def pipeline_run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        if follow_stdin:
+            from .daemon import follow_parent
+
+            follow_parent(stop, wake)
         await pipeline.run(stop, wake)
 
     asyncio.run(forever())

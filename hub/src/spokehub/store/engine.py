@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -93,18 +95,30 @@ class WriterGate:
     here instead and are woken the moment the lock is free; ``urgent`` writers (a client
     waiting for its answer) go before background work (pipeline batches, sync runs),
     which only starts while no urgent writer is waiting.
+
+    With ``path`` (a database file) the same order holds between processes (the daemon's
+    API and its pipeline process), through two lock files beside the database: see
+    :class:`ProcessGate`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | None = None) -> None:
         self._cond = threading.Condition()
         self._busy = False
         self._urgent = 0
+        self._announced = 0
+        self.process_gate = ProcessGate.open(path) if path else None
 
     @contextlib.contextmanager
     def hold(self, *, urgent: bool) -> Iterator[None]:
+        shared = self.process_gate
+        if shared is not None and not urgent:
+            shared.wait_quiet()
         with self._cond:
             if urgent:
                 self._urgent += 1
+                self._announced += 1
+                if self._announced == 1 and shared is not None:
+                    shared.announce()
             try:
                 while self._busy or (not urgent and self._urgent):
                     self._cond.wait()
@@ -113,11 +127,92 @@ class WriterGate:
                     self._urgent -= 1
             self._busy = True
         try:
-            yield
+            if shared is None:
+                yield
+            else:
+                with shared.turn():
+                    yield
         finally:
             with self._cond:
                 self._busy = False
+                if urgent:
+                    self._announced -= 1
+                    if self._announced == 0 and shared is not None:
+                        shared.withdraw()
                 self._cond.notify_all()
+
+
+class ProcessGate:
+    """The writers' order between processes on one SQLite file, with ``flock``.
+
+    ``<db>-writer`` is held exclusively for a whole write transaction, so a waiting
+    writer is woken by the kernel the moment the previous one commits (SQLite's busy
+    handler would sleep up to 100 ms at a time, and lose the lock to a writer that asks
+    again at once). ``<db>-urgent`` is held shared by every process with an urgent writer
+    waiting or writing; a background writer starts only once it can lock that file
+    exclusively (no urgent writer anywhere), or after :attr:`max_wait` seconds, so
+    sustained ingestion delays background work but never stops it. The kernel drops the
+    locks of a process that dies. Without ``fcntl`` (Windows) there is no gate and
+    SQLite's busy handler alone orders the writers.
+    """
+
+    #: Longest a background writer defers to urgent ones before it queues regardless.
+    max_wait = 1.0
+    #: How often a deferring background writer looks again (seconds).
+    poll = 0.002
+
+    def __init__(self, path: str) -> None:
+        import fcntl
+
+        self._fcntl = fcntl
+        flags = os.O_RDWR | os.O_CREAT
+        self._turn = os.open(path + "-writer", flags, 0o600)
+        # Two descriptions of the urgent file: a process holds one shared while it has
+        # urgent writers and probes with the other, so a probe never converts its own lock.
+        self._urgent = os.open(path + "-urgent", flags, 0o600)
+        self._probe = os.open(path + "-urgent", flags, 0o600)
+
+    @classmethod
+    def open(cls, path: str) -> ProcessGate | None:
+        try:
+            return cls(path)
+        except (ImportError, OSError):
+            return None
+
+    def announce(self) -> None:
+        self._fcntl.flock(self._urgent, self._fcntl.LOCK_SH)
+
+    def withdraw(self) -> None:
+        self._fcntl.flock(self._urgent, self._fcntl.LOCK_UN)
+
+    def wait_quiet(self) -> None:
+        """Until no process has an urgent writer (or :attr:`max_wait` has passed)."""
+        fcntl = self._fcntl
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            try:
+                fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(self.poll)
+                continue
+            fcntl.flock(self._probe, fcntl.LOCK_UN)
+            return
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        fcntl = self._fcntl
+        fcntl.flock(self._turn, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        for fd in (self._turn, self._urgent, self._probe):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 _GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
@@ -132,5 +227,14 @@ def write_turn(engine: Engine, *, urgent: bool) -> contextlib.AbstractContextMan
     with _GATES_LOCK:
         gate = _GATES.get(engine)
         if gate is None:
-            gate = _GATES[engine] = WriterGate()
+            gate = _GATES[engine] = WriterGate(_database_file(engine))
+            if gate.process_gate is not None:
+                weakref.finalize(engine, gate.process_gate.close)
     return gate.hold(urgent=urgent)
+
+
+def _database_file(engine: Engine) -> str | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database

@@ -5,12 +5,17 @@ a request beyond it is answered 429) and takes 100 items per request, so the the
 maximum is 5000 items/s. The vendor runs in a process of its own on 127.0.0.1, so that it
 does not compete with the lanes for the interpreter. The script prints:
 
-- throughput: a backlog drained by one lane. The *sustained* rate is measured where the
-  vendor counts, over whole budgets: the time from the first accepted request to the one
-  ``50 x q`` requests later, for as many full budgets ``q`` as the run holds. It is
-  compared with the theoretical maximum (target >= 0.95). The end-to-end figure (first
-  claim to last outcome recorded) is printed beside it; it includes the first window,
-  in which a sliding-window budget may be used at once.
+- throughput: a backlog drained by one lane, end to end: items over the time from the
+  lane's first request to the last outcome recorded in the outbox (both read from the
+  store: the first ``delivery_attempts.started_at`` and the last ``outbox.finished_at``),
+  compared with the theoretical maximum (target >= 0.95). Start-up, every batch's
+  claim, call and record, and the tail all count. A sliding-window budget may be used
+  at once in the first window, so a perfect lane draining ``50 x k`` requests would
+  take ``k - 1`` seconds and score ``k / (k - 1)``; with 400 requests that is 1.14.
+  Beside it, the *sustained* rate where the vendor counts, over whole budgets: the time
+  from the first accepted request to the one ``50 x q`` requests later, for as many
+  full budgets ``q`` as the run holds (no first-window credit), and the time from the
+  lanes' start.
 - latency: p50/p99 from the outbox row being written to its outcome being recorded, at
   20 items/s (target p99 < 500 ms).
 
@@ -46,7 +51,7 @@ from spokehub.delivery import DeliverySettings, run_lanes  # noqa: E402
 from spokehub.delivery.clock import as_utc, utcnow  # noqa: E402
 from spokehub.registry import Registry  # noqa: E402
 from spokehub.store import create_store_engine, upgrade  # noqa: E402
-from spokehub.store.tables import outbox  # noqa: E402
+from spokehub.store.tables import delivery_attempts, outbox  # noqa: E402
 from spokehub_contracts import RateLimit  # noqa: E402
 
 RATE = 50
@@ -100,9 +105,12 @@ def _delivered(engine: Any) -> int:
         return conn.execute(select(func.count()).where(outbox.c.status == "delivered")).scalar_one()
 
 
-def _last_finished(engine: Any) -> datetime:
+def _window(engine: Any) -> tuple[datetime, datetime]:
+    """The lane's first request and the last outcome recorded."""
     with engine.connect() as conn:
-        return as_utc(conn.execute(select(func.max(outbox.c.finished_at))).scalar_one())
+        first = conn.execute(select(func.min(delivery_attempts.c.started_at))).scalar_one()
+        last = conn.execute(select(func.max(outbox.c.finished_at))).scalar_one()
+    return as_utc(first), as_utc(last)
 
 
 async def _run(engine: Any, project: Any, registry: Any, work: Any) -> Any:
@@ -155,31 +163,45 @@ def main() -> None:
                     ],
                 )
 
-            async def drain() -> float:
+            async def drain() -> datetime:
                 began = utcnow()
                 while _delivered(engine) < args.items:
                     await asyncio.sleep(0.2)
-                return (_last_finished(engine) - began).total_seconds()
+                return began
 
-            elapsed = asyncio.run(_run(engine, project, registry, drain))
+            began = asyncio.run(_run(engine, project, registry, drain))
+            first, last = _window(engine)
+            elapsed = (last - first).total_seconds()
+            achieved = args.items / elapsed
             seen = vendor.stats()
             req_rate, counted, span = sustained(seen["arrivals"], RATE)
             rate = req_rate * BATCH
             print(f"throughput, {args.items} items in batches of {BATCH}:")
+            ratio = achieved / MAXIMUM
+            requests = -(-args.items // BATCH)
+            perfect = requests / ((requests - 1) // RATE) / RATE if requests > RATE else None
             print(
-                f"  sustained: {counted} requests in {span:.3f}s = {rate:.0f} items/s; "
-                f"theoretical max {MAXIMUM} items/s ({RATE} req/s x {BATCH}); "
-                f"ratio {rate / MAXIMUM:.3f} (target >= 0.95)"
+                f"  end to end (first request -> last outcome recorded): {elapsed:.2f}s = "
+                f"{achieved:.0f} items/s; theoretical max {MAXIMUM} items/s "
+                f"({RATE} req/s x {BATCH}); ratio {ratio:.3f} "
+                f"(target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'}"
+                + (f"; a perfect lane would score {perfect:.2f} here)" if perfect else ")")
             )
+            since_start = (last - began).total_seconds()
             print(
-                f"  end to end: {elapsed:.2f}s = {args.items / elapsed:.0f} items/s "
-                f"(ratio {args.items / elapsed / MAXIMUM:.3f}, first window included)"
+                f"  sustained at the vendor: {counted} requests in {span:.3f}s = {rate:.0f} "
+                f"items/s, ratio {rate / MAXIMUM:.3f}; from the lanes' start: "
+                f"{since_start:.2f}s, ratio {args.items / since_start / MAXIMUM:.3f}"
             )
             print(
                 f"  vendor: {seen['accepted']} items accepted, {seen['duplicates']} twice, "
                 f"429s {seen['rate_rejections']}, most requests in any 1s window "
                 f"{seen['max_in_window']}"
             )
+
+            # A new lane starts below, knowing nothing of the requests the vendor still
+            # counts in its window: let that window pass, as after a restart.
+            time.sleep(1.0)
 
             # Latency at low load: 20 items/s trickling in while the lane runs.
             async def trickle() -> list[float]:

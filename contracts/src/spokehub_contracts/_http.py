@@ -65,16 +65,22 @@ _remember_missing_sniffio()
 
 
 def _load_async_backend() -> None:
-    """Import the module httpcore runs on under asyncio before the first request.
+    """Import what httpcore runs on under asyncio before the first request.
 
-    httpcore reaches asyncio through anyio, which imports its asyncio backend lazily, on
-    the first lock a request takes: the hub's first delivery would otherwise wait for
-    that import (a few milliseconds from bytecode, far longer where none is cached)
-    while it holds a slot of the vendor's budget. Done when a client is built, at the
-    hub's start. A backend that moved or is missing is simply left to load as before.
+    httpcore reaches asyncio through anyio, which imports its asyncio backend and the
+    parts behind its public names (sockets, locks, timeouts, TLS streams) lazily, on
+    first use: the hub's first deliveries would otherwise wait for those imports (a few
+    milliseconds from bytecode, far longer where none is cached) while each holds a slot
+    of the vendor's budget. Done when a client is built, at the hub's start. Anything
+    that moved or is missing is simply left to load as before.
     """
     with contextlib.suppress(ImportError):
+        import anyio
+
         importlib.import_module("anyio._backends._asyncio")
+        importlib.import_module("anyio.streams.tls")
+        for name in ("connect_tcp", "fail_after", "Lock", "Event", "Semaphore", "CancelScope"):
+            getattr(anyio, name, None)
 
 
 #: Adds authentication headers to a request, at send time. It receives the request (so it

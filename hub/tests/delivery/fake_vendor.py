@@ -29,6 +29,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -72,6 +73,7 @@ class FakeVendor:
                 Route("/batch", self._batch, methods=["POST"]),
                 Route("/check", self._check, methods=["GET"]),
                 Route("/stats", self._stats, methods=["GET"]),
+                Route("/warmup", self._warmup, methods=["POST"]),
             ]
         )
         self._server: uvicorn.Server | None = None
@@ -102,6 +104,11 @@ class FakeVendor:
             if time.monotonic() > deadline:
                 raise RuntimeError("fake vendor did not start")
             time.sleep(0.01)
+        # A real vendor is warm before anyone calls it: take the path of a batch once
+        # (reading a JSON body, checking for a disconnect), outside every count, so the
+        # server's own first-request work (lazy imports) does not land on a client's call.
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            client.post("/warmup", json={"items": []}).raise_for_status()
         return self
 
     def stop(self) -> None:
@@ -162,6 +169,11 @@ class FakeVendor:
                     else None,
                 }
             )
+
+    async def _warmup(self, request: Request) -> Response:
+        await request.json()
+        await request.is_disconnected()
+        return JSONResponse({"results": []})
 
     async def _check(self, request: Request) -> Response:
         if not self.faults.auth_ok:

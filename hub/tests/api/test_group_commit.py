@@ -159,3 +159,21 @@ def test_process_gate_lets_a_background_writer_in_only_when_no_urgent_one_waits(
     assert order == ["background"]
     for gate in (api, pipeline):
         gate.close()
+
+
+def test_a_request_being_read_holds_back_background_writers_of_other_processes(tmp_path):
+    from spokehub.store.engine import ProcessGate, WriterGate
+
+    path = str(tmp_path / "hub.db")
+    api, pipeline = WriterGate(path), ProcessGate(path)
+    pipeline.max_wait = 0.3
+    with api.ahead():
+        started = time.monotonic()
+        pipeline.wait_quiet()
+        assert time.monotonic() - started >= 0.25  # deferred until max_wait
+    started = time.monotonic()
+    pipeline.wait_quiet()  # answered: nothing holds it back
+    assert time.monotonic() - started < 0.25
+    pipeline.close()
+    assert api.process_gate is not None
+    api.process_gate.close()

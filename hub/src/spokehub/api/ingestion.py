@@ -28,6 +28,7 @@ from ..ingest import (
     write_key_in_body,
     write_messages,
 )
+from ..store.engine import urgent_write_ahead
 from .auth import basic_user, source_for_key
 
 router = APIRouter(tags=["ingestion"])
@@ -108,6 +109,13 @@ _SUCCESS = b'{"success":true}'
 
 async def ingest(request: Request, kind: str) -> Response:
     """Accept one Segment call or batch; answer only after it is committed."""
+    # From the first byte read, a client waits: background writers of other processes
+    # (the pipeline) hold back until it is answered.
+    with urgent_write_ahead(request.app.state.engine):
+        return await _ingest(request, kind)
+
+
+async def _ingest(request: Request, kind: str) -> Response:
     app = request.app
     settings: IngestSettings = app.state.settings
     if not app.state.accepting:

@@ -141,6 +141,24 @@ class WriterGate:
                         shared.withdraw()
                 self._cond.notify_all()
 
+    @contextlib.contextmanager
+    def ahead(self) -> Iterator[None]:
+        """An urgent writer is on its way (a request being read and checked): background
+        writers of other processes hold back as if it were already waiting, so they do
+        not slip into the moment between two of its transactions."""
+        shared = self.process_gate
+        with self._cond:
+            self._announced += 1
+            if self._announced == 1 and shared is not None:
+                shared.announce()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._announced -= 1
+                if self._announced == 0 and shared is not None:
+                    shared.withdraw()
+
 
 class ProcessGate:
     """The writers' order between processes on one SQLite file, with ``flock``.
@@ -224,13 +242,26 @@ def write_turn(engine: Engine, *, urgent: bool) -> contextlib.AbstractContextMan
     where writers do not exclude each other). Wrap the whole write transaction in it."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
+    return _gate(engine).hold(urgent=urgent)
+
+
+def urgent_write_ahead(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """Around a request that will write to ``engine`` (SQLite): from the moment it is
+    read, background writers of other processes defer to it (see
+    :meth:`WriterGate.ahead`). A no-op on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _gate(engine).ahead()
+
+
+def _gate(engine: Engine) -> WriterGate:
     with _GATES_LOCK:
         gate = _GATES.get(engine)
         if gate is None:
             gate = _GATES[engine] = WriterGate(_database_file(engine))
             if gate.process_gate is not None:
                 weakref.finalize(engine, gate.process_gate.close)
-    return gate.hold(urgent=urgent)
+    return gate
 
 
 def _database_file(engine: Engine) -> str | None:

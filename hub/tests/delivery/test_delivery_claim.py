@@ -11,7 +11,7 @@ from delivery_helpers import event, fill, rows
 from sqlalchemy import update
 
 from spokehub.delivery.claim import claim, release
-from spokehub.delivery.clock import utcnow
+from spokehub.delivery.clock import as_utc, utcnow
 from spokehub.store.tables import outbox
 
 
@@ -138,3 +138,57 @@ def test_claimed_rows_carry_the_stored_row(engine):
     )
     assert '"item_id":"e1"' in row.item
     assert row.created_at == created and row.created_at.utcoffset() == timedelta(0)
+
+
+def test_finish_records_every_outcome_and_claims_the_next_batch(engine):
+    from sqlalchemy import select
+
+    from spokehub.delivery.record import SUPERSEDED, CallLog, Result, finish
+    from spokehub.store.tables import delivery_attempts
+
+    ids = fill(engine, "crm", [event(f"e{i}", f"c{i}") for i in range(7)])
+    batch = claim(engine, "crm", 5, lease_seconds=30)
+    now = utcnow()
+    later = now + timedelta(minutes=2)
+    results = [
+        Result(ids[0], "delivered", 1, finished_at=now, external_id="ext-0"),
+        Result(ids[1], "delivered", 1, finished_at=now, external_id="x" * 600),
+        Result(ids[2], "delivered", 1, finished_at=now, error=f"{SUPERSEDED} {ids[0]}"),
+        Result(ids[3], "retry", 1, due_at=later, error="HTTP 503 for ada@example.com"),
+        Result(ids[4], "dead", 1, finished_at=now, error="rejected by the destination: bad"),
+    ]
+    call = CallLog(now, 12, 5, 3, 1, 1, "partial", error="TransientError HTTP 503")
+    nxt = finish(engine, "crm", results, [call], None, [], claim_next=5, lease_seconds=30)
+    assert [c.id for c in batch] == ids[:5]
+    assert [c.id for c in nxt] == ids[5:]
+    stored = {r.id: r for r in rows(engine, "crm")}
+    assert [stored[i].status for i in ids] == [
+        "delivered",
+        "delivered",
+        "delivered",
+        "retry",
+        "dead",
+        "inflight",
+        "inflight",
+    ]
+    assert stored[ids[0]].external_id == "ext-0"
+    assert stored[ids[1]].external_id == "x" * 512
+    assert stored[ids[2]].external_id is None and stored[ids[2]].last_error.startswith(SUPERSEDED)
+    retry = stored[ids[3]]
+    assert abs((as_utc(retry.due_at) - later).total_seconds()) < 0.001
+    assert retry.finished_at is None and retry.claimed_until is None
+    assert "ada@example.com" not in retry.last_error
+    assert all(stored[i].attempts == 1 for i in ids[:5])
+    assert abs((as_utc(stored[ids[0]].finished_at) - now).total_seconds()) < 0.001
+    with engine.connect() as conn:
+        [logged] = conn.execute(select(delivery_attempts)).all()
+    assert (logged.destination, logged.items, logged.delivered, logged.result) == (
+        "crm",
+        5,
+        3,
+        "partial",
+    )
+    # A row no longer in flight (handed back meanwhile) is left alone.
+    release(engine, [ids[5]])
+    finish(engine, "crm", [Result(ids[5], "delivered", 1, finished_at=now)], [], None, [])
+    assert {r.id: r.status for r in rows(engine, "crm")}[ids[5]] == "pending"

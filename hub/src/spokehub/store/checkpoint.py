@@ -78,7 +78,10 @@ class WalCheckpointer:
         except sqlite3.Error:
             return  # the pooled connections' own automatic checkpoint still applies
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
+            # A RESTART holds new writers back while it waits for the current one and for
+            # readers of the old log: give up soon and try again after a later commit
+            # rather than stall requests behind a long read.
+            conn.execute("PRAGMA busy_timeout=250")
             while not self._stopping.is_set():
                 woken = self._wake.wait(IDLE_SECONDS)
                 if self._stopping.is_set():

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import subprocess
 import sys
@@ -132,6 +133,10 @@ def _window(engine: Any) -> tuple[datetime, datetime]:
 
 
 async def _run(engine: Any, project: Any, registry: Any, work: Any) -> Any:
+    # As ``spokehub serve`` does before serving: what is loaded by now lives as long as
+    # the process, out of the collector's sight.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     task = asyncio.create_task(run_lanes(engine, project, registry, stop, settings=SETTINGS))
     try:

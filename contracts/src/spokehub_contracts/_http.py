@@ -143,7 +143,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 def encode_json(value: Any) -> bytes:
     """``value`` as the compact UTF-8 JSON that ``SpokeClient``'s ``json=`` sends.
 
-    The same bytes as httpx's own ``json=`` for plain data, written by pydantic-core,
+    Compact JSON as httpx (0.28) writes for plain data, written by pydantic-core,
     several times faster than the standard library; pydantic models (a batch of
     ``Change``) may be passed as they are and go out as ``model_dump(mode="json")``
     would give them (field names, not aliases), without the intermediate dicts. As with

@@ -73,10 +73,7 @@ def _build(conn: Connection) -> Driver:
         if all(result(t) == _from_iso(t).replace(tzinfo=None) for t in texts):
             parse = _from_iso
         else:
-            process = result
-
-            def parse(value: Any) -> datetime:
-                return as_utc(process(value))
+            parse = _through(result)
 
     return Driver(
         postgres=dialect.name == "postgresql",
@@ -84,6 +81,13 @@ def _build(conn: Connection) -> Driver:
         stamp=stamp,
         parse=parse,
     )
+
+
+def _through(process: Callable[[Any], Any]) -> Callable[[Any], datetime]:
+    def parse(value: Any) -> datetime:
+        return as_utc(process(value))
+
+    return parse
 
 
 def _same(value: datetime) -> datetime:

@@ -205,16 +205,18 @@ async def send(url: str, bodies: list[bytes], concurrency: int) -> float:
 
 def wait_drained(engine, timeout: float) -> None:
     """Until no inbox row is pending. Asks only whether one exists (an index probe), so the
-    polling takes no CPU from the pipeline it waits for."""
+    polling takes no CPU from the pipeline it waits for, in a read-only transaction, so it
+    never queues for the write lock the daemon's writers pass between them."""
     deadline = time.monotonic() + timeout
     query = select(inbox.c.id).where(inbox.c.status == "pending").limit(1)
+    reader = engine.execution_options(readonly=True)
     while True:
-        with engine.connect() as conn:
+        with reader.connect() as conn:
             pending = conn.execute(query).first() is not None
         if not pending:
             return
         if time.monotonic() > deadline:
-            with engine.connect() as conn:
+            with reader.connect() as conn:
                 left = conn.execute(
                     select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
                 ).scalar_one()

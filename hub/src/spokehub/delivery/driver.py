@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from spokehub.store.driver_sql import placeholder, timestamp_binder
 from spokehub.store.tables import outbox
 
 from .clock import as_utc
@@ -54,18 +55,10 @@ def driver(conn: Connection) -> Driver:
 
 def _build(conn: Connection) -> Driver:
     dialect = conn.dialect
-    style = dialect.paramstyle
-    if style not in ("qmark", "format", "pyformat"):
-        raise NotImplementedError(f"unsupported driver parameter style {style!r}")
-    column = outbox.c.created_at.type.dialect_impl(dialect)
-    bind = column.bind_processor(dialect)
-    result = column.result_processor(dialect, None)
+    mark = placeholder(dialect)
+    result = outbox.c.created_at.type.dialect_impl(dialect).result_processor(dialect, None)
     samples = (datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 7))
-
-    stamp: Callable[[datetime], Any] = _same
-    if bind is not None:
-        # SQLite stores text; the cheap spelling is used when it gives the same text.
-        stamp = _iso if all(bind(d) == _iso(d) for d in samples) else bind
+    stamp = timestamp_binder(dialect)
 
     parse: Callable[[Any], datetime] = as_utc
     if result is not None:
@@ -77,7 +70,7 @@ def _build(conn: Connection) -> Driver:
 
     return Driver(
         postgres=dialect.name == "postgresql",
-        mark="?" if style == "qmark" else "%s",
+        mark=mark,
         stamp=stamp,
         parse=parse,
     )
@@ -88,15 +81,6 @@ def _through(process: Callable[[Any], Any]) -> Callable[[Any], datetime]:
         return as_utc(process(value))
 
     return parse
-
-
-def _same(value: datetime) -> datetime:
-    return value
-
-
-def _iso(value: datetime) -> str:
-    # ``YYYY-MM-DD HH:MM:SS.ffffff`` (the offset, always +00:00 here, is not stored).
-    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _from_iso(value: Any) -> datetime:

@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
+from ..store.driver_sql import placeholder, timestamp_binder
 from . import locks
 from .ids import new_contact_ids
 from .rules import IdentityRules
@@ -162,11 +163,8 @@ class _Sql:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        style = conn.dialect.paramstyle
-        if style not in ("qmark", "format", "pyformat"):
-            raise NotImplementedError(f"unsupported driver parameter style {style!r}")
-        self.p = "?" if style == "qmark" else "%s"
-        self.ts = _timestamp_binder(conn)
+        self.p = placeholder(conn.dialect)
+        self.ts = timestamp_binder(conn.dialect)
         self.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         self.error = conn.dialect.loaded_dbapi.Error
 
@@ -187,42 +185,6 @@ class _Sql:
             self.cursor.executemany(statement, rows)
         except self.error as exc:
             raise DBAPIError.instance(statement, rows, exc, self.error, ismulti=True) from exc
-
-
-#: Timestamp binders by (dialect, driver): working one out takes longer than resolving
-#: a single record.
-_BINDERS: dict[tuple[str, str], Any] = {}
-
-
-def _timestamp_binder(conn: Connection) -> Any:
-    """How a UTC datetime is handed to the driver: what SQLAlchemy's ``DateTime`` would
-    bind (SQLite stores text), computed the cheap way when that gives the same text."""
-    dialect = conn.dialect
-    key = (dialect.name, dialect.driver)
-    binder = _BINDERS.get(key)
-    if binder is None:
-        binder = _BINDERS[key] = _work_out_binder(dialect)
-    return binder
-
-
-def _work_out_binder(dialect: Any) -> Any:
-    column_type = profiles.c.created_at.type
-    process = column_type.dialect_impl(dialect).bind_processor(dialect)
-    if process is None:
-        return _same
-    samples = (datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 7))
-    if all(process(d) == _iso(d) for d in samples):
-        return _iso
-    return process
-
-
-def _same(value: datetime) -> datetime:
-    return value
-
-
-def _iso(value: datetime) -> str:
-    # ``YYYY-MM-DD HH:MM:SS.ffffff`` (the offset, always +00:00 here, is not stored).
-    return value.isoformat(" ", "microseconds")[:26]
 
 
 def _load_known(conn: Connection, keys: set[Key], sql: _Sql | None = None) -> dict[Key, _Known]:

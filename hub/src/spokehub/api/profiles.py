@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from spokehub_contracts import Identifier
 
+from ..store.gate import write_turn
 from ..store.tables import events
 from .auth import require_admin
 from .ingestion import ErrorBody
@@ -241,7 +242,9 @@ async def unmerge_profile(request: Request, contact_id: str, body: UnmergeReques
     def work() -> Any:
         from spokehub.identity.errors import NoSuchEvidence, UnknownIdentifier
 
-        with request.app.state.engine.begin() as conn:
+        engine = request.app.state.engine
+        # A client waits for the answer: its write goes before background work.
+        with write_turn(engine, urgent=True), engine.begin() as conn:
             _live(conn, contact_id)
             try:
                 return _jsonable(ident.unmerge(conn, rules, **kwargs))

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import threading
-import time
-import weakref
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -16,6 +10,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from . import checkpoint
+from .gate import ProcessGate, WriterGate, gate_of, urgent_write_ahead, write_turn
+
+__all__ = [
+    "ProcessGate",
+    "WriterGate",
+    "create_store_engine",
+    "is_postgres",
+    "is_sqlite",
+    "normalize_url",
+    "urgent_write_ahead",
+    "write_turn",
+]
+
+#: Where a write transaction keeps what ends its writer's turn (on the pooled connection).
+_TURN = "spokehub.writer_turn"
 
 
 def normalize_url(url: str) -> str:
@@ -77,195 +86,68 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # Writers take the lock up front so two writers never deadlock on upgrade;
-            # read-only work (API reads) asks for a deferred transaction.
-            readonly = conn.get_execution_options().get("readonly", False)
-            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            # read-only work (API reads) asks for a deferred transaction. A writer first
+            # takes its turn at the gate (see :mod:`spokehub.store.gate`).
+            if conn.get_execution_options().get("readonly", False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            release = gate_of(engine).acquire(urgent=False)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if release is not None:
+                    release()
+                raise
+            if release is not None:
+                conn.connection.info[_TURN] = release
 
+        _end_turns_with_transactions(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return _sa_create_engine(url, **kwargs)
 
 
-class WriterGate:
-    """One SQLite writer at a time within this process, answering requests first.
+def _end_turns_with_transactions(engine: Engine) -> None:
+    """Give a write transaction's turn back once its COMMIT or ROLLBACK has run.
 
-    SQLite has a single writer; a second one waits in SQLite's busy handler, which sleeps
-    in growing steps (up to 100 ms), so an HTTP request that has to commit can sit behind
-    a background batch for far longer than the batch takes. Writers of one process queue
-    here instead and are woken the moment the lock is free; ``urgent`` writers (a client
-    waiting for its answer) go before background work (pipeline batches, sync runs),
-    which only starts while no urgent writer is waiting.
-
-    With ``path`` (a database file) the same order holds between processes (the daemon's
-    API and its pipeline process), through two lock files beside the database: see
-    :class:`ProcessGate`.
+    SQLAlchemy's ``commit`` and ``rollback`` events fire before the statement, when the
+    database is still locked; the next writer would only meet SQLite's busy handler. So
+    the turn ends in the dialect's own commit and rollback of this engine. A connection
+    that goes back to the pool or is thrown away ends any turn left on it.
     """
+    dialect = engine.dialect
 
-    def __init__(self, path: str | None = None) -> None:
-        self._cond = threading.Condition()
-        self._busy = False
-        self._urgent = 0
-        self._announced = 0
-        self.process_gate = ProcessGate.open(path) if path else None
-
-    @contextlib.contextmanager
-    def hold(self, *, urgent: bool) -> Iterator[None]:
-        shared = self.process_gate
-        if shared is not None and not urgent:
-            shared.wait_quiet()
-        with self._cond:
-            if urgent:
-                self._urgent += 1
-                self._announced += 1
-                if self._announced == 1 and shared is not None:
-                    shared.announce()
+    def ending(step: Any) -> Any:
+        def run(dbapi_connection: Any) -> None:
             try:
-                while self._busy or (not urgent and self._urgent):
-                    self._cond.wait()
+                step(dbapi_connection)
             finally:
-                if urgent:
-                    self._urgent -= 1
-            self._busy = True
-        try:
-            if shared is None:
-                yield
-            else:
-                with shared.turn():
-                    yield
-        finally:
-            with self._cond:
-                self._busy = False
-                if urgent:
-                    self._announced -= 1
-                    if self._announced == 0 and shared is not None:
-                        shared.withdraw()
-                self._cond.notify_all()
+                _end_turn(_info(dbapi_connection))
 
-    @contextlib.contextmanager
-    def ahead(self) -> Iterator[None]:
-        """An urgent writer is on its way (a request being read and checked): background
-        writers of other processes hold back as if it were already waiting, so they do
-        not slip into the moment between two of its transactions."""
-        shared = self.process_gate
-        with self._cond:
-            self._announced += 1
-            if self._announced == 1 and shared is not None:
-                shared.announce()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._announced -= 1
-                if self._announced == 0 and shared is not None:
-                    shared.withdraw()
+        return run
+
+    dialect.do_commit = ending(dialect.do_commit)  # type: ignore[method-assign]
+    dialect.do_rollback = ending(dialect.do_rollback)  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        _end_turn(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _invalidate(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
+        _end_turn(record.info)
 
 
-class ProcessGate:
-    """The writers' order between processes on one SQLite file, with ``flock``.
-
-    ``<db>-writer`` is held exclusively for a whole write transaction, so a waiting
-    writer is woken by the kernel the moment the previous one commits (SQLite's busy
-    handler would sleep up to 100 ms at a time, and lose the lock to a writer that asks
-    again at once). ``<db>-urgent`` is held shared by every process with an urgent writer
-    waiting or writing; a background writer starts only once it can lock that file
-    exclusively (no urgent writer anywhere), or after :attr:`max_wait` seconds, so
-    sustained ingestion delays background work but never stops it. The kernel drops the
-    locks of a process that dies. Without ``fcntl`` (Windows) there is no gate and
-    SQLite's busy handler alone orders the writers.
-    """
-
-    #: Longest a background writer defers to urgent ones before it queues regardless.
-    max_wait = 1.0
-    #: How often a deferring background writer looks again (seconds).
-    poll = 0.002
-
-    def __init__(self, path: str) -> None:
-        import fcntl
-
-        self._fcntl = fcntl
-        flags = os.O_RDWR | os.O_CREAT
-        self._turn = os.open(path + "-writer", flags, 0o600)
-        # Two descriptions of the urgent file: a process holds one shared while it has
-        # urgent writers and probes with the other, so a probe never converts its own lock.
-        self._urgent = os.open(path + "-urgent", flags, 0o600)
-        self._probe = os.open(path + "-urgent", flags, 0o600)
-
-    @classmethod
-    def open(cls, path: str) -> ProcessGate | None:
-        try:
-            return cls(path)
-        except (ImportError, OSError):
-            return None
-
-    def announce(self) -> None:
-        self._fcntl.flock(self._urgent, self._fcntl.LOCK_SH)
-
-    def withdraw(self) -> None:
-        self._fcntl.flock(self._urgent, self._fcntl.LOCK_UN)
-
-    def wait_quiet(self) -> None:
-        """Until no process has an urgent writer (or :attr:`max_wait` has passed)."""
-        fcntl = self._fcntl
-        deadline = time.monotonic() + self.max_wait
-        while True:
-            try:
-                fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return
-                time.sleep(self.poll)
-                continue
-            fcntl.flock(self._probe, fcntl.LOCK_UN)
-            return
-
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        fcntl = self._fcntl
-        fcntl.flock(self._turn, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._turn, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        for fd in (self._turn, self._urgent, self._probe):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-_GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
-_GATES_LOCK = threading.Lock()
-
-
-def write_turn(engine: Engine, *, urgent: bool) -> contextlib.AbstractContextManager[None]:
-    """Wait for this process's turn to write to ``engine`` (SQLite; a no-op on PostgreSQL,
-    where writers do not exclude each other). Wrap the whole write transaction in it."""
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    return _gate(engine).hold(urgent=urgent)
-
-
-def urgent_write_ahead(engine: Engine) -> contextlib.AbstractContextManager[None]:
-    """Around a request that will write to ``engine`` (SQLite): from the moment it is
-    read, background writers of other processes defer to it (see
-    :meth:`WriterGate.ahead`). A no-op on PostgreSQL."""
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    return _gate(engine).ahead()
-
-
-def _gate(engine: Engine) -> WriterGate:
-    with _GATES_LOCK:
-        gate = _GATES.get(engine)
-        if gate is None:
-            gate = _GATES[engine] = WriterGate(_database_file(engine))
-            if gate.process_gate is not None:
-                weakref.finalize(engine, gate.process_gate.close)
-    return gate
-
-
-def _database_file(engine: Engine) -> str | None:
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
+def _info(dbapi_connection: Any) -> dict[str, Any] | None:
+    # A pooled connection has its pool entry's info; the ad-hoc wrapper SQLAlchemy uses
+    # while it first sets a connection up has none (and raises rather than say so).
+    try:
+        return dbapi_connection.info  # type: ignore[no-any-return]
+    except (AttributeError, NotImplementedError):
         return None
-    return database
+
+
+def _end_turn(info: dict[str, Any] | None) -> None:
+    release = info.pop(_TURN, None) if info else None
+    if release is not None:
+        release()

@@ -1,0 +1,276 @@
+"""The order of SQLite writers: one at a time, requests first, nobody starved.
+
+SQLite has a single writer; a second one waits in SQLite's busy handler, which sleeps in
+growing steps (up to 100 ms) and loses the lock to any writer that asks again at once. So
+under sustained ingestion a writer left to the busy handler could wait until its busy
+timeout and fail with "database is locked", while the writers queued here passed the lock
+between them. Every SQLite write transaction therefore takes its turn here: the engine's
+``begin`` event waits for it and the end of the transaction gives it back (see
+:func:`spokehub.store.engine.create_store_engine`); :func:`write_turn` takes it explicitly
+around a transaction, with a priority.
+
+- ``urgent`` writers (a client waiting for its answer) go first;
+- background writers (pipeline batches, sync runs, delivery lanes, CLI commands) start
+  while no urgent writer waits, or once they have deferred for :attr:`WriterGate.max_defer`
+  seconds: then they go next, so sustained ingestion slows background work but never
+  stops it;
+- a thread that holds the turn already (an explicit :func:`write_turn` around
+  ``engine.begin()``) is not queued again.
+
+With a database file the same order holds between processes (the daemon's API and its
+pipeline process) through two lock files beside the database: :class:`ProcessGate`.
+PostgreSQL writers do not exclude each other; there is no gate there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+
+from sqlalchemy import Engine
+
+#: Ends a turn taken with :meth:`WriterGate.acquire`.
+Release = Callable[[], None]
+
+
+class WriterGate:
+    """One SQLite writer at a time within this process, answering requests first.
+
+    Writers of one process queue here and are woken the moment the turn is free; with
+    ``path`` (a database file) the turn also holds :class:`ProcessGate`'s lock.
+    """
+
+    #: Longest a background writer defers to urgent ones before it goes next regardless.
+    max_defer = 1.0
+    #: Longest any writer queues here. Past it the writer goes on without a turn and
+    #: SQLite's busy handler decides, as it would with no gate: a safety net against a
+    #: turn that is never given back (a bug), which would otherwise hang every writer.
+    max_queue = 30.0
+
+    def __init__(self, path: str | None = None) -> None:
+        self._cond = threading.Condition()
+        self._owner: int | None = None
+        self._urgent = 0  # urgent writers waiting
+        self._overdue = 0  # background writers waiting that have deferred long enough
+        self._announced = 0  # urgent writers waiting, writing or on their way
+        self.process_gate = ProcessGate.open(path) if path else None
+
+    def held_here(self) -> bool:
+        """True when the calling thread holds the turn."""
+        return self._owner == threading.get_ident()
+
+    def acquire(self, *, urgent: bool) -> Release | None:
+        """Wait for the turn; return what ends it, or ``None`` when no turn was taken
+        (the calling thread holds it already, or it waited :attr:`max_queue`)."""
+        me = threading.get_ident()
+        if self._owner == me:
+            return None
+        shared = self.process_gate
+        if shared is not None and not urgent:
+            shared.wait_quiet()
+        started = time.monotonic()
+        overdue = False
+        with self._cond:
+            if urgent:
+                self._urgent += 1
+                self._announce()
+            try:
+                while True:
+                    if self._owner is None and (
+                        not self._overdue if urgent else overdue or not self._urgent
+                    ):
+                        break
+                    waited = time.monotonic() - started
+                    if waited >= self.max_queue:
+                        if urgent:
+                            self._withdraw()
+                        return None
+                    if not urgent and not overdue and waited >= self.max_defer:
+                        overdue = True
+                        self._overdue += 1
+                        continue
+                    limit = self.max_queue if urgent or overdue else self.max_defer
+                    self._cond.wait(limit - waited)
+            finally:
+                if urgent:
+                    self._urgent -= 1
+                if overdue:
+                    self._overdue -= 1
+            self._owner = me
+        turn = shared.turn() if shared is not None else contextlib.nullcontext()
+        try:
+            turn.__enter__()
+        except BaseException:
+            self._end(urgent)
+            raise
+        ended = False
+
+        def release() -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
+            try:
+                turn.__exit__(None, None, None)
+            finally:
+                self._end(urgent)
+
+        return release
+
+    @contextlib.contextmanager
+    def hold(self, *, urgent: bool) -> Iterator[None]:
+        """The turn for the duration of the block (see :meth:`acquire`)."""
+        release = self.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            if release is not None:
+                release()
+
+    @contextlib.contextmanager
+    def ahead(self) -> Iterator[None]:
+        """An urgent writer is on its way (a request being read and checked): background
+        writers of other processes hold back as if it were already waiting, so they do
+        not slip into the moment between two of its transactions."""
+        with self._cond:
+            self._announce()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._withdraw()
+
+    def _end(self, urgent: bool) -> None:
+        with self._cond:
+            self._owner = None
+            if urgent:
+                self._withdraw()
+            self._cond.notify_all()
+
+    # The two below run with ``_cond`` held.
+    def _announce(self) -> None:
+        self._announced += 1
+        if self._announced == 1 and self.process_gate is not None:
+            self.process_gate.announce()
+
+    def _withdraw(self) -> None:
+        self._announced -= 1
+        if self._announced == 0 and self.process_gate is not None:
+            self.process_gate.withdraw()
+
+
+class ProcessGate:
+    """The writers' order between processes on one SQLite file, with ``flock``.
+
+    ``<db>-writer`` is held exclusively for a whole write transaction, so a waiting
+    writer is woken by the kernel the moment the previous one commits (SQLite's busy
+    handler would sleep up to 100 ms at a time, and lose the lock to a writer that asks
+    again at once). ``<db>-urgent`` is held shared by every process with an urgent writer
+    waiting or writing; a background writer starts only once it can lock that file
+    exclusively (no urgent writer anywhere), or after :attr:`max_wait` seconds, so
+    sustained ingestion delays background work but never stops it. The kernel drops the
+    locks of a process that dies. Without ``fcntl`` (Windows) there is no gate and
+    SQLite's busy handler alone orders the writers.
+    """
+
+    #: Longest a background writer defers to urgent ones before it queues regardless.
+    max_wait = 1.0
+    #: How often a deferring background writer looks again (seconds).
+    poll = 0.002
+
+    def __init__(self, path: str) -> None:
+        import fcntl
+
+        self._fcntl = fcntl
+        flags = os.O_RDWR | os.O_CREAT
+        self._turn = os.open(path + "-writer", flags, 0o600)
+        # Two descriptions of the urgent file: a process holds one shared while it has
+        # urgent writers and probes with the other, so a probe never converts its own lock.
+        self._urgent = os.open(path + "-urgent", flags, 0o600)
+        self._probe = os.open(path + "-urgent", flags, 0o600)
+
+    @classmethod
+    def open(cls, path: str) -> ProcessGate | None:
+        try:
+            return cls(path)
+        except (ImportError, OSError):
+            return None
+
+    def announce(self) -> None:
+        self._fcntl.flock(self._urgent, self._fcntl.LOCK_SH)
+
+    def withdraw(self) -> None:
+        self._fcntl.flock(self._urgent, self._fcntl.LOCK_UN)
+
+    def wait_quiet(self) -> None:
+        """Until no process has an urgent writer (or :attr:`max_wait` has passed)."""
+        fcntl = self._fcntl
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            try:
+                fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(self.poll)
+                continue
+            fcntl.flock(self._probe, fcntl.LOCK_UN)
+            return
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        fcntl = self._fcntl
+        fcntl.flock(self._turn, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        for fd in (self._turn, self._urgent, self._probe):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+
+
+def write_turn(engine: Engine, *, urgent: bool) -> contextlib.AbstractContextManager[None]:
+    """Wait for this process's turn to write to ``engine`` (SQLite; a no-op on PostgreSQL,
+    where writers do not exclude each other). Wrap the whole write transaction in it;
+    without it, the transaction takes a background writer's turn when it begins."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return gate_of(engine).hold(urgent=urgent)
+
+
+def urgent_write_ahead(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """Around a request that will write to ``engine`` (SQLite): from the moment it is
+    read, background writers of other processes defer to it (see
+    :meth:`WriterGate.ahead`). A no-op on PostgreSQL."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return gate_of(engine).ahead()
+
+
+def gate_of(engine: Engine) -> WriterGate:
+    """The writers' gate of a SQLite ``engine`` (one per engine)."""
+    with _GATES_LOCK:
+        gate = _GATES.get(engine)
+        if gate is None:
+            gate = _GATES[engine] = WriterGate(_database_file(engine))
+            if gate.process_gate is not None:
+                weakref.finalize(engine, gate.process_gate.close)
+    return gate
+
+
+def _database_file(engine: Engine) -> str | None:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database

@@ -12,6 +12,7 @@ from .messages import (
     check_message,
     check_messages,
     partition_key,
+    read_batch,
     split_messages,
     write_key_in_body,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "parse_json",
     "partition_key",
     "prune_message_ids",
+    "read_batch",
     "read_capped",
     "split_messages",
     "write_key_in_body",

@@ -12,6 +12,7 @@ import hashlib
 import uuid
 from typing import Any, NamedTuple
 
+import msgspec
 import orjson
 
 from .errors import IngestError
@@ -67,6 +68,123 @@ def split_messages(kind: str, payload: Any) -> list[tuple[str, Any]]:
     return [("", {**payload, "type": kind})]
 
 
+class _Envelope(msgspec.Struct, gc=False):
+    # Each message as its bytes in the request body: decoded once more below, it is
+    # stored as it came. The rest of the envelope is only validated as JSON.
+    batch: list[msgspec.Raw] | None = None
+    writeKey: str | None = None
+
+
+#: An object field's JSON when the field is absent.
+_ABSENT = msgspec.Raw()
+_OBJECT_OR_NULL = frozenset(b"{n")
+
+
+class _Message(msgspec.Struct, gc=False):
+    # What :func:`_keys` looks at, typed so that decoding refuses what it refuses; what
+    # no check reads (properties, traits, ...) is only validated as JSON. Not tracked by
+    # the collector: a request allocates one per message and nothing else.
+    type: str | None = None
+    userId: str | None = None
+    anonymousId: str | None = None
+    groupId: str | None = None
+    previousId: str | None = None
+    messageId: str | None = None
+    event: str | None = None
+    name: str | None = None
+    timestamp: str | None = None
+    sentAt: str | None = None
+    originalTimestamp: str | None = None
+    properties: msgspec.Raw = _ABSENT
+    traits: msgspec.Raw = _ABSENT
+    context: msgspec.Raw = _ABSENT
+    integrations: msgspec.Raw = _ABSENT
+    # Present, either must be changed: the message takes the full path.
+    receivedAt: msgspec.Raw = _ABSENT
+    writeKey: msgspec.Raw = _ABSENT
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_MESSAGE = msgspec.json.Decoder(_Message)
+#: Every digit as ``0``: an integer orjson would refuse as out of range (over 1.8e308, as
+#: Python's ``json`` writes a big ``int``) shows as a long run of zeros.
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 300
+
+
+def read_batch(
+    kind: str, body: bytes, received_at: str, settings: IngestSettings
+) -> tuple[str | None, list[Accepted]] | None:
+    """A batch request whose messages all pass :func:`check_message` as they are: the
+    ``writeKey`` in its body (:func:`write_key_in_body`) and the accepted messages, each
+    message's body its own bytes from the request with ``receivedAt`` added; or ``None``
+    when the request needs :func:`~spokehub.ingest.parse_json` and :func:`check_messages`
+    (anything else: not a batch, JSON the full path might read differently, a message
+    with a problem, or one that must be changed beyond adding ``receivedAt``).
+    """
+    if kind not in BATCH_KINDS:
+        return None
+    # What passes here is what orjson (the full path) accepts, but for one case no JSON
+    # encoder writes: a number with an exponent beyond 1.8e308 in a field no check reads,
+    # which the pipeline quarantines as not valid JSON. msgspec checks the syntax, escapes
+    # and nesting of what it skips, but neither its UTF-8 nor the size of its integers:
+    # both are checked on the whole body first (false alarms only cost the full path).
+    if not body.isascii():
+        try:
+            body.decode()
+        except UnicodeDecodeError:
+            return None
+    if _LONG_NUMBER in body.translate(_DIGITS):
+        return None
+    try:
+        envelope = _ENVELOPE.decode(body)
+        raws = envelope.batch
+        if not raws:
+            return None
+        messages = [_MESSAGE.decode(raw) for raw in raws]
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+    max_bytes = settings.max_event_bytes
+    suffix = b',"receivedAt":' + orjson.dumps(received_at) + b"}"
+    out: list[Accepted] = []
+    append = out.append
+    for msg, raw in zip(messages, raws, strict=True):
+        keys = _message_keys(msg)
+        if keys is None:
+            return None
+        # The stored body is the message as sent (an object: ``}`` is its last byte) with
+        # one more member; encoding each message again would cost more than its checks.
+        stored = bytes(raw)[:-1] + suffix
+        if len(stored) > max_bytes:
+            return None
+        append(Accepted(keys[0], keys[1], stored))
+    return envelope.writeKey or None, out
+
+
+def _message_keys(msg: _Message) -> tuple[str, str] | None:
+    # :func:`_keys` on a decoded message (its types already checked by the decoder).
+    type_ = msg.type
+    if type_ not in CALL_TYPES:
+        return None
+    for raw in (msg.properties, msg.traits, msg.context, msg.integrations):
+        # An object or null: JSON values that start with either byte are nothing else.
+        if raw and memoryview(raw)[0] not in _OBJECT_OR_NULL:
+            return None
+    if msg.receivedAt or msg.writeKey:
+        return None
+    required = REQUIRED_BY_TYPE.get(type_)
+    if required and not getattr(msg, required):
+        return None
+    message_id = msg.messageId
+    if not message_id or len(message_id) > 256 or "\x00" in message_id:
+        return None
+    if msg.userId:
+        return message_id, _digest_cached("u:" + msg.userId)
+    if msg.anonymousId:
+        return message_id, _digest_cached("a:" + msg.anonymousId)
+    return None
+
+
 def check_messages(
     kind: str, payload: Any, received_at: str, settings: IngestSettings
 ) -> list[Accepted]:
@@ -105,9 +223,22 @@ def check_message(where: str, msg: Any, received_at: str, settings: IngestSettin
 
 
 def _check_common(msg: dict[str, Any], received_at: str, max_bytes: int) -> Accepted | None:
+    keys = _keys(msg)
+    if keys is None:
+        return None
+    msg["receivedAt"] = received_at
+    msg.pop("writeKey", None)
+    body = orjson.dumps(msg)
+    if len(body) > max_bytes:
+        return None
+    return Accepted(keys[0], keys[1], body)
+
+
+def _keys(msg: dict[str, Any]) -> tuple[str, str] | None:
     # The hot path: a well-formed message with string IDs and a given messageId, checked
-    # with the fewest lookups. Anything else (a mistake, a numeric ID, a missing
-    # messageId) takes the full path, which names the problem or normalizes the value.
+    # with the fewest lookups; its messageId and partition key. Anything else (a mistake,
+    # a numeric ID, a missing messageId) takes the full path, which names the problem or
+    # normalizes the value.
     get = msg.get
     type_ = get("type")
     if type_ not in CALL_TYPES:
@@ -140,12 +271,7 @@ def _check_common(msg: dict[str, Any], received_at: str, max_bytes: int) -> Acce
         if not anonymous_id:
             return None
         key = _digest_cached("a:" + anonymous_id)
-    msg["receivedAt"] = received_at
-    msg.pop("writeKey", None)
-    body = orjson.dumps(msg)
-    if len(body) > max_bytes:
-        return None
-    return Accepted(message_id, key, body)
+    return message_id, key
 
 
 def _check_message(where: str, msg: Any, received_at: str, settings: IngestSettings) -> Accepted:

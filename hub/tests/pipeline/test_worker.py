@@ -122,3 +122,46 @@ def test_group_call_creates_account_and_membership(engine):
 
 def test_empty_inbox_is_idle(engine):
     assert run(engine).claimed == 0
+
+
+def test_a_record_failing_half_way_is_quarantined_alone_with_nothing_of_it_kept(
+    engine, monkeypatch
+):
+    """Records are applied without a savepoint each; one that fails after some of its
+    writes sends the batch round again with savepoints, so its writes are undone and the
+    others are applied once."""
+    from spokehub.pipeline import worker
+    from spokehub.profiles.tables import traits
+
+    real = worker.apply_record
+    calls: list[str] = []
+
+    def apply_record(conn, rules, record_id, connection, record, *rest):
+        user = next(i.value for i in record.identifiers if i.type == "user_id")
+        calls.append(user)
+        applied = real(conn, rules, record_id, connection, record, *rest)  # writes traits
+        if user == "u2":
+            raise ValueError("this record's data breaks a profile rule")
+        return applied
+
+    monkeypatch.setattr(worker, "apply_record", apply_record)
+    feed(
+        engine,
+        [
+            {"type": "track", "userId": "u1", "event": "Before"},
+            {"type": "identify", "userId": "u2", "traits": {"plan": "poison"}},
+            {"type": "identify", "userId": "u3", "traits": {"plan": "pro"}},
+        ],
+    )
+    stats = run(engine)
+    assert (stats.processed, stats.quarantined) == (2, 1)
+    assert statuses(engine) == ["processed", "quarantined", "processed"]
+    assert [(r["stage"], r["rule"]) for r in quarantined(engine)] == [
+        ("resolve", "profile update failed (ValueError)")
+    ]
+    with engine.connect() as conn:
+        plans = conn.execute(select(traits.c.value).where(traits.c.name == "plan")).scalars()
+        assert list(plans) == ["pro"]  # the failed record's trait write was undone
+        assert conn.execute(select(func.count()).select_from(events)).scalar() == 2
+    # Applied without savepoints until u2 failed, then the batch again with them.
+    assert calls == ["u1", "u2", "u1", "u2", "u3"]

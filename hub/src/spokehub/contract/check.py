@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .models import event_model, traits_model
-from .spec import EffectiveContract
+from .spec import EffectiveContract, EventSpec, FieldSpec
 
 Action = Literal["accept", "quarantine", "drop"]
 
@@ -72,6 +72,22 @@ class Checker:
 
     def __init__(self, contract: EffectiveContract) -> None:
         self.contract = contract
+        # The models for this contract, by event name and trait kind: finding them through
+        # the spec's content (what the shared cache keys on) costs more than validating.
+        self._events: dict[str, type[BaseModel]] = {}
+        self._traits: dict[str, type[BaseModel]] = {}
+
+    def _event_model(self, name: str, spec: EventSpec) -> type[BaseModel]:
+        model = self._events.get(name)
+        if model is None:
+            model = self._events[name] = event_model(name, spec)
+        return model
+
+    def _traits_model(self, kind: str, fields: dict[str, FieldSpec]) -> type[BaseModel]:
+        model = self._traits.get(kind)
+        if model is None:
+            model = self._traits[kind] = traits_model(kind, fields)
+        return model
 
     def check_message(self, connection: str, message: Mapping[str, Any]) -> Verdict:
         """Check one Segment message (wire form, camelCase keys) from ``connection``."""
@@ -115,7 +131,7 @@ class Checker:
             verdict.violations.append(Violation("properties", "must be an object"))
             return
         try:
-            event_model(name, spec).model_validate_json(orjson.dumps(props))
+            self._event_model(name, spec).model_validate_json(orjson.dumps(props))
         except ValidationError as exc:
             verdict.violations.extend(_violations(exc, "properties"))
 
@@ -124,7 +140,7 @@ class Checker:
     ) -> None:
         fields = self.contract.person_traits if kind == "person" else self.contract.account_traits
         try:
-            traits_model(kind, fields).model_validate_json(orjson.dumps(dict(traits)))
+            self._traits_model(kind, fields).model_validate_json(orjson.dumps(dict(traits)))
         except ValidationError as exc:
             verdict.violations.extend(_violations(exc, "traits"))
         undeclared = sorted(k for k in traits if k not in fields)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as _sa_create_engine
 from sqlalchemy.engine import make_url
@@ -65,9 +67,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson, several times faster than the standard library, which
+    the pipeline would otherwise spend much of its time in; what orjson refuses (an
+    integer beyond 64 bits) is written by the standard library as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def create_store_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``: SQLite in WAL mode, or PostgreSQL through psycopg 3."""
     url = normalize_url(url)
+    kwargs.setdefault("json_serializer", json_text)
     if is_sqlite(url):
         # The stdlib driver's own transaction handling fights SQLAlchemy's; let SQLAlchemy
         # issue BEGIN itself (IMMEDIATE, so a writer takes the lock up front).

@@ -287,17 +287,28 @@ def serve(
         "run",
         "--follow-stdin",
     ]
-    asyncio.run(
-        run_daemon(
-            st.project,
-            st.registry,
-            engine,
-            host=host,
-            port=port,
-            workers=not api_only,
-            pipeline_command=pipeline_command,
+    with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(
+            run_daemon(
+                st.project,
+                st.registry,
+                engine,
+                host=host,
+                port=port,
+                workers=not api_only,
+                pipeline_command=pipeline_command,
+            )
         )
-    )
+
+
+def _event_loop_factory() -> Any:
+    """uvloop's event loop where it is installed (not on Windows): the daemon's request
+    handling spends a good part of its time in the loop itself."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 @pipeline_app.command("run")

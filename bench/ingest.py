@@ -15,10 +15,13 @@ concurrent client (keep-alive connections, requests encoded up front) and prints
   on SQLite >= 0.5, and >= 30k events/s acknowledged). The raw insert of the inbox rows
   alone is printed beside it.
 
-Every figure is measured on this run.
+On SQLite the whole measurement runs ``--rounds`` times (a fresh daemon and fresh stores
+each round, every round printed) and the target is judged on the median round: on a
+machine of two cores a single second-long run swings by a fifth either way. PostgreSQL
+runs once. Every figure is measured on this run.
 
     python bench/ingest.py [--events 100000] [--batch 250] [--concurrency 12] [--quick]
-        [--pg-url URL | skip] [--api-only]   # --api-only: ingestion without the pipeline
+        [--rounds 3] [--pg-url URL | skip] [--api-only]   # --api-only: no pipeline
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import base64
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -289,6 +293,13 @@ def raw_insert(store_url: str, all_batches: list[list[dict]], message_ids: bool 
     return elapsed
 
 
+def settle() -> None:
+    """Before a timed phase: the previous phase's writes flushed to disk, so the kernel's
+    writeback of them does not throttle this one (on a small machine it swung runs by a
+    fifth either way)."""
+    os.sync()
+
+
 def run_backend(
     backend: str, store_url: str, baseline_urls: tuple[str, str], args: argparse.Namespace
 ) -> Result:
@@ -298,6 +309,7 @@ def run_backend(
         engine = create_store_engine(store_url)
         try:
             with daemon(store_url, Path(tmp), args.api_only) as url:
+                settle()
                 started = time.perf_counter()
                 ack_seconds = asyncio.run(send(url, bodies, args.concurrency))
                 if not args.api_only:
@@ -309,7 +321,9 @@ def run_backend(
                 raise RuntimeError(f"{stored} inbox rows for {args.events} events")
         finally:
             engine.dispose()
+    settle()
     raw_seconds = raw_insert(baseline_urls[0], all_batches)
+    settle()
     raw_inbox_seconds = raw_insert(baseline_urls[1], all_batches, message_ids=False)
     return Result(backend, args.events, ack_seconds, drain_seconds, raw_seconds, raw_inbox_seconds)
 
@@ -325,21 +339,30 @@ def main() -> int:
         "--api-only", action="store_true", help="no pipeline in the daemon (ingestion alone)"
     )
     parser.add_argument("--drain-timeout", type=float, default=1800.0)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="SQLite runs (fresh daemon and stores each)"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.events = 10_000
+        args.events, args.rounds = 10_000, 1
 
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(
-            run_backend(
-                "sqlite",
-                f"sqlite:///{Path(tmp) / 'hub.db'}",
-                (f"sqlite:///{Path(tmp) / 'baseline.db'}", f"sqlite:///{Path(tmp) / 'inbox.db'}"),
-                args,
+    rounds: list[Result] = []
+    for n in range(args.rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            rounds.append(
+                run_backend(
+                    "sqlite",
+                    f"sqlite:///{Path(tmp) / 'hub.db'}",
+                    (
+                        f"sqlite:///{Path(tmp) / 'baseline.db'}",
+                        f"sqlite:///{Path(tmp) / 'inbox.db'}",
+                    ),
+                    args,
+                )
             )
-        )
-    results[-1].report()
+        print(f"round {n + 1} of {args.rounds}, ", end="")
+        rounds[-1].report()
+    results = [rounds[0]]
     if args.pg_url != "skip":
         with (
             scratch_schema(args.pg_url, "bench") as hub_url,
@@ -349,13 +372,17 @@ def main() -> int:
             results.append(run_backend("postgresql", hub_url, (baseline_url, inbox_url), args))
         results[-1].report()
 
-    sqlite = results[0]
-    ack = sqlite.events / sqlite.ack_seconds
-    ratio = sqlite.raw_seconds / sqlite.ack_seconds
+    # Each round pairs a daemon run with a raw insert made moments later on the same
+    # machine; the target is judged on the median round of each figure.
+    ack = statistics.median(r.events / r.ack_seconds for r in rounds)
+    ratio = statistics.median(r.raw_seconds / r.ack_seconds for r in rounds)
     met = ack >= 30_000 and ratio >= 0.5
     print(
-        f"\nSQLite target (>= 30,000 events/s acknowledged, >= 0.5 x raw insert): "
-        f"{'met' if met else 'NOT met'} ({ack:,.0f} events/s, {ratio:.2f} x)"
+        f"\nSQLite target (>= 30,000 events/s acknowledged, >= 0.5 x raw insert), median of"
+        f" {len(rounds)} rounds: {'met' if met else 'NOT met'} ({ack:,.0f} events/s,"
+        f" {ratio:.2f} x; rounds: "
+        + ", ".join(f"{r.raw_seconds / r.ack_seconds:.2f}" for r in rounds)
+        + ")"
     )
     return 0
 

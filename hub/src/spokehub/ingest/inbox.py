@@ -98,6 +98,11 @@ def write_requests_in(
         wanted.append(first)
         by_source.setdefault(connection, set()).update(first)
 
+    if conn.dialect.name == "sqlite":
+        unseen = _write_if_unseen(conn, requests, wanted, now)
+        if unseen is not None:
+            return unseen
+
     seen: dict[tuple[str, str], datetime] = {}
     for connection, ids in by_source.items():
         for mid, received in _seen(conn, connection, list(ids)):
@@ -137,6 +142,44 @@ def write_requests_in(
             )
     if fresh:
         _insert_rows(conn, fresh, now)
+    return results
+
+
+def _write_if_unseen(
+    conn: Connection,
+    requests: Sequence[RequestRows],
+    wanted: list[dict[str, Accepted]],
+    now: datetime,
+) -> list[InboxWrite] | None:
+    """The usual case on SQLite, no ``messageId`` of the group stored before: write every
+    message at once and let the primary key of ``message_ids`` tell whether one was. If
+    one was (a retry, or a sighting outside the window that must be replaced), the
+    writes are undone and ``None`` sends the caller down the look-up path.
+
+    The look-up of a group's ``messageId`` rows cost as much as writing them; a repeat is
+    the exception (a client's retry), and costs its group one undone write."""
+    taken: set[tuple[str, str]] = set()
+    fresh: list[tuple[str, str, Accepted]] = []
+    results: list[InboxWrite] = []
+    for (connection, messages, _window, kind), first in zip(requests, wanted, strict=True):
+        stored = 0
+        for mid, msg in first.items():
+            key = (connection, mid)
+            if key in taken:
+                continue  # an earlier request of the group stores it
+            taken.add(key)
+            fresh.append((connection, kind, msg))
+            stored += 1
+        results.append(InboxWrite(stored=stored, duplicates=len(messages) - stored))
+    if not fresh:
+        return results
+    savepoint = conn.begin_nested()
+    try:
+        _insert_rows(conn, fresh, now)
+    except IntegrityError:
+        savepoint.rollback()
+        return None
+    savepoint.commit()
     return results
 
 

@@ -107,29 +107,7 @@ def write_requests_in(
     for connection, ids in by_source.items():
         for mid, received in _seen(conn, connection, list(ids)):
             seen[(connection, mid)] = _aware(received)
-
-    expired: dict[str, list[str]] = {}
-    taken: set[tuple[str, str]] = set()
-    fresh: list[tuple[str, str, Accepted]] = []
-    results: list[InboxWrite] = []
-    for (connection, messages, window, kind), first in zip(requests, wanted, strict=True):
-        cutoff = now - timedelta(seconds=window)
-        stored = 0
-        for mid, msg in first.items():
-            key = (connection, mid)
-            if key in taken:
-                continue
-            received = seen.get(key)
-            if received is not None:
-                if received >= cutoff:
-                    continue
-                # Outside the window a repeat is a new message: forget the old sighting.
-                expired.setdefault(connection, []).append(mid)
-                del seen[key]
-            taken.add(key)
-            fresh.append((connection, kind, msg))
-            stored += 1
-        results.append(InboxWrite(stored=stored, duplicates=len(messages) - stored))
+    results, fresh, expired = _sort_out(requests, wanted, seen, now)
 
     for connection, mids in expired.items():
         for chunk in _chunks(mids, 500):
@@ -145,6 +123,39 @@ def write_requests_in(
     return results
 
 
+def _sort_out(
+    requests: Sequence[RequestRows],
+    wanted: list[dict[str, Accepted]],
+    seen: dict[tuple[str, str], datetime],
+    now: datetime,
+) -> tuple[list[InboxWrite], list[tuple[str, str, Accepted]], dict[str, list[str]]]:
+    """Each request's outcome, the rows to store and, per source, the sightings to
+    replace, given the ``messageId`` sightings already stored (``seen``, consumed)."""
+    expired: dict[str, list[str]] = {}
+    taken: set[tuple[str, str]] = set()
+    fresh: list[tuple[str, str, Accepted]] = []
+    results: list[InboxWrite] = []
+    for (connection, messages, window, kind), first in zip(requests, wanted, strict=True):
+        cutoff = now - timedelta(seconds=window)
+        stored = 0
+        for mid, msg in first.items():
+            key = (connection, mid)
+            if key in taken:
+                continue  # an earlier request of the group stores it
+            received = seen.get(key)
+            if received is not None:
+                if received >= cutoff:
+                    continue
+                # Outside the window a repeat is a new message: forget the old sighting.
+                expired.setdefault(connection, []).append(mid)
+                del seen[key]
+            taken.add(key)
+            fresh.append((connection, kind, msg))
+            stored += 1
+        results.append(InboxWrite(stored=stored, duplicates=len(messages) - stored))
+    return results, fresh, expired
+
+
 def _write_if_unseen(
     conn: Connection,
     requests: Sequence[RequestRows],
@@ -158,19 +169,7 @@ def _write_if_unseen(
 
     The look-up of a group's ``messageId`` rows cost as much as writing them; a repeat is
     the exception (a client's retry), and costs its group one undone write."""
-    taken: set[tuple[str, str]] = set()
-    fresh: list[tuple[str, str, Accepted]] = []
-    results: list[InboxWrite] = []
-    for (connection, messages, _window, kind), first in zip(requests, wanted, strict=True):
-        stored = 0
-        for mid, msg in first.items():
-            key = (connection, mid)
-            if key in taken:
-                continue  # an earlier request of the group stores it
-            taken.add(key)
-            fresh.append((connection, kind, msg))
-            stored += 1
-        results.append(InboxWrite(stored=stored, duplicates=len(messages) - stored))
+    results, fresh, _expired = _sort_out(requests, wanted, {}, now)
     if not fresh:
         return results
     savepoint = conn.begin_nested()

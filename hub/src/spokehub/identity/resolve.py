@@ -236,7 +236,7 @@ def _new_identifier_ids(sql: _Sql, n: int) -> list[int]:
     """Row ids for ``n`` new identifiers, in ascending order. SQLite: the writer holds the
     database lock, so they follow the largest id (what the rowid would be anyway);
     PostgreSQL: drawn from the column's sequence in one query."""
-    if not is_postgres(sql.conn):
+    if not sql.pg:
         (top,) = sql.rows("SELECT max(id) FROM identifiers")[0]
         start = (top or 0) + 1
         return list(range(start, start + n))

@@ -433,7 +433,7 @@ def sync_run(
 
 def _mount_optional() -> None:
     # Sub-commands of parts that register their own typer apps.
-    from .contract.cli import contract_app
+    from .datacontract.cli import contract_app
 
     app.add_typer(contract_app, name="contract")
     from .delivery.cli import deliveries_app
@@ -451,7 +451,7 @@ _mount_optional()
 
 
 def main() -> None:
-    from .contract.store import BreakingChange
+    from .datacontract.store import BreakingChange
 
     try:
         app()

@@ -207,7 +207,7 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
     if project.identity:
         errors.extend(_validate_identity(project.identity))
     if isinstance(project.contract, dict):
-        from .contract import parse_contract
+        from .datacontract import parse_contract
 
         try:
             parse_contract(project.contract)

@@ -61,7 +61,7 @@ class StoreCollector(Collector):
         yield from self._violations()
 
     def _violations(self) -> Iterator[Any]:
-        from ..contract.store import violation_totals
+        from ..datacontract.store import violation_totals
 
         family = CounterMetricFamily(
             "spokehub_contract_violations",

@@ -29,10 +29,10 @@ from ..store.driver_sql import placeholder, timestamp_binder
 from ..store.engine import write_turn
 from ..store.tables import events, outbox, quarantine
 from .claims import InboxRow, claim
-from .contract_gate import ContractGate, count
 from .profiles import apply_record, resolve
 from .records import to_record
 from .routing import Router
+from .screening import ContractScreen, count
 from .violations import Violation
 
 log = get_logger("spokehub.pipeline")
@@ -75,8 +75,8 @@ def _live_contract(engine: Engine, project: Project) -> Any:
     """The project's contract, published as the live one first: additive changes publish
     on their own, a breaking change stops the worker until it is published with
     ``spokehub contract publish --allow-breaking``."""
-    from ..contract import load_contract
-    from ..contract.store import publish
+    from ..datacontract import load_contract
+    from ..datacontract.store import publish
 
     contract = load_contract(project.contract, project.path)
     publish(engine, contract)
@@ -103,7 +103,7 @@ class Pipeline:
         self.rules = _rules(project)
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
-        self.gate = ContractGate(_live_contract(engine, project))
+        self.screen = ContractScreen(_live_contract(engine, project))
 
     # -- one batch --------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class Pipeline:
         prepared: list[tuple[InboxRow, SourceRecord]] = []
         verdicts = []
         for row in rows:
-            row, verdict = self.gate.screen(row)
+            row, verdict = self.screen.screen(row)
             if verdict is not None:
                 verdicts.append((row.connection, verdict))
                 if verdict.action == "quarantine":

@@ -5,9 +5,9 @@ import copy
 import jsonschema
 import pytest
 
-from spokehub.contract import Checker, ContractSpec, diff, effective
-from spokehub.contract.export import all_schemas, event_schema, slug, warehouse_ddl
-from spokehub.contract.spec import FieldSpec
+from spokehub.datacontract import Checker, ContractSpec, diff, effective
+from spokehub.datacontract.export import all_schemas, event_schema, slug, warehouse_ddl
+from spokehub.datacontract.spec import FieldSpec
 
 CONTRACT = {
     "version": 2,

@@ -1,5 +1,5 @@
 """The data contract: declared traits and events, checked at intake, shared with the
-warehouse. See :mod:`spokehub.contract.spec` for the file format."""
+warehouse. See :mod:`spokehub.datacontract.spec` for the file format."""
 
 from __future__ import annotations
 

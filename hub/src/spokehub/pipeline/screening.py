@@ -15,13 +15,13 @@ from collections.abc import Iterable
 import orjson
 from sqlalchemy import Connection
 
-from ..contract import Checker, EffectiveContract, Verdict
-from ..contract.store import record_violations
+from ..datacontract import Checker, EffectiveContract, Verdict
+from ..datacontract.store import record_violations
 from .claims import InboxRow
 
 
-class ContractGate:
-    """Screens inbox rows with a :class:`~spokehub.contract.Checker`."""
+class ContractScreen:
+    """Screens inbox rows with a :class:`~spokehub.datacontract.Checker`."""
 
     def __init__(self, contract: EffectiveContract) -> None:
         self.checker = Checker(contract)

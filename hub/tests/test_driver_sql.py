@@ -1,32 +1,159 @@
-"""Driver SQL stores timestamps exactly as the column type would."""
+"""The store seam: driver SQL written once for both backends, and the one transaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, insert, select
+import pytest
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
 
-from spokehub.store.driver_sql import placeholder, timestamp_binder
+from spokehub.store import transaction
+from spokehub.store.driver_sql import (
+    chunks,
+    cursor,
+    dialect_insert,
+    driver,
+    insert_sql,
+    marks,
+    utc,
+    values,
+)
+from spokehub.store.gate import gate_of
+
+PROBE = Table(
+    "driver_sql_probe",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("name", String(40), unique=True),
+    Column("at", DateTime(timezone=True)),
+)
 
 
-def test_timestamps_bound_for_the_driver_read_back_like_the_column_types_own(engine):
+@pytest.fixture
+def probe(engine):
+    with transaction(engine) as conn:
+        PROBE.create(conn)
+    yield engine
+    with transaction(engine) as conn:
+        PROBE.drop(conn)
+
+
+def test_timestamps_bound_for_the_driver_read_back_like_the_column_types_own(probe):
     moment = datetime(2025, 6, 7, 8, 9, 10, 123456, tzinfo=UTC)
-    table = Table(
-        "driver_sql_probe",
-        MetaData(),
-        Column("id", Integer, primary_key=True),
-        Column("at", DateTime(timezone=True)),
-    )
-    mark = placeholder(engine.dialect)
-    with engine.begin() as conn:
-        table.create(conn)
-        conn.execute(insert(table).values(id=1, at=moment))
-        conn.exec_driver_sql(
-            f"INSERT INTO driver_sql_probe (id, at) VALUES ({mark}, {mark})",
-            (2, timestamp_binder(engine.dialect)(moment)),
+    with transaction(probe) as conn:
+        conn.execute(insert(PROBE).values(id=1, name="core", at=moment))
+        cur = cursor(conn)
+        cur.run(
+            insert_sql("driver_sql_probe", ["id", "name", "at"]),
+            (2, "driver", cur.driver.stamp(moment)),
         )
-        raw = conn.exec_driver_sql("SELECT at FROM driver_sql_probe ORDER BY id").all()
-        typed = conn.execute(select(table.c.at).order_by(table.c.id)).scalars().all()
-        table.drop(conn)
+        raw = cur.rows("SELECT at FROM driver_sql_probe ORDER BY id")
+        typed = conn.execute(select(PROBE.c.at).order_by(PROBE.c.id)).scalars().all()
     assert raw[0] == raw[1]  # stored alike, byte for byte on SQLite
     assert typed[0] == typed[1]
+    # Read back through the driver, either way, as the same aware UTC moment.
+    assert [cur.driver.parse(r[0]) for r in raw] == [moment, moment]
+
+
+def test_statements_are_written_once_with_the_neutral_marker(probe):
+    with transaction(probe) as conn:
+        cur = cursor(conn)
+        cur.many(
+            insert_sql("driver_sql_probe", ["id", "name"]),
+            [(1, "a%b"), (2, "c"), (3, "d")],
+        )
+        # A literal percent sign survives psycopg's parameter style.
+        found = cur.rows(
+            f"SELECT id FROM driver_sql_probe WHERE name LIKE '%' || ? AND id IN ({marks(3)})"
+            " ORDER BY id",
+            ("b", 1, 2, 3),
+        )
+        changed = cur.run("UPDATE driver_sql_probe SET name = ? WHERE id > ?", ("z", 5))
+    assert found == [(1,)]
+    assert changed == 0
+
+
+def test_insert_or_ignore_and_upsert_mean_the_same_on_both_backends(probe):
+    with transaction(probe) as conn:
+        cur = cursor(conn)
+        cur.run(insert_sql("driver_sql_probe", ["id", "name"], rows=2), (1, "a", 2, "b"))
+        ignore = insert_sql("driver_sql_probe", ["id", "name"], rows=2, ignore=True)
+        cur.run(ignore, (1, "again", 3, "c"))  # the row with id 1 is kept as it was
+        upsert = insert_sql("driver_sql_probe", ["id", "name"], conflict=["id"], update=["name"])
+        cur.run(upsert, (2, "B"))
+        conn.execute(
+            dialect_insert(conn, PROBE)
+            .values(id=4, name="d")
+            .on_conflict_do_update(index_elements=["id"], set_={"name": "d"})
+        )
+        rows = cur.rows("SELECT id, name FROM driver_sql_probe ORDER BY id")
+    assert rows == [(1, "a"), (2, "B"), (3, "c"), (4, "d")]
+
+
+def test_a_literal_row_shape_and_its_copies():
+    assert values("(?, 'x')", 3) == "(?, 'x'), (?, 'x'), (?, 'x')"
+    assert insert_sql("t", ["a", "b"], rows=2, row="(?, 'p')") == (
+        "INSERT INTO t (a, b) VALUES (?, 'p'), (?, 'p')"
+    )
+    with pytest.raises(ValueError, match="key it conflicts on"):
+        insert_sql("t", ["a"], update=["a"])
+
+
+def test_a_driver_error_is_sqlalchemys_and_names_no_parameter(probe):
+    with pytest.raises(IntegrityError) as caught, transaction(probe) as conn:
+        cur = cursor(conn)
+        cur.run(insert_sql("driver_sql_probe", ["id", "name"]), (1, "someone@example.com"))
+        cur.run(insert_sql("driver_sql_probe", ["id", "name"]), (1, "someone@example.com"))
+    assert "someone@example.com" not in str(caught.value)
+    with transaction(probe, readonly=True) as conn:  # the failed transaction left nothing
+        assert cursor(conn).rows("SELECT count(*) FROM driver_sql_probe") == [(0,)]
+
+
+def test_chunks_respect_the_backends_parameter_limit(engine):
+    with transaction(engine, readonly=True) as conn:
+        d = driver(conn)
+    assert d.max_params >= 999
+    per_row = d.rows_per_statement(7, cap=10**9)
+    assert per_row * 7 <= d.max_params < (per_row + 1) * 7
+    assert d.rows_per_statement(3) == 1000
+    assert d.rows_per_statement(10**6) == 1
+    assert [list(c) for c in chunks(list(range(5)), 2)] == [[0, 1], [2, 3], [4]]
+
+
+def test_utc_makes_every_timestamp_aware_and_utc():
+    naive = datetime(2025, 1, 1, 12, 0)
+    assert utc(naive) == datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    plus_two = datetime(2025, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert utc(plus_two).tzinfo is UTC and utc(plus_two) == utc(naive)
+
+
+def test_a_transaction_takes_the_writers_turn_with_its_urgency(sqlite_engine):
+    gate = gate_of(sqlite_engine)
+    with transaction(sqlite_engine, urgent=True):
+        assert gate.held_here()
+        # An urgent writer holding the turn: another thread's background writer waits.
+        started = threading.Event()
+        finished = threading.Event()
+
+        def background() -> None:
+            started.set()
+            with transaction(sqlite_engine):
+                pass
+            finished.set()
+
+        worker = threading.Thread(target=background, daemon=True)
+        worker.start()
+        started.wait(5)
+        assert not finished.wait(0.2)
+    worker.join(10)
+    assert finished.is_set()
+    assert not gate.held_here()
+    with transaction(sqlite_engine, readonly=True):
+        assert not gate.held_here()
+    with (
+        pytest.raises(ValueError, match="read-only"),
+        transaction(sqlite_engine, readonly=True, urgent=True),
+    ):
+        pass

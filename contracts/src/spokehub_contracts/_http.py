@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json as _json
 import logging
 import math
 import random
-import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -42,45 +40,6 @@ from ._redact import MASK, is_sensitive_key, redact
 from ._spoke import Capabilities, RateLimit
 
 logger = logging.getLogger("spokehub_contracts.http")
-
-
-def _remember_missing_sniffio() -> None:
-    """Make a failed ``import sniffio`` cheap when sniffio is not installed.
-
-    httpcore tells asyncio from trio by importing ``sniffio`` inside the function it
-    calls for every lock, event and cancellation shield of every pooled request, and
-    falls back to asyncio when the import fails. Python does not remember a failed
-    import, so without sniffio (anyio stopped requiring it) each call searches
-    ``sys.path`` again: several times per request, more CPU than the rest of the
-    client's own work. A ``None`` entry in ``sys.modules`` is Python's documented way to
-    say "not importable": the import then fails at once and httpcore takes the same
-    asyncio branch as before. Nothing changes when sniffio is installed. (Reported
-    upstream as encode/httpcore discussion 1102.)
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_remember_missing_sniffio()
-
-
-def _load_async_backend() -> None:
-    """Import what httpcore runs on under asyncio before the first request.
-
-    httpcore reaches asyncio through anyio, which imports its asyncio backend and the
-    parts behind its public names (sockets, locks, timeouts, TLS streams) lazily, on
-    first use: the hub's first deliveries would otherwise wait for those imports (a few
-    milliseconds from bytecode, far longer where none is cached) while each holds a slot
-    of the vendor's budget. Done when a client is built, at the hub's start. Anything
-    that moved or is missing is simply left to load as before.
-    """
-    with contextlib.suppress(ImportError):
-        import anyio
-
-        importlib.import_module("anyio._backends._asyncio")
-        importlib.import_module("anyio.streams.tls")
-        for name in ("connect_tcp", "fail_after", "Lock", "Event", "Semaphore", "CancelScope"):
-            getattr(anyio, name, None)
 
 
 #: Adds authentication headers to a request, at send time. It receives the request (so it
@@ -275,7 +234,6 @@ class SpokeClient:
         self.rate_limiter = RateLimiter(
             rate_limit, clock=clock, sleep=self._sleep if clock is not None else None
         )
-        _load_async_backend()
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"User-Agent": user_agent, **(headers or {})},

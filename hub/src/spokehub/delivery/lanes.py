@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from spokehub_contracts import AuthError, Change, CheckStatus, Destination, Forget, Throttled
 
 from ..config import Project, Route
+from ..http_runtime import prepare_vendor_http
 from ..logs import get_logger
 from ..registry import Registry
 from . import state as lane_state
@@ -463,6 +464,7 @@ def build_lanes(
 ) -> list[Lane]:
     """One lane per destination connection whose spoke is installed (others are logged
     and skipped: their rows wait in the outbox)."""
+    prepare_vendor_http()
     lanes: list[Lane] = []
     for name, conn in sorted(project.destinations().items()):
         if only is not None and name != only:

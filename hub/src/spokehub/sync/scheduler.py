@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from spokehub_contracts import RejectedRecord, Source, SourceRecord, StateCheckpoint, utcnow
 
 from ..config import Project
+from ..http_runtime import prepare_vendor_http
 from ..ingest import Accepted, write_messages_in
 from ..ingest.messages import record_message_id
 from ..logs import get_logger
@@ -107,6 +108,7 @@ async def sync_connection(
     conn_cfg = project.connections[connection]
     if conn_cfg.kind != "source" or conn_cfg.spoke is None:
         raise ValueError(f"{connection!r} is not a source connection with a spoke")
+    prepare_vendor_http()
     registered = registry.sources[conn_cfg.spoke]
     config = project.spoke_configs.get(connection) or registered.cls.Config.model_validate(
         conn_cfg.config

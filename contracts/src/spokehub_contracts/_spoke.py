@@ -50,6 +50,11 @@ class Capabilities(BaseModel):
     :param base_url: the vendor's API root; a connection may override it (sandboxes, EU hosts).
     :param incremental: a source that resumes from saved state.
     :param webhooks: a push source that verifies and parses webhooks.
+    :param upserts: for a destination, whether it stores what an upsert change says an
+        object looks like now (latest wins, the default). The hub then sends only the
+        latest of several upserts of one object in one batch. A destination that keeps
+        every version (an append-only log, a history table) declares ``False`` and
+        receives each change.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -62,6 +67,7 @@ class Capabilities(BaseModel):
     base_url: HttpUrl | None = None
     incremental: bool = False
     webhooks: bool = False
+    upserts: bool = True
 
 
 class CheckStatus(StrEnum):

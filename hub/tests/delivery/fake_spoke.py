@@ -99,9 +99,12 @@ def destination_class(
     batch_size: int = 10,
     rate_limit: RateLimit | None = None,
     record_kinds: tuple[str, ...] = ALL_KINDS,
+    upserts: bool = True,
 ) -> type[FakeVendorDestination]:
     """A variant of the fake destination with its own name and capabilities."""
-    caps = Capabilities(record_kinds=record_kinds, batch_size=batch_size, rate_limit=rate_limit)
+    caps = Capabilities(
+        record_kinds=record_kinds, batch_size=batch_size, rate_limit=rate_limit, upserts=upserts
+    )
     return type(
         f"FakeVendor_{name.replace('-', '_')}",
         (FakeVendorDestination,),

@@ -172,6 +172,21 @@ async def test_upserts_are_coalesced_and_sent_once(sqlite_engine, vendors):
     assert second.external_id == "ext-p2" and third.status == "delivered"
 
 
+async def test_a_destination_that_keeps_every_version_receives_every_upsert(sqlite_engine, vendors):
+    vendor = vendors()
+    fill(
+        sqlite_engine,
+        "crm",
+        [person("p1", "c1", first_name="Ada"), person("p2", "c1", last_name="Lovelace")],
+    )
+    lane = lane_for(sqlite_engine, vendor.url, destination_class("history", upserts=False))
+    assert await lane.run_once() == 2
+    await lane.spoke.aclose()
+    assert vendor.accepted == {"p1": 1, "p2": 1}
+    assert [i["item_id"] for i in vendor.batches[0]] == ["p1", "p2"]
+    assert {r.status for r in rows(sqlite_engine)} == {"delivered"}
+
+
 async def test_denied_consent_is_recorded_as_suppressed(sqlite_engine, vendors):
     vendor = vendors()
     fill(sqlite_engine, "crm", [event("e1", "c1"), event("e2", "c2")], purpose="email_marketing")

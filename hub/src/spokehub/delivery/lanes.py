@@ -100,9 +100,7 @@ class Lane:
         self.batch_size = caps.batch_size
         self.accepts = frozenset(caps.record_kinds)
         self.can_delete = caps.can_delete
-        # Upsert kinds are latest-wins by contract; a destination that keeps every version
-        # would declare otherwise (no such capability exists yet).
-        self.coalesces = bool(getattr(caps, "upserts", True))
+        self.coalesces = caps.upserts
         self.pacer = Pacer(caps.rate_limit)
         self.paused = False
         self._failures = 0

@@ -11,17 +11,17 @@ from pydantic import ValidationError
 
 from spokehub_contracts import ConfigError
 
-from .check import Checker, Verdict, Violation
-from .diff import Change, diff
+from .check import Checker, FieldViolation, Verdict
+from .diff import ContractChange, diff
 from .spec import ContractSpec, EffectiveContract, effective
 
 __all__ = [
-    "Change",
     "Checker",
+    "ContractChange",
     "ContractSpec",
     "EffectiveContract",
+    "FieldViolation",
     "Verdict",
-    "Violation",
     "diff",
     "effective",
     "load_contract",

@@ -21,7 +21,7 @@ Action = Literal["accept", "quarantine", "drop"]
 
 
 @dataclass(frozen=True)
-class Violation:
+class FieldViolation:
     """One broken rule: where (``properties.plan``) and what (``required``)."""
 
     field: str
@@ -41,7 +41,7 @@ class Verdict:
     """
 
     action: Action = "accept"
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[FieldViolation] = field(default_factory=list)
     mode: str = "enforce"
     dropped_traits: list[str] = field(default_factory=list)
     event: str | None = None
@@ -58,12 +58,12 @@ _RULES = {
 }
 
 
-def _violations(exc: ValidationError, prefix: str) -> list[Violation]:
+def _violations(exc: ValidationError, prefix: str) -> list[FieldViolation]:
     out = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"])
         rule = _RULES.get(err["type"]) or err["msg"]
-        out.append(Violation(f"{prefix}.{loc}" if loc else prefix, rule))
+        out.append(FieldViolation(f"{prefix}.{loc}" if loc else prefix, rule))
     return out
 
 
@@ -116,19 +116,19 @@ class Checker:
         verdict.event = name if isinstance(name, str) else None
         if policy.events is not None and name not in policy.events:
             verdict.violations.append(
-                Violation("event", f"source {connection!r} may not send event {name!r}")
+                FieldViolation("event", f"source {connection!r} may not send event {name!r}")
             )
             return
         spec = self.contract.events.get(name) if isinstance(name, str) else None
         if spec is None:
             if policy.unknown_events == "allow":
                 return
-            verdict.violations.append(Violation("event", f"event {name!r} is not declared"))
+            verdict.violations.append(FieldViolation("event", f"event {name!r} is not declared"))
             verdict.action = "quarantine" if policy.unknown_events == "quarantine" else "drop"
             return
         props = message.get("properties") or {}
         if not isinstance(props, Mapping):
-            verdict.violations.append(Violation("properties", "must be an object"))
+            verdict.violations.append(FieldViolation("properties", "must be an object"))
             return
         try:
             self._event_model(name, spec).model_validate_json(orjson.dumps(props))
@@ -150,5 +150,5 @@ class Checker:
             verdict.dropped_traits.extend(undeclared)
         else:
             verdict.violations.extend(
-                Violation(f"traits.{k}", "trait is not declared") for k in undeclared
+                FieldViolation(f"traits.{k}", "trait is not declared") for k in undeclared
             )

@@ -28,7 +28,7 @@ _ACCEPTS: dict[str, set[str]] = {
 
 
 @dataclass(frozen=True)
-class Change:
+class ContractChange:
     severity: Severity
     where: str
     what: str
@@ -37,13 +37,13 @@ class Change:
         return f"{self.severity}: {self.where}: {self.what}"
 
 
-def compare_field(where: str, old: FieldSpec, new: FieldSpec) -> list[Change]:
+def compare_field(where: str, old: FieldSpec, new: FieldSpec) -> list[ContractChange]:
     """Classify every difference between two versions of one field."""
-    out: list[Change] = []
+    out: list[ContractChange] = []
     if old.type != new.type:
         widened = old.type in _ACCEPTS[new.type]
         out.append(
-            Change(
+            ContractChange(
                 "additive" if widened else "breaking",
                 where,
                 f"type {old.type} → {new.type} ({'widened' if widened else 'narrowed'})",
@@ -51,7 +51,7 @@ def compare_field(where: str, old: FieldSpec, new: FieldSpec) -> list[Change]:
         )
     if old.required != new.required:
         out.append(
-            Change(
+            ContractChange(
                 "breaking" if new.required else "additive",
                 where,
                 "now required" if new.required else "now optional",
@@ -59,31 +59,37 @@ def compare_field(where: str, old: FieldSpec, new: FieldSpec) -> list[Change]:
         )
     if old.enum != new.enum:
         if new.enum is None:
-            out.append(Change("additive", where, "enum removed (widened)"))
+            out.append(ContractChange("additive", where, "enum removed (widened)"))
         elif old.enum is None or not set(old.enum) <= set(new.enum):
-            out.append(Change("breaking", where, "enum narrowed"))
+            out.append(ContractChange("breaking", where, "enum narrowed"))
         else:
-            out.append(Change("additive", where, "enum widened"))
+            out.append(ContractChange("additive", where, "enum widened"))
     for bound, tighter in (("minimum", lambda o, n: n > o), ("maximum", lambda o, n: n < o)):
         o, n = getattr(old, bound), getattr(new, bound)
         if o != n:
             breaking = n is not None and (o is None or tighter(o, n))
-            out.append(Change("breaking" if breaking else "additive", where, f"{bound} {o} → {n}"))
+            out.append(
+                ContractChange("breaking" if breaking else "additive", where, f"{bound} {o} → {n}")
+            )
     if old.pattern != new.pattern:
         out.append(
-            Change("additive" if new.pattern is None else "breaking", where, "pattern changed")
+            ContractChange(
+                "additive" if new.pattern is None else "breaking", where, "pattern changed"
+            )
         )
     return out
 
 
-def _fields(where: str, old: dict[str, FieldSpec], new: dict[str, FieldSpec]) -> list[Change]:
-    out: list[Change] = []
+def _fields(
+    where: str, old: dict[str, FieldSpec], new: dict[str, FieldSpec]
+) -> list[ContractChange]:
+    out: list[ContractChange] = []
     for key in sorted(old.keys() - new.keys()):
-        out.append(Change("breaking", f"{where}.{key}", "removed"))
+        out.append(ContractChange("breaking", f"{where}.{key}", "removed"))
     for key in sorted(new.keys() - old.keys()):
         spec = new[key]
         out.append(
-            Change(
+            ContractChange(
                 "breaking" if spec.required else "additive",
                 f"{where}.{key}",
                 "added (required)" if spec.required else "added (optional)",
@@ -94,19 +100,19 @@ def _fields(where: str, old: dict[str, FieldSpec], new: dict[str, FieldSpec]) ->
     return out
 
 
-def diff(old: EffectiveContract, new: EffectiveContract) -> list[Change]:
+def diff(old: EffectiveContract, new: EffectiveContract) -> list[ContractChange]:
     """Every change from ``old`` to ``new``, breaking ones first."""
-    out: list[Change] = []
+    out: list[ContractChange] = []
     out += _fields("traits.person", old.person_traits, new.person_traits)
     out += _fields("traits.account", old.account_traits, new.account_traits)
     for name in sorted(old.events.keys() - new.events.keys()):
-        out.append(Change("breaking", f"events[{name!r}]", "event removed"))
+        out.append(ContractChange("breaking", f"events[{name!r}]", "event removed"))
     for name in sorted(new.events.keys() - old.events.keys()):
-        out.append(Change("additive", f"events[{name!r}]", "event added"))
+        out.append(ContractChange("additive", f"events[{name!r}]", "event added"))
     for name in sorted(old.events.keys() & new.events.keys()):
         o, n = old.events[name], new.events[name]
         where = f"events[{name!r}].properties"
         out += _fields(where, o.properties, n.properties)
         if o.additional_properties and not n.additional_properties:
-            out.append(Change("breaking", where, "additional properties now refused"))
+            out.append(ContractChange("breaking", where, "additional properties now refused"))
     return sorted(out, key=lambda c: c.severity != "breaking")

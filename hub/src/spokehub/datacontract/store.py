@@ -11,14 +11,14 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ..store.tables import contract_versions, contract_violations
 from .check import Verdict
-from .diff import Change, diff
+from .diff import ContractChange, diff
 from .spec import EffectiveContract
 
 
 class BreakingChange(Exception):
     """The project's contract breaks the live one and ``allow_breaking`` was not given."""
 
-    def __init__(self, changes: list[Change]) -> None:
+    def __init__(self, changes: list[ContractChange]) -> None:
         self.changes = changes
         super().__init__(
             f"{len(changes)} breaking change(s) to the live contract; review them with "
@@ -35,7 +35,7 @@ def live_contract(conn: Connection) -> EffectiveContract | None:
 
 def publish(
     engine: Engine, contract: EffectiveContract, *, allow_breaking: bool = False
-) -> list[Change]:
+) -> list[ContractChange]:
     """Make ``contract`` the live one. Additive changes publish on their own; breaking
     changes need ``allow_breaking``. Returns the changes (empty when nothing changed)."""
     with engine.begin() as conn:
@@ -54,7 +54,7 @@ def publish(
                 published_at=datetime.now(UTC),
             )
         )
-        return changes or [Change("additive", "contract", "first publication")]
+        return changes or [ContractChange("additive", "contract", "first publication")]
 
 
 def record_violations(conn: Connection, connection: str, verdicts: Iterable[Verdict]) -> None:

@@ -2,16 +2,16 @@
 
 from .quarantine import QuarantinedRecord, list_quarantine, replay
 from .routing import Router, Target
-from .violations import Violation
+from .violations import RecordRejected
 from .worker import BatchStats, Pipeline
 
 __all__ = [
     "BatchStats",
     "Pipeline",
     "QuarantinedRecord",
+    "RecordRejected",
     "Router",
     "Target",
-    "Violation",
     "list_quarantine",
     "replay",
 ]

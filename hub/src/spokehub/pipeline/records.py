@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from spokehub_contracts import Account, Event, EventType, Person, SourceRecord
 
-from .violations import Violation, from_validation_error
+from .violations import RecordRejected, from_validation_error
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 #: Segment's reserved person traits, by their wire names, mapped to the canonical fields.
@@ -34,12 +34,12 @@ def snake(name: str) -> str:
 def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
     """Parse and validate one inbox row.
 
-    :raises Violation: with the field and rule, when the row breaks the contract.
+    :raises RecordRejected: with the field and rule, when the row breaks the contract.
     """
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise Violation("validate", "(record)", "not valid JSON") from None
+        raise RecordRejected("validate", "(record)", "not valid JSON") from None
     if kind == "record":
         try:
             return SourceRecord.model_validate(data)
@@ -93,7 +93,7 @@ def split_traits(traits: dict[str, Any], reserved: frozenset[str]) -> dict[str, 
 def person_from_traits(traits: dict[str, Any]) -> Person:
     """Identify traits as a :class:`Person`.
 
-    :raises Violation: ``contract`` stage, naming the trait (``traits.age``).
+    :raises RecordRejected: ``contract`` stage, naming the trait (``traits.age``).
     """
     try:
         return Person.model_validate(split_traits(traits, PERSON_FIELDS))

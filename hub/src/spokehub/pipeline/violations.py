@@ -1,11 +1,11 @@
-"""A record that breaks the contract: where, which rule, at which stage."""
+"""A record the pipeline rejects: where, which rule, at which stage."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
 
-class Violation(Exception):
+class RecordRejected(Exception):
     """Raised for one record the pipeline must quarantine instead of process.
 
     :param stage: ``validate`` (not a valid message), ``contract`` (a field breaks the
@@ -21,18 +21,18 @@ class Violation(Exception):
         super().__init__(f"{stage}: {field}: {rule}")
 
 
-def from_validation_error(stage: str, exc: ValidationError, prefix: str = "") -> Violation:
-    """The first error of a pydantic ``ValidationError`` as a :class:`Violation`.
+def from_validation_error(stage: str, exc: ValidationError, prefix: str = "") -> RecordRejected:
+    """The first error of a pydantic ``ValidationError`` as a :class:`RecordRejected`.
 
     Uses ``loc`` and ``msg`` only (``include_input=False``): the value is never kept.
     """
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     if not errors:
-        return Violation(stage, prefix or "(record)", "invalid")
+        return RecordRejected(stage, prefix or "(record)", "invalid")
     first = errors[0]
     loc = ".".join(str(p) for p in first["loc"])
     field = ".".join(p for p in (prefix, loc) if p) or "(record)"
     rule = first["msg"]
     if len(errors) > 1:
         rule = f"{rule} (and {len(errors) - 1} more)"
-    return Violation(stage, field, rule)
+    return RecordRejected(stage, field, rule)

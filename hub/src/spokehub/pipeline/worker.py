@@ -33,12 +33,12 @@ from .profiles import apply_record, resolve
 from .records import to_record
 from .routing import Router
 from .screening import ContractScreen, count
-from .violations import Violation
+from .violations import RecordRejected
 
 log = get_logger("spokehub.pipeline")
 
 #: Errors of one record's data (not of the database): the record is quarantined.
-_RECORD_ERRORS = (Violation, ValidationError, SpokehubError, ValueError, TypeError, KeyError)
+_RECORD_ERRORS = (RecordRejected, ValidationError, SpokehubError, ValueError, TypeError, KeyError)
 #: PostgreSQL SQLSTATEs worth retrying the whole batch for: deadlock, serialization.
 _RETRY_STATES = frozenset({"40P01", "40001"})
 
@@ -221,7 +221,7 @@ class Pipeline:
                     continue
             try:
                 record = self._prepare(row)
-            except Violation as v:
+            except RecordRejected as v:
                 quarantined.append(_quarantine_row(row, v.stage, v.field, v.rule))
                 statuses[row.id] = "quarantined"
                 continue
@@ -281,9 +281,9 @@ class Pipeline:
             try:
                 record = transform.apply(record)
             except ValidationFailed as exc:
-                raise Violation("transform", exc.field, exc.rule) from None
+                raise RecordRejected("transform", exc.field, exc.rule) from None
             except Exception as exc:
-                raise Violation(
+                raise RecordRejected(
                     "transform", "(record)", f"transform {name!r} failed: {type(exc).__name__}"
                 ) from None
         if record is not None and self.matchers:
@@ -292,7 +292,7 @@ class Pipeline:
                 try:
                     extra.extend(i for i in matcher.match(record) if i not in extra)
                 except Exception as exc:
-                    raise Violation(
+                    raise RecordRejected(
                         "transform", "(record)", f"matcher {name!r} failed: {type(exc).__name__}"
                     ) from None
             record = record.model_copy(update={"identifiers": tuple(extra)})
@@ -340,7 +340,7 @@ def _quarantine_row(row: InboxRow, stage: str, field: str, rule: str) -> dict[st
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str]:
-    if isinstance(exc, Violation):
+    if isinstance(exc, RecordRejected):
         return exc.stage, exc.field, exc.rule
     if isinstance(exc, ValidationError):
         from .violations import from_validation_error

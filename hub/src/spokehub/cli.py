@@ -16,6 +16,7 @@ from spokehub_contracts import CheckResult, CheckStatus
 
 from . import __version__
 from .config import DEFAULT_FILE, ConfigErrors, Project, load
+from .envfile import ENV_FILE, project_environment
 from .logs import configure_logging
 from .registry import Registry, RegistryError
 
@@ -63,7 +64,8 @@ class CliState:
     def project(self) -> Project:
         if self._project is None:
             try:
-                self._project = load(self.config_path, self.registry)
+                env = project_environment(self.config_path)
+                self._project = load(self.config_path, self.registry, env=env)
             except ConfigErrors as exc:
                 for problem in exc.errors:
                     err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
@@ -130,6 +132,8 @@ def init(
         fail(str(exc))
     for path in written:
         out.print(f"created {path}")
+        if path.name == ENV_FILE:
+            out.print(f"{path} holds the admin token: keep it out of version control")
     out.print("next: spokehub config validate && spokehub db upgrade")
 
 

@@ -11,15 +11,26 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
 from ._errors import pydantic_config_errors
 from .registry import Registry
+from .write_keys import WriteKeyTable
 
 DEFAULT_FILE = "spokehub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -38,6 +49,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: Tokens that ship in examples and starters: known to everyone, so they protect nothing.
+PLACEHOLDER_TOKENS = frozenset({"change-me"})
+
+
+def _not_blank(secret: SecretStr) -> SecretStr:
+    # An empty credential would match an empty presented one: refuse it where it is set.
+    if not secret.get_secret_value().strip():
+        raise ValueError("must not be empty or whitespace")
+    return secret
+
+
+def _not_placeholder(secret: SecretStr) -> SecretStr:
+    if secret.get_secret_value().strip() in PLACEHOLDER_TOKENS:
+        raise ValueError(
+            "is the starter's placeholder token; set a secret of your own "
+            "(spokehub init writes one to .env as SPOKEHUB_ADMIN_TOKEN)"
+        )
+    return secret
+
+
+#: A credential from the project file: never empty or whitespace.
+Credential = Annotated[SecretStr, AfterValidator(_not_blank)]
+
+
 class StoreSettings(_Strict):
     url: str = "sqlite:///spokehub.db"
 
@@ -45,7 +80,10 @@ class StoreSettings(_Strict):
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
-    admin_token: SecretStr | None = None
+    admin_token: Annotated[Credential, AfterValidator(_not_placeholder)] | None = Field(
+        default=None,
+        description="Bearer token of the profile and delivery APIs; unset turns them off",
+    )
     dedup_window_hours: float = Field(
         default=24.0,
         gt=0,
@@ -67,7 +105,7 @@ class Connection(_Strict):
 
     kind: Literal["source", "destination"]
     spoke: str | None = None
-    write_keys: list[SecretStr] = Field(default_factory=list)
+    write_keys: list[Credential] = Field(default_factory=list)
     schedule: float | None = Field(default=None, gt=0, description="pull every N seconds")
     config: dict[str, Any] = Field(default_factory=dict)
 
@@ -116,6 +154,22 @@ class Project(_Strict):
     # Filled by load(): each connection's config validated by its spoke's Config model.
     spoke_configs: dict[str, SpokeConfig] = Field(default_factory=dict, exclude=True)
     path: Path | None = Field(default=None, exclude=True)
+    _write_key_table: WriteKeyTable | None = PrivateAttr(default=None)
+
+    @field_validator("connections")
+    @classmethod
+    def _write_keys_unique(cls, connections: dict[str, Connection]) -> dict[str, Connection]:
+        # A key shared by two sources would file one source's events under the other.
+        owner: dict[str, str] = {}
+        for name, conn in connections.items():
+            for i, key in enumerate(conn.write_keys):
+                first = owner.setdefault(key.get_secret_value(), name)
+                if first != name:
+                    raise ValueError(
+                        f"{name}.write_keys[{i}] is also a write key of {first}; "
+                        "each key must name one source"
+                    )
+        return connections
 
     def sources(self) -> dict[str, Connection]:
         return {n: c for n, c in self.connections.items() if c.kind == "source"}
@@ -124,10 +178,15 @@ class Project(_Strict):
         return {n: c for n, c in self.connections.items() if c.kind == "destination"}
 
     def source_for_write_key(self, key: str) -> str | None:
-        for name, conn in self.sources().items():
-            if any(k.get_secret_value() == key for k in conn.write_keys):
-                return name
-        return None
+        """The source ``key`` is a write key of, or ``None``, found with the same work
+        whether or not the key exists (see :mod:`spokehub.write_keys`)."""
+        if self._write_key_table is None:
+            self._write_key_table = WriteKeyTable(
+                (name, k.get_secret_value())
+                for name, conn in self.sources().items()
+                for k in conn.write_keys
+            )
+        return self._write_key_table.source(key)
 
 
 def interpolate(value: Any, env: Mapping[str, str], path: str, errors: list[ConfigError]) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 
 from fastapi import HTTPException, Request
@@ -43,13 +44,25 @@ def source_for_key(project: Project, key: str | None) -> str:
 
 
 def require_admin(request: Request) -> None:
-    """FastAPI dependency: the request carries ``Authorization: Bearer <server.admin_token>``."""
+    """FastAPI dependency: the request carries ``Authorization: Bearer <server.admin_token>``.
+
+    An empty presented token is refused whatever is configured, so a token that came out
+    empty (an unset variable) can never open the API.
+    """
     project: Project = request.app.state.project
     token = project.server.admin_token
     if token is None:
         raise HTTPException(403, "the profile API is disabled: set server.admin_token")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.get_secret_value().encode()
+    given = given.strip()
+    if (
+        scheme.lower() != "bearer"
+        or not given
+        # Digests of equal length, so the comparison does not tell the token's length.
+        or not hmac.compare_digest(_digest(given), _digest(token.get_secret_value()))
     ):
         raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()

@@ -1,10 +1,19 @@
-"""Turning pydantic validation errors into ``<yaml path>: <rule>`` configuration errors."""
+"""Configuration errors: the exception that carries them all, and turning pydantic
+validation errors into ``<yaml path>: <rule>`` lines."""
 
 from __future__ import annotations
 
 from pydantic import ValidationError
 
 from spokehub_contracts import ConfigError
+
+
+class ConfigErrors(Exception):
+    """One or more configuration problems; ``errors`` holds them all."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
 
 
 def _join(prefix: str, key: str) -> str:

@@ -28,21 +28,13 @@ from pydantic import (
 
 from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
-from ._errors import pydantic_config_errors
+from ._errors import ConfigErrors, pydantic_config_errors
 from .registry import Registry
 from .write_keys import WriteKeyTable
 
 DEFAULT_FILE = "spokehub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _CONN_NAME = r"^[a-z][a-z0-9_-]*$"
-
-
-class ConfigErrors(Exception):
-    """One or more configuration problems; ``errors`` holds them all."""
-
-    def __init__(self, errors: list[ConfigError]) -> None:
-        self.errors = errors
-        super().__init__("\n".join(str(e) for e in errors))
 
 
 class _Strict(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from spokehub_contracts import ConfigError
 
+from .._errors import ConfigErrors, pydantic_config_errors
 from .check import Checker, FieldViolation, Verdict
 from .diff import ContractChange, diff
 from .spec import ContractSpec, EffectiveContract, effective
@@ -31,20 +32,14 @@ __all__ = [
 
 def parse_contract(data: Any, where: str = "contract") -> ContractSpec:
     """Validate a contract mapping; errors carry the YAML path under ``where``."""
-    from .._errors import pydantic_config_errors
-
     try:
         return ContractSpec.model_validate(data or {})
     except ValidationError as exc:
-        from ..config import ConfigErrors
-
         raise ConfigErrors(pydantic_config_errors(exc, where)) from None
 
 
 def read_contract_file(path: Path) -> ContractSpec:
     """Read a contract from ``contract.yaml`` or from a project file's ``contract:`` section."""
-    from ..config import ConfigErrors
-
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:

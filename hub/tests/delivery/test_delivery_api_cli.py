@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from typer.testing import CliRunner
 
+from spokehub.api.deliveries import router
 from spokehub.cli import app as cli_app
 from spokehub.delivery import state as lane_state
-from spokehub.delivery.api import router
 from spokehub.registry import Registry
 from spokehub.store.tables import outbox
 

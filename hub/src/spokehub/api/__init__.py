@@ -1,4 +1,4 @@
-"""The hub's HTTP API: ingestion, webhooks, profiles, health and metrics."""
+"""The hub's HTTP API: ingestion, webhooks, profiles, delivery lanes, health and metrics."""
 
 from .app import create_app
 

@@ -12,7 +12,7 @@ from ..config import Project
 from ..ingest import IngestSettings
 from ..ingest.group import GroupWriter
 from ..registry import Registry
-from . import health, ingestion, profiles, webhooks
+from . import deliveries, health, ingestion, profiles, webhooks
 from .errors import install_error_handlers
 from .metrics import Metrics
 
@@ -53,5 +53,6 @@ def create_app(
     app.include_router(ingestion.router)
     app.include_router(webhooks.router)
     app.include_router(profiles.router)
+    app.include_router(deliveries.router)
     app.include_router(health.router)
     return app

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..api.auth import require_admin
-from . import state as lane_state
-from .replay import parse_since, replay
-from .status import LaneStatus, lane_status
+from ..delivery import state as lane_state
+from ..delivery.replay import parse_since, replay
+from ..delivery.status import LaneStatus, lane_status
+from .auth import require_admin
 
 router = APIRouter(
     prefix="/v1/deliveries",

@@ -61,3 +61,34 @@ async def test_a_declared_rate_is_never_exceeded(sqlite_engine, vendors):
     assert vendor.max_in_window(1.0) <= 10
     assert vendor.rate_rejections == 0, "the vendor had to answer 429"
     assert time.monotonic() - start >= 3.0  # 35 requests at 10/s
+
+
+async def test_only_runs_one_lane_and_leaves_the_others_alone(sqlite_engine, vendors):
+    # `spokehub deliveries run --connection a` runs run_lanes(only="a"): b's spoke is never
+    # even built, and b's rows wait in the outbox for a process that runs b's lane.
+    vendor = vendors()
+    a_cls = destination_class("a-vendor")
+    built: list[str] = []
+
+    class Watched(destination_class("b-vendor")):
+        def __init__(self, config, *, connection=""):
+            built.append(connection)
+            super().__init__(config, connection=connection)
+
+    registry = Registry.load(allow=[], extra_plugins=[("fake", plugin(a_cls, Watched))])
+    project = make_project({"a": (a_cls, vendor.url), "b": (Watched, vendor.url)}, registry)
+    fill(sqlite_engine, "a", [event("a1", "c1")])
+    fill(sqlite_engine, "b", [event("b1", "c1")])
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_lanes(sqlite_engine, project, registry, stop, settings=FAST, only="a")
+    )
+    start = time.monotonic()
+    while not all(r.status == "delivered" for r in rows(sqlite_engine, "a")):
+        assert time.monotonic() - start < 15
+        assert not task.done(), task
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    assert built == []
+    assert [r.status for r in rows(sqlite_engine, "b")] == ["pending"]

@@ -505,7 +505,9 @@ async def run_lanes(
     without touching the others. Returns once every lane has stopped and every spoke is
     closed.
     """
-    lanes = build_lanes(engine, project, registry, settings=settings, consent_reader=consent_reader)
+    lanes = build_lanes(
+        engine, project, registry, settings=settings, consent_reader=consent_reader, only=only
+    )
     try:
         await asyncio.gather(*(_supervise(lane, stop) for lane in lanes), stop.wait())
     finally:

@@ -1,3 +1,5 @@
+"""The ``spokehub`` command, run in process through its console-script entry point."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +8,9 @@ from spokehub import __version__
 from spokehub.testing.dists import make_fake_distribution
 
 
-def test_version(run_cli):
-    result = run_cli("--version")
+def test_version_from_a_real_process(run_cli_process):
+    # The one test of `python -m spokehub` as a process: it starts, prints and exits 0.
+    result = run_cli_process("--version")
     assert result.returncode == 0
     assert __version__ in result.stdout
 

@@ -35,25 +35,19 @@ import sys
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
-ROOT = Path(__file__).resolve().parents[1]
-HELPERS = ROOT / "hub" / "tests" / "delivery"
-sys.path.insert(0, str(HELPERS))
-
-from delivery_helpers import event, fill, make_project, plugin  # noqa: E402
-from fake_spoke import destination_class  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
-
-from spokehub.delivery import DeliverySettings, run_lanes  # noqa: E402
-from spokehub.delivery.clock import as_utc, utcnow  # noqa: E402
-from spokehub.registry import Registry  # noqa: E402
-from spokehub.store import create_store_engine, upgrade  # noqa: E402
-from spokehub.store.tables import delivery_attempts, outbox  # noqa: E402
-from spokehub_contracts import RateLimit  # noqa: E402
+from spokehub.delivery import DeliverySettings, run_lanes
+from spokehub.delivery.clock import as_utc, utcnow
+from spokehub.registry import Registry
+from spokehub.store import create_store_engine, upgrade
+from spokehub.store.tables import delivery_attempts, outbox
+from spokehub.testing.fake_spoke import destination_class, plugin
+from spokehub.testing.outbox import event, fill, make_project
+from spokehub_contracts import RateLimit
 
 RATE = 50
 BATCH = 100
@@ -70,23 +64,24 @@ class VendorProcess:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(HELPERS / "fake_vendor.py"),
+                *("-m", "spokehub.testing.fake_vendor"),
                 *("--rate", str(rate)),
                 *("--per", str(per)),
+                "--until-stdin-closes",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.strip().isdigit():
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("http://127.0.0.1:"):
             self.stop()
             raise RuntimeError("the fake vendor did not start")
-        self.url = f"http://127.0.0.1:{int(line)}"
+        self.url = line
 
     def stats(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/stats", timeout=10)
+        response = httpx.get(f"{self.url}/_sandbox/stats", timeout=10)
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data

@@ -26,6 +26,8 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -53,6 +55,25 @@ ThrottleSignal = Callable[[httpx.Response], float | None]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ClientDefaults:
+    """What a :class:`SpokeClient` built without its own transport or clock uses instead.
+
+    Set only by the conformance kit (``spokehub_contracts.testing.intercept_clients``), so
+    that a spoke's client reaches the vendor's sandbox on a test clock without the spoke
+    passing anything through; outside it no client sees a difference.
+    """
+
+    transport: httpx.AsyncBaseTransport | None = None
+    clock: Clock | None = None
+    sleep: Sleep | None = None
+
+
+CLIENT_DEFAULTS: ContextVar[ClientDefaults | None] = ContextVar(
+    "spokehub_client_defaults", default=None
+)
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
@@ -221,6 +242,11 @@ class SpokeClient:
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        defaults = CLIENT_DEFAULTS.get()
+        if defaults is not None:
+            transport = transport or defaults.transport
+            if clock is None and defaults.clock is not None:
+                clock, sleep = defaults.clock, sleep or defaults.sleep
         self.attempts = attempts
         self.backoff = backoff
         self.max_backoff = max_backoff

@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-# The fake vendor and spoke are plain modules beside the tests (the benchmark uses them too).
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fake_vendor import FakeVendor, run_vendor
+from spokehub.testing.fake_vendor import FakeVendor, run_vendor
 
 
 @pytest.fixture

@@ -1,24 +1,19 @@
-"""Helpers of the delivery tests: outbox rows shaped as the pipeline writes them, fast
-settings, projects with fake destinations."""
+"""Helpers of the delivery tests: fast settings, lanes against the fake vendor, and the
+outbox helpers and fakes of :mod:`spokehub.testing` in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
 from typing import Any
 
-from fake_spoke import destination_class, plugin
-from fake_vendor import Faults
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
-from spokehub.config import Project, validate
 from spokehub.delivery.backoff import RetryPolicy
-from spokehub.delivery.clock import utcnow
 from spokehub.delivery.settings import DeliverySettings
 from spokehub.registry import Registry
 from spokehub.store.tables import outbox
-from spokehub_contracts import Change, Person, TrackEvent, UpsertPerson
-from spokehub_contracts import Event as EventModel
+from spokehub.testing.fake_spoke import destination_class, plugin
+from spokehub.testing.fake_vendor import Faults
+from spokehub.testing.outbox import event, fill, make_project, person
 
 FAST = DeliverySettings(
     retry=RetryPolicy(base=0.05, cap=0.5, max_attempts=8, max_age=60),
@@ -31,75 +26,12 @@ FAST = DeliverySettings(
 )
 
 
-def person(item_id: str, contact: str, **traits: Any) -> UpsertPerson:
-    return UpsertPerson(item_id=item_id, contact_id=contact, person=Person(**traits))
-
-
-def event(item_id: str, contact: str | None, name: str = "Order Completed") -> TrackEvent:
-    return TrackEvent(
-        item_id=item_id,
-        contact_id=contact,
-        event=EventModel(
-            type="track",
-            event=name,
-            user_id=contact,
-            anonymous_id="anon",
-            properties={"n": item_id},
-        ),
-    )
-
-
-def fill(
-    engine: Engine,
-    destination: str,
-    changes: Sequence[Change],
-    *,
-    route: str | None = None,
-    purpose: str | None = None,
-    created_at: datetime | None = None,
-) -> list[int]:
-    """Add outbox rows shaped as the pipeline writes them; returns their ids."""
-    now = created_at or utcnow()
-    rows = [
-        {
-            "destination": destination,
-            "route": route,
-            "contact_id": c.contact_id,
-            "kind": c.kind,
-            "purpose": purpose,
-            "item": c.model_dump_json(),
-            "created_at": now + timedelta(microseconds=i),
-            "due_at": now,
-            "status": "pending",
-            "attempts": 0,
-        }
-        for i, c in enumerate(changes)
-    ]
-    with engine.begin() as conn:
-        result = conn.execute(insert(outbox).returning(outbox.c.id), rows)
-        return sorted(r.id for r in result)
-
-
 def rows(engine: Engine, destination: str | None = None) -> list[Any]:
     query = select(outbox).order_by(outbox.c.id)
     if destination:
         query = query.where(outbox.c.destination == destination)
     with engine.connect() as conn:
         return list(conn.execute(query))
-
-
-def make_project(
-    destinations: dict[str, tuple[type, str]], registry: Registry, **extra: Any
-) -> Project:
-    """A validated project with one destination connection per ``name: (cls, url)``."""
-    data: dict[str, Any] = {
-        "connections": {
-            name: {"kind": "destination", "spoke": cls.name, "config": {"base_url": url}}
-            for name, (cls, url) in destinations.items()
-        },
-        **extra,
-    }
-    return validate(data, registry)
 
 
 __all__ = [

@@ -25,7 +25,7 @@ from spokehub.delivery.status import lane_status
 
 async def test_every_item_ends_delivered_or_dead_and_none_twice(sqlite_engine, vendors):
     faults = Faults(
-        odds={"429": 0.1, "500": 0.1, "timeout": 0.03, "malformed": 0.08, "partial": 0.15},
+        odds={"429": 0.1, "500": 0.1, "timeout": 0.03, "malformed_json": 0.08, "partial": 0.15},
         retry_after=0.1,
         # Well past the client's timeout, and the client's well past a healthy answer on
         # a loaded machine: a healthy answer given up on would be sent twice by design.

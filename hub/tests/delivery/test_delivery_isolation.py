@@ -7,10 +7,10 @@ import asyncio
 import time
 
 from delivery_helpers import FAST, destination_class, event, fill, make_project, plugin, rows
-from fake_vendor import Faults
 
 from spokehub.delivery import run_lanes
 from spokehub.registry import Registry
+from spokehub.testing.fake_vendor import Faults
 from spokehub_contracts import RateLimit
 
 

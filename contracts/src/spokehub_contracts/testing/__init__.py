@@ -3,6 +3,11 @@
 - :class:`FaultInjectingTransport` and :class:`Fault`: an httpx transport that answers by
   script (429 with ``Retry-After``, 5xx, timeouts, malformed JSON) before passing requests
   to a fake vendor.
+- :class:`Sandbox`: the server base of every vendor sandbox (routes, a request log,
+  scripted throttling and faults, 127.0.0.1 only), served in a thread, in process as an
+  httpx transport, or with ``python -m spokehub_contracts.testing.sandbox``;
+  :class:`FakeClock` and :func:`intercept_clients` put a spoke's toolkit client on the
+  sandbox and a test clock without the spoke's help.
 - :func:`temporary_spokes`: registers spoke classes into a plugin manager for the length
   of a ``with`` block; the ``spokehub_register`` fixture does the same for a test.
 - :func:`check_destination`, :func:`check_source`, :func:`check_config`,
@@ -20,17 +25,31 @@ from ._checks import (
     check_destination,
     check_source,
 )
+from ._clock import FakeClock, intercept_clients
 from ._registry import temporary_spokes
+from ._sandbox import Page, Sandbox, SandboxFaults, max_in_window, route
+from ._serving import SandboxTransport
 from ._transport import Fault, FaultInjectingTransport, Handler
+from ._wire import SandboxRequest, SandboxResponse
 
 __all__ = [
+    "FakeClock",
     "Fault",
     "FaultInjectingTransport",
     "Handler",
+    "Page",
+    "Sandbox",
+    "SandboxFaults",
+    "SandboxRequest",
+    "SandboxResponse",
+    "SandboxTransport",
     "assert_no_secrets",
     "check_capabilities",
     "check_config",
     "check_destination",
     "check_source",
+    "intercept_clients",
+    "max_in_window",
+    "route",
     "temporary_spokes",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -13,24 +14,47 @@ import httpx
 #: Answers a request that no fault intercepts, like ``httpx.MockTransport``'s handler.
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
-FaultKind = Literal["throttle", "status", "timeout", "connect_error", "malformed_json", "pass"]
+FaultKind = Literal[
+    "throttle",
+    "vendor_throttle",
+    "status",
+    "timeout",
+    "connect_error",
+    "malformed_json",
+    "partial",
+    "slow",
+    "pass",
+]
+
+#: The request extension under which a fault the transport cannot apply itself (``partial``)
+#: is handed to the handler, e.g. a :class:`~spokehub_contracts.testing.Sandbox` transport.
+FAULT_EXTENSION = "spokehub_fault"
 
 
 @dataclass(frozen=True)
 class Fault:
     """One scripted answer. Build them with the class methods, or write them as strings:
     ``"429"`` (throttle, ``Retry-After: 1``), any other status such as ``"500"``,
-    ``"timeout"``, ``"connect_error"``, ``"malformed_json"`` and ``"pass"``."""
+    ``"vendor_throttle"``, ``"timeout"``, ``"connect_error"``, ``"malformed_json"``,
+    ``"partial"``, ``"slow"`` and ``"pass"``."""
 
     kind: FaultKind
     status: int = 200
     retry_after: str | None = None
+    seconds: float | None = None
 
     @classmethod
     def throttle(cls, retry_after: float | str | None = 1) -> Fault:
         """429 Too Many Requests, with ``Retry-After`` (seconds or an HTTP-date) unless None."""
         value = None if retry_after is None else str(retry_after)
         return cls("throttle", 429, value)
+
+    @classmethod
+    def vendor_throttle(cls, retry_after: float = 1) -> Fault:
+        """The vendor's own throttle answer, waiting ``retry_after`` seconds. A sandbox
+        answers it in its vendor's shape (:meth:`Sandbox.throttle_response`); a bare
+        transport, which knows no vendor, answers a plain 429."""
+        return cls("vendor_throttle", 429, str(retry_after))
 
     @classmethod
     def error(cls, status: int = 500) -> Fault:
@@ -53,6 +77,18 @@ class Fault:
         return cls("malformed_json")
 
     @classmethod
+    def partial(cls) -> Fault:
+        """The vendor accepts the request but refuses some of its items. Only a handler
+        that knows the vendor's answer can apply it: a sandbox's batch route does (see
+        :meth:`Sandbox.partial_failures`)."""
+        return cls("partial")
+
+    @classmethod
+    def slow(cls, seconds: float | None = None) -> Fault:
+        """The answer comes ``seconds`` late (a sandbox's ``slow_seconds`` by default)."""
+        return cls("slow", seconds=seconds)
+
+    @classmethod
     def passthrough(cls) -> Fault:
         """Hand this request to the handler."""
         return cls("pass")
@@ -65,6 +101,9 @@ class Fault:
             "timeout": cls.timeout,
             "connect_error": cls.connect_error,
             "malformed_json": cls.malformed_json,
+            "vendor_throttle": cls.vendor_throttle,
+            "partial": cls.partial,
+            "slow": cls.slow,
             "pass": cls.passthrough,
         }
         if text in named:
@@ -85,7 +124,10 @@ class FaultInjectingTransport(httpx.AsyncBaseTransport):
     further request to ``handler`` (a function like ``httpx.MockTransport``'s, sync or
     async, or another transport; by default ``200 {}``).
 
-    Every request it sees, faulted or not, is kept in :attr:`requests`::
+    A ``partial`` fault is handed to the handler with the request (in
+    ``request.extensions["spokehub_fault"]``), since only the vendor's answer can say
+    which items failed. Every request it sees, faulted or not, is kept in
+    :attr:`requests`::
 
         transport = FaultInjectingTransport(vendor_api, ["429", "500", "timeout"])
         client = SpokeClient("https://api.example.com", transport=transport, attempts=4)
@@ -113,6 +155,12 @@ class FaultInjectingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         fault = self._script.popleft() if self._script else Fault.passthrough()
+        if fault.kind == "slow":
+            await asyncio.sleep(fault.seconds or 0.0)
+            fault = Fault.passthrough()
+        if fault.kind == "partial":
+            request.extensions[FAULT_EXTENSION] = fault
+            return await self._pass(request)
         if fault.kind == "pass":
             return await self._pass(request)
         if fault.kind == "timeout":
@@ -124,7 +172,8 @@ class FaultInjectingTransport(httpx.AsyncBaseTransport):
                 200, headers={"Content-Type": "application/json"}, content=b'{"id": "1", "ok'
             )
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        message = "rate limit exceeded" if fault.kind == "throttle" else "injected failure"
+        throttled = fault.kind in ("throttle", "vendor_throttle")
+        message = "rate limit exceeded" if throttled else "injected failure"
         return httpx.Response(fault.status, headers=headers, json={"message": message})
 
     async def _pass(self, request: httpx.Request) -> httpx.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import orjson
@@ -77,6 +78,21 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
+def _create_private(path: str) -> None:
+    """Create a missing SQLite file readable by its owner only (0600).
+
+    The store holds personal data. SQLite would create the file with the process's
+    umask (usually 0644); it creates the WAL and shared-memory files with the main
+    file's permissions, so they follow. An existing file is left as its owner set it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        # There already, or its folder is missing (SQLite reports that when it opens).
+        return
+    os.close(fd)
+
+
 def create_store_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``: SQLite in WAL mode, or PostgreSQL through psycopg 3."""
     url = normalize_url(url)
@@ -94,6 +110,7 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
+            _create_private(database)
             checkpoint.attach(engine, database)
 
         @event.listens_for(engine, "begin")

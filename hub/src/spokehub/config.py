@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     PrivateAttr,
     SecretStr,
     ValidationError,
@@ -69,6 +70,24 @@ class StoreSettings(_Strict):
     url: str = "sqlite:///spokehub.db"
 
 
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+def _origin(origin: str) -> str:
+    if origin != "*" and not _ORIGIN.match(origin):
+        raise ValueError("an origin is scheme://host[:port], without a path, or *")
+    return origin
+
+
+class AuthFailureSettings(_Strict):
+    """How many failed authentications a client address may make: ``burst`` at once,
+    then ``per_minute`` (a token bucket); beyond that its requests are answered 429
+    with ``Retry-After`` without being checked."""
+
+    burst: int = Field(default=20, ge=1)
+    per_minute: float = Field(default=10.0, gt=0)
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
@@ -83,6 +102,17 @@ class ServerSettings(_Strict):
             "hours within which a repeated messageId from the same source is acknowledged "
             "but not stored again"
         ),
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description=(
+            "addresses or networks of reverse proxies whose X-Forwarded-For names the client"
+        ),
+    )
+    auth_failures: AuthFailureSettings = Field(default_factory=AuthFailureSettings)
+    cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
+        default_factory=list,
+        description="origins whose web pages may send events (analytics.js), or *",
     )
 
 

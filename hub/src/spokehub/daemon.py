@@ -68,6 +68,9 @@ async def serve(
         port=port or project.server.port,
         log_config=None,
         access_log=False,
+        # The client address is the peer's unless it is a trusted proxy, and the API
+        # decides that from server.trusted_proxies (uvicorn would trust 127.0.0.1).
+        proxy_headers=False,
         lifespan="off",
         timeout_graceful_shutdown=20,
     )

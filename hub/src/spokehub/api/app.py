@@ -13,6 +13,7 @@ from ..ingest import IngestSettings
 from ..ingest.group import GroupWriter
 from ..registry import Registry
 from . import deliveries, health, ingestion, profiles, webhooks
+from .cors import install_cors
 from .errors import install_error_handlers
 from .metrics import Metrics
 
@@ -50,6 +51,7 @@ def create_app(
     app.state.accepting = True
     app.state.webhook_spokes = {}
     install_error_handlers(app)
+    install_cors(app, project.server)
     app.include_router(ingestion.router)
     app.include_router(webhooks.router)
     app.include_router(profiles.router)

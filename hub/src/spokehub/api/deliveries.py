@@ -6,19 +6,19 @@ The router reads the store engine and the project from ``request.app.state`` (``
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..delivery import state as lane_state
 from ..delivery.replay import parse_since, replay
 from ..delivery.status import LaneStatus, lane_status
-from .auth import require_admin
+from .auth import AdminRoute
 
 router = APIRouter(
     prefix="/v1/deliveries",
     tags=["deliveries"],
-    dependencies=[Depends(require_admin)],
+    route_class=AdminRoute,
 )
 
 

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..ingest import IngestError
 from ..logs import get_logger
+from .throttle import auth_failed
 
 log = get_logger("spokehub.api")
 
@@ -27,6 +28,8 @@ def install_error_handlers(app: FastAPI) -> None:
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.rejected.labels(exc.code).inc()
+        if exc.status == 401:
+            auth_failed(request, exc.message)
         return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
@@ -38,8 +41,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "too_many_requests",
+        }
+        if exc.status_code == 401:
+            auth_failed(request, str(exc.detail))
         response = error_response(
             exc.status_code, code.get(exc.status_code, "error"), str(exc.detail)
         )

@@ -30,7 +30,7 @@ from ..ingest import (
     write_messages,
 )
 from ..store.engine import urgent_write_ahead
-from .auth import basic_user, source_for_key
+from .auth import header_source, source_for_key
 
 router = APIRouter(tags=["ingestion"])
 
@@ -122,8 +122,9 @@ async def _ingest(request: Request, kind: str) -> Response:
     if not app.state.accepting:
         raise IngestError(503, "shutting_down", "the hub is shutting down; retry")
     headers = request.headers
-    header_key = basic_user(headers.get("authorization"))
-    source = source_for_key(app.state.project, header_key) if header_key else None
+    # A key in the header is checked before the body is read (an unknown one costs
+    # nothing more); an address that failed too often is refused before either.
+    source = header_source(request)
 
     cap = settings.max_batch_bytes
     length = headers.get("content-length")

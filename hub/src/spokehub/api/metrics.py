@@ -101,4 +101,19 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.auth_failures = Counter(
+            "spokehub_auth_failures",
+            "Requests refused for a missing or wrong credential, by route class",
+            ["route"],
+            registry=self.registry,
+        )
+        self.auth_throttled = Counter(
+            "spokehub_auth_throttled",
+            "Requests refused unchecked (429) after their address failed too often",
+            ["route"],
+            registry=self.registry,
+        )
+        for route in ("ingestion", "webhooks", "admin"):
+            self.auth_failures.labels(route)
+            self.auth_throttled.labels(route)
         self.registry.register(StoreCollector(engine))

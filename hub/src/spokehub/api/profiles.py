@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
@@ -21,13 +21,13 @@ from spokehub_contracts import Identifier
 
 from ..store.gate import write_turn
 from ..store.tables import events
-from .auth import require_admin
+from .auth import AdminRoute
 from .ingestion import ErrorBody
 
 router = APIRouter(
     prefix="/v1/profiles",
     tags=["profiles"],
-    dependencies=[Depends(require_admin)],
+    route_class=AdminRoute,
     responses={
         401: {"model": ErrorBody, "description": "admin token missing or wrong"},
         403: {"model": ErrorBody, "description": "profile API disabled (no admin token set)"},

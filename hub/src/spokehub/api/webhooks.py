@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from spokehub_contracts import Source, WebhookRequest
@@ -17,6 +17,7 @@ from ..ingest import Accepted, IngestError, read_capped, write_messages
 from ..ingest.messages import record_message_id
 from ..logs import get_logger
 from .ingestion import ErrorBody, Success
+from .throttle import auth_check
 
 router = APIRouter(tags=["webhooks"])
 log = get_logger("spokehub.webhooks")
@@ -50,6 +51,7 @@ def _spoke(request: Request, connection: str) -> Source:
         413: {"model": ErrorBody, "description": "body too large"},
     },
     summary="Receive a webhook",
+    dependencies=[Depends(auth_check("webhooks"))],
 )
 async def webhook(connection: str, request: Request) -> Any:
     """Verify and parse a vendor's webhook with the connection's spoke; commit the

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from spokehub_contracts import ConfigError
 
-from .config import ConfigErrors
+from ._errors import ConfigErrors
 
 ENV_FILE = ".env"
 _LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")

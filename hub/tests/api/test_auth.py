@@ -126,6 +126,8 @@ async def test_a_wrong_admin_token_is_refused_before_the_body_is_read(app):
     body = b'{"identifier": "email:a@example.com"}'
     status, _, reads = await call(app, "POST", "/v1/profiles/abc/unmerge", headers, body)
     assert (status, reads) == (401, 0)
+    status, _, reads = await call(app, "POST", "/v1/deliveries/crm/replay", headers, body)
+    assert (status, reads) == (401, 0)
     # An unauthenticated caller learns nothing about the body's shape (no 422).
     status, _, _ = await call(app, "POST", "/v1/profiles/abc/unmerge", headers, b"[")
     assert status == 401

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from ..store.driver_sql import utc
 from .profile_graph import Node, best_node, edges_touching, profile_nodes, resolve_ref
 from .resolve import IdentifierLike
 from .rules import IdentityRules
-from .sql import utc
 from .tables import merge_log
 
 

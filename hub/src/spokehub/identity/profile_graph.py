@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, or_, select
 
+from ..store.driver_sql import chunks, utc
 from .errors import UnknownIdentifier
 from .resolve import IdentifierLike, live_contact_id
 from .rules import IdentityRules
-from .sql import chunks, utc
 from .tables import edges, identifier_seen, identifiers
 
 

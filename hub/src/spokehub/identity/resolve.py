@@ -35,12 +35,11 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from ..store.driver_sql import placeholder, timestamp_binder
+from ..store.driver_sql import Cursor, chunks, cursor, marks, utc, utcnow
 from ..store.engine import json_text
 from . import locks
 from .ids import new_contact_ids
 from .rules import IdentityRules
-from .sql import chunks, is_postgres, now, utc
 from .tables import EPOCH, MICROSECOND, identifiers, profiles
 
 Key = tuple[str, str]
@@ -152,51 +151,14 @@ def live_contact_id(conn: Connection, contact_id: str) -> str | None:
 _Known = tuple[int, str]
 
 
-class _Sql:
-    """The batch's hot statements as driver SQL on the connection's own DB-API cursor:
-    each statement is one string built once, parameters are plain tuples, timestamps are
-    converted once per record, and no per-statement machinery runs (a single record costs
-    a handful of statements, where that machinery would cost more than SQLite does). A
-    driver error is raised as SQLAlchemy's ``DBAPIError`` subclass, as
-    ``Connection.execute`` would, since callers retry on those."""
-
-    __slots__ = ("conn", "cursor", "error", "p", "pg", "ts")
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.p = placeholder(conn.dialect)
-        self.pg = is_postgres(conn)
-        self.ts = timestamp_binder(conn.dialect)
-        self.cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        self.error = conn.dialect.loaded_dbapi.Error
-
-    def params(self, n: int) -> str:
-        return ", ".join([self.p] * n)
-
-    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> Sequence[Any]:
-        try:
-            self.cursor.execute(statement, params)
-            return self.cursor.fetchall()
-        except self.error as exc:
-            raise DBAPIError.instance(statement, params, exc, self.error) from exc
-
-    def many(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        try:
-            self.cursor.executemany(statement, rows)
-        except self.error as exc:
-            raise DBAPIError.instance(statement, rows, exc, self.error, ismulti=True) from exc
-
-
-def _load_known(conn: Connection, keys: set[Key], sql: _Sql | None = None) -> dict[Key, _Known]:
-    sql = sql or _Sql(conn)
+def _load_known(conn: Connection, keys: set[Key], sql: Cursor | None = None) -> dict[Key, _Known]:
+    sql = sql or cursor(conn)
     values = sorted({v for _, v in keys})
     found: dict[Key, _Known] = {}
     for part in chunks(values):
         rows = sql.rows(
             "SELECT id, type, value, contact_id FROM identifiers "
-            f"WHERE value IN ({sql.params(len(part))})",
+            f"WHERE value IN ({marks(len(part))})",
             tuple(part),
         )
         for id_, type_, value, contact_id in rows:
@@ -206,12 +168,12 @@ def _load_known(conn: Connection, keys: set[Key], sql: _Sql | None = None) -> di
     return found
 
 
-def _load_counts(sql: _Sql, contact_ids: set[str]) -> dict[str, dict[str, int]]:
+def _load_counts(sql: Cursor, contact_ids: set[str]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {cid: {} for cid in contact_ids}
     for part in chunks(sorted(contact_ids)):
         rows = sql.rows(
             "SELECT contact_id, type, count(*) FROM identifiers "
-            f"WHERE contact_id IN ({sql.params(len(part))}) GROUP BY contact_id, type",
+            f"WHERE contact_id IN ({marks(len(part))}) GROUP BY contact_id, type",
             tuple(part),
         )
         for contact_id, type_, n in rows:
@@ -219,39 +181,39 @@ def _load_counts(sql: _Sql, contact_ids: set[str]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _load_edges(sql: _Sql, ids: set[int], removed: bool) -> set[tuple[int, int]]:
+def _load_edges(sql: Cursor, ids: set[int], removed: bool) -> set[tuple[int, int]]:
     """Stored edges between two of ``ids`` (only ``removed`` ones, if asked)."""
     pairs: set[tuple[int, int]] = set()
     where = "status = 'removed' AND " if removed else ""
     for part in chunks(sorted(ids)):
         rows = sql.rows(
-            f"SELECT src_id, dst_id FROM edges WHERE {where}src_id IN ({sql.params(len(part))})",
+            f"SELECT src_id, dst_id FROM edges WHERE {where}src_id IN ({marks(len(part))})",
             tuple(part),
         )
         pairs.update((a, b) for a, b in rows if b in ids)
     return pairs
 
 
-def _new_identifier_ids(sql: _Sql, n: int) -> list[int]:
+def _new_identifier_ids(sql: Cursor, n: int) -> list[int]:
     """Row ids for ``n`` new identifiers, in ascending order. SQLite: the writer holds the
     database lock, so they follow the largest id (what the rowid would be anyway);
     PostgreSQL: drawn from the column's sequence in one query."""
-    if not sql.pg:
+    if not sql.driver.postgres:
         (top,) = sql.rows("SELECT max(id) FROM identifiers")[0]
         start = (top or 0) + 1
         return list(range(start, start + n))
     rows = sql.rows(
         "SELECT nextval(pg_get_serial_sequence('identifiers', 'id')) "
-        f"FROM generate_series(1, CAST({sql.p} AS INTEGER))",
+        "FROM generate_series(1, CAST(? AS INTEGER))",
         (n,),
     )
     return sorted(r[0] for r in rows)
 
 
-def _lock_and_load(conn: Connection, sql: _Sql, keys: set[Key]) -> dict[Key, _Known]:
+def _lock_and_load(conn: Connection, sql: Cursor, keys: set[Key]) -> dict[Key, _Known]:
     """Load the known identifiers of ``keys``; on PostgreSQL, first lock them and their
     profiles (see :mod:`spokehub.identity.locks`)."""
-    if not is_postgres(conn):
+    if not sql.driver.postgres:
         return _load_known(conn, keys, sql)
     locks.lock_identifiers(conn, keys)
     locked: set[str] = set()
@@ -279,23 +241,23 @@ def _drop(
     roots.pop(j)
 
 
-def _apply_merges(sql: _Sql, absorbed_to: Mapping[str, str], stamp: datetime) -> None:
+def _apply_merges(sql: Cursor, absorbed_to: Mapping[str, str], stamp: datetime) -> None:
     """Point absorbed profiles, their redirects, identifiers and data at their survivors."""
     from spokehub.profiles.merge import merge_profile_data
 
     pairs = sorted(absorbed_to.items())
-    p, at = sql.p, sql.ts(stamp)
+    at = sql.driver.stamp(stamp)
     sql.many(
-        f"UPDATE profiles SET merged_into = {p}, merged_at = {p} WHERE contact_id = {p}",
+        "UPDATE profiles SET merged_into = ?, merged_at = ? WHERE contact_id = ?",
         [(s, at, a) for a, s in pairs],
     )
     # Keep redirects one hop deep: whatever pointed at an absorbed ID now points further.
     sql.many(
-        f"UPDATE profiles SET merged_into = {p} WHERE merged_into = {p}",
+        "UPDATE profiles SET merged_into = ? WHERE merged_into = ?",
         [(s, a) for a, s in pairs],
     )
     sql.many(
-        f"UPDATE identifiers SET contact_id = {p} WHERE contact_id = {p}",
+        "UPDATE identifiers SET contact_id = ? WHERE contact_id = ?",
         [(s, a) for a, s in pairs],
     )
     merge_profile_data(sql.conn, absorbed_to)
@@ -323,8 +285,8 @@ def resolve_batch(
 
 
 def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]) -> ResolveResult:
-    sql = _Sql(conn)
-    ts = sql.ts
+    sql = cursor(conn)
+    ts = sql.driver.stamp
     rules_nm = frozenset(rules.never_merge_on)
     limit, default_limit = rules.limits.get, rules.default_limit
     result = ResolveResult(contact_ids=[None] * len(records))
@@ -587,7 +549,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
                 rejects.append((i, anchor_key, k, rule))
 
     # 4. Write: new profiles, merges, identifiers, edges, log.
-    stamp = now()
+    stamp = utcnow()
 
     # New contact IDs, handed out in the order the records and new identifiers need them.
     fresh: dict[int, None] = {}
@@ -613,7 +575,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         created = sorted(contact_of_node[root] for root in fresh)  # type: ignore[type-var]
         stamp_bound = ts(stamp)
         sql.many(
-            f"INSERT INTO profiles (contact_id, created_at) VALUES ({sql.params(2)})",
+            f"INSERT INTO profiles (contact_id, created_at) VALUES ({marks(2)})",
             [(cid, stamp_bound) for cid in created],
         )
         result.changes.extend([ProfileChange("created", cid) for cid in created])
@@ -643,12 +605,12 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             seen_rows.append((id_, first_at[k], last_at[k]))
         sql.many(
             "INSERT INTO identifiers (id, type, value, contact_id, connection) "
-            f"VALUES ({sql.params(5)})",
+            f"VALUES ({marks(5)})",
             rows,
         )
         sql.many(
             "INSERT INTO identifier_seen (identifier_id, first_seen, last_seen) "
-            f"VALUES ({sql.params(3)})",
+            f"VALUES ({marks(3)})",
             seen_rows,
         )
     touched = [(first_at[k], last_at[k], key_ids[k]) for k in first_at if k in known]
@@ -657,9 +619,9 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         # whose window already covers the batch (replays) are left alone.
         sql.many(
             "UPDATE identifier_seen SET "
-            f"first_seen = CASE WHEN first_seen > {sql.p} THEN {sql.p} ELSE first_seen END, "
-            f"last_seen = CASE WHEN last_seen < {sql.p} THEN {sql.p} ELSE last_seen END "
-            f"WHERE identifier_id = {sql.p} AND (first_seen > {sql.p} OR last_seen < {sql.p})",
+            "first_seen = CASE WHEN first_seen > ? THEN ? ELSE first_seen END, "
+            "last_seen = CASE WHEN last_seen < ? THEN ? ELSE last_seen END "
+            "WHERE identifier_id = ? AND (first_seen > ? OR last_seen < ?)",
             [(lo, lo, hi, hi, id_, lo, hi) for lo, hi, id_ in touched],
         )
 
@@ -688,7 +650,7 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
         # links it within the rules; anything else already stored is kept as it is.
         sql.many(
             "INSERT INTO edges (src_id, dst_id, record_id, connection, observed_at, status, "
-            f"reason) VALUES ({sql.params(7)}) ON CONFLICT (src_id, dst_id) DO UPDATE SET "
+            f"reason) VALUES ({marks(7)}) ON CONFLICT (src_id, dst_id) DO UPDATE SET "
             "status = excluded.status, reason = NULL, record_id = excluded.record_id, "
             "connection = excluded.connection, observed_at = excluded.observed_at "
             "WHERE edges.status = 'rejected' AND excluded.status = 'active'",
@@ -735,10 +697,9 @@ def _resolve(conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
             )
         )
     if log_rows:
-        p = sql.p
         sql.many(
             "INSERT INTO merge_log (at, action, survivor, other, rule, record_id, connection, "
-            f"detail) VALUES ({sql.params(7)}, {f'CAST({p} AS JSON)' if sql.pg else p})",
+            f"detail) VALUES ({marks(7)}, {'CAST(? AS JSON)' if sql.driver.postgres else '?'})",
             log_rows,
         )
     return result

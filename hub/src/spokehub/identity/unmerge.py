@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from ..store.driver_sql import chunks, driver, utcnow
 from . import locks
 from .errors import NoSuchEvidence
 from .graph import components
@@ -13,7 +14,6 @@ from .ids import new_contact_id
 from .profile_graph import best_node, edges_touching, find_node, profile_nodes
 from .resolve import IdentifierLike, ProfileChange
 from .rules import IdentityRules
-from .sql import chunks, is_postgres, now
 from .tables import edges, identifiers, merge_log, profiles
 
 
@@ -81,7 +81,7 @@ def unmerge(
                 select(identifiers.c.contact_id).where(identifiers.c.id.in_(part))
             ).scalars()
         )
-    if is_postgres(conn):
+    if driver(conn).postgres:
         locks.lock_profiles(conn, contact_ids)
     conn.execute(
         update(edges)
@@ -91,7 +91,7 @@ def unmerge(
     )
 
     result = UnmergeResult(removed_edges=len(edge_ids))
-    stamp = now()
+    stamp = utcnow()
     for contact_id in sorted(contact_ids):
         nodes = profile_nodes(conn, contact_id)
         by_id = {n.id: n for n in nodes}

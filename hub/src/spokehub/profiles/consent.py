@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, or_, select
 
-from spokehub.identity.sql import upsert, utc
+from spokehub.store.driver_sql import dialect_insert, utc
 from spokehub_contracts import Consent
 
 from .tables import consents
@@ -21,7 +21,7 @@ def set_consent(conn: Connection, contact_id: str, consent: Consent) -> bool:
     purpose = consent.purpose.value
     query = select(c.granted).where(c.contact_id == contact_id, c.purpose == purpose)
     before = conn.execute(query).scalar_one_or_none()
-    stmt = upsert(conn, consents)
+    stmt = dialect_insert(conn, consents)
     new = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=[c.contact_id, c.purpose],

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
-from spokehub.identity.sql import now, upsert, utc
+from spokehub.store.driver_sql import dialect_insert, utc, utcnow
 from spokehub_contracts import Account, Membership
 
 from .tables import accounts, memberships
@@ -18,11 +18,11 @@ from .tables import accounts, memberships
 
 def upsert_account(conn: Connection, account: Account) -> None:
     """Create or update an account; its traits are replaced by ``account``'s. Never commits."""
-    stmt = upsert(conn, accounts)
+    stmt = dialect_insert(conn, accounts)
     traits = account.model_dump(mode="json", exclude={"account_id", "name"}, exclude_none=True)
     stmt = stmt.on_conflict_do_update(
         index_elements=[accounts.c.account_id],
-        set_={"name": stmt.excluded.name, "traits": stmt.excluded.traits, "updated_at": now()},
+        set_={"name": stmt.excluded.name, "traits": stmt.excluded.traits, "updated_at": utcnow()},
     )
     conn.execute(
         stmt,
@@ -30,7 +30,7 @@ def upsert_account(conn: Connection, account: Account) -> None:
             "account_id": account.account_id,
             "name": account.name,
             "traits": traits,
-            "updated_at": now(),
+            "updated_at": utcnow(),
         },
     )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from spokehub.identity.sql import chunks, utc
+from spokehub.store.driver_sql import chunks, utc
 
 from .tables import consents, memberships, scores, traits
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from spokehub.identity.sql import upsert, utc
+from spokehub.store.driver_sql import dialect_insert, utc
 from spokehub_contracts import ScoredTrait
 
 from .tables import scores
@@ -17,7 +17,7 @@ def set_scores(conn: Connection, contact_id: str, values: Sequence[ScoredTrait])
     ``computed_at`` wins (a late, older computation is ignored). Never commits."""
     if not values:
         return
-    stmt = upsert(conn, scores)
+    stmt = dialect_insert(conn, scores)
     new, old = stmt.excluded, scores.c
     stmt = stmt.on_conflict_do_update(
         index_elements=[old.contact_id, old.name],

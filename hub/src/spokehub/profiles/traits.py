@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, case, select
 
 from spokehub.identity.rules import IdentityRules, TraitPolicy
-from spokehub.identity.sql import upsert, utc
+from spokehub.store.driver_sql import dialect_insert, utc
 
 from .tables import traits
 
@@ -114,7 +114,7 @@ def apply_traits(
         return {}
     at = utc(observed_at)
     before = resolved_traits(conn, contact_id, rules, values)
-    stmt = upsert(conn, traits)
+    stmt = dialect_insert(conn, traits)
     new, old = stmt.excluded, traits.c
     newer = new.observed_at >= old.observed_at
     older = new.first_observed_at < old.first_observed_at

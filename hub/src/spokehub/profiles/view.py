@@ -12,8 +12,8 @@ from sqlalchemy import Connection, MetaData, Table, inspect, select
 from spokehub.identity.errors import UnknownIdentifier
 from spokehub.identity.resolve import live_contact_id
 from spokehub.identity.rules import IdentityRules
-from spokehub.identity.sql import utc
 from spokehub.identity.tables import identifier_seen, identifiers, profiles
+from spokehub.store.driver_sql import utc
 
 from .tables import accounts, consents, memberships, scores
 from .traits import resolved_traits

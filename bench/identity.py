@@ -7,9 +7,10 @@ in-memory union-find over the same edges, measured in the same run.
 The generator is seeded and models realistic overlap: people appear many times (a few
 very often), across web events (device IDs), identifies (user ID, device, e-mail), CRM
 rows (e-mail, phone) and orders; some devices are shared kiosks and some values are junk.
-Bulk resolution runs in transactions of ``--batch`` records on a fresh SQLite file;
-one-at-a-time resolution (one record per transaction) is measured on a ``--single``
-subset afterwards and reported as such.
+Resolution runs as the pipeline runs it (``resolve_profiles``: identity resolution, then
+the data of absorbed profiles moved to their survivors): in bulk, in transactions of
+``--batch`` records on a fresh SQLite file; one record per transaction on a ``--single``
+subset afterwards, reported as such.
 
 Two baselines run in the same process:
 
@@ -44,8 +45,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import NamedTuple
 
-from spokehub.identity import Evidence, IdentityRules, resolve_batch
+from spokehub.identity import Evidence, IdentityRules
 from spokehub.identity.graph import UnionFind
+from spokehub.profiles import resolve_profiles
 from spokehub.store import create_store_engine, upgrade
 
 #: The identity tables in the order their foreign keys need.
@@ -255,7 +257,7 @@ def main(argv: list[str]) -> int:
             total_ids += sum(len(r.identifiers) for r in batch)
             t = time.perf_counter()
             with engine.begin() as conn:
-                result = resolve_batch(conn, rules, batch)
+                result = resolve_profiles(conn, rules, batch)
             elapsed += time.perf_counter() - t
             merges += sum(len(c.others) for c in result.changes if c.kind == "merged")
             profiles += sum(1 for c in result.changes if c.kind == "created")
@@ -268,7 +270,7 @@ def main(argv: list[str]) -> int:
             single_ids += len(record.identifiers)
             t = time.perf_counter()
             with engine.begin() as conn:
-                resolve_batch(conn, rules, [record])
+                resolve_profiles(conn, rules, [record])
             single_elapsed += time.perf_counter() - t
         # Peak memory of resolution itself, before the baselines build their own data.
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,13 +1,16 @@
-"""Shared helpers for the identity tests: building evidence and reading the partition."""
+"""Shared helpers for the identity tests: building evidence, generating corpora and
+reading the partition."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
 from spokehub.identity import Evidence, IdentityRules, resolve_batch
+from spokehub.identity.graph import components
 from spokehub.identity.tables import edges, identifiers, profiles
 from spokehub_contracts import Identifier
 
@@ -31,6 +34,46 @@ def rec(
         observed_at=T0 + timedelta(minutes=n if at is None else at),
         identifiers=[ident(i) for i in ids],
     )
+
+
+#: Rules under which no limit or never-merge rule can refuse an edge.
+UNLIMITED = IdentityRules(limits={}, default_limit=10_000, never_merge_on=[])
+
+#: The identifiers generated corpora draw from (already normalized), few enough that
+#: records often share one.
+UNIVERSE = (
+    [f"user_id:u{n}" for n in range(4)]
+    + [f"email:e{n}@example.com" for n in range(6)]
+    + [f"phone:+1415555010{n}" for n in range(4)]
+    + [f"anonymous_id:d{n}" for n in range(5)]
+)
+
+record_ids = st.lists(st.sampled_from(UNIVERSE), min_size=1, max_size=4, unique=True)
+corpora = st.lists(record_ids, min_size=1, max_size=14)
+
+
+def _identifier(text: str) -> Identifier:
+    type_, value = text.split(":", 1)
+    # The universe is normalized already; skip the validators to keep examples fast.
+    return Identifier.model_construct(type=type_, value=value)
+
+
+def records_of(corpus: list[list[str]], prefix: str = "r") -> list[Evidence]:
+    """One record per entry of ``corpus``, a minute apart."""
+    return [
+        Evidence(
+            f"{prefix}{n:03d}", "web", T0 + timedelta(minutes=n), [_identifier(i) for i in ids]
+        )
+        for n, ids in enumerate(corpus)
+    ]
+
+
+def expected_components(corpus: list[list[str]]) -> set[frozenset[str]]:
+    """The connected components of the identifiers each record carried together: the
+    partition when no rule refuses an edge (the oracle, independent of resolution)."""
+    nodes = {i for ids in corpus for i in ids}
+    links = [(ids[0], other) for ids in corpus for other in ids[1:]]
+    return {frozenset(c) for c in components(nodes, links)}
 
 
 def resolve(conn: Connection, records: Sequence[Evidence], rules: IdentityRules | None = None):

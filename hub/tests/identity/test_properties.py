@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import timedelta
 from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
@@ -14,50 +13,23 @@ from spokehub.identity import Evidence, IdentityRules, resolve_batch, unmerge
 from spokehub.identity.errors import NoSuchEvidence
 from spokehub.identity.graph import components
 from spokehub.identity.tables import edges, identifiers
-from spokehub_contracts import Identifier
 
-from .helpers import T0, check_invariants, partition, restrict
+from .helpers import (
+    UNLIMITED,
+    check_invariants,
+    corpora,
+    expected_components,
+    partition,
+    record_ids,
+    records_of,
+    restrict,
+)
 
 PROPS = settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-#: Rules under which no limit or never-merge rule can refuse an edge.
-UNLIMITED = IdentityRules(limits={}, default_limit=10_000, never_merge_on=[])
-
-UNIVERSE = (
-    [f"user_id:u{n}" for n in range(4)]
-    + [f"email:e{n}@example.com" for n in range(6)]
-    + [f"phone:+1415555010{n}" for n in range(4)]
-    + [f"anonymous_id:d{n}" for n in range(5)]
-)
-
-
-def _identifier(text: str) -> Identifier:
-    type_, value = text.split(":", 1)
-    # The universe is normalized already; skip the validators to keep examples fast.
-    return Identifier.model_construct(type=type_, value=value)
-
-
-record_ids = st.lists(st.sampled_from(UNIVERSE), min_size=1, max_size=4, unique=True)
-corpora = st.lists(record_ids, min_size=1, max_size=14)
-
-
-def _records(corpus: list[list[str]], prefix: str = "r") -> list[Evidence]:
-    return [
-        Evidence(
-            f"{prefix}{n:03d}", "web", T0 + timedelta(minutes=n), [_identifier(i) for i in ids]
-        )
-        for n, ids in enumerate(corpus)
-    ]
-
-
-def _expected_components(corpus: list[list[str]]) -> set[frozenset[str]]:
-    nodes = {i for ids in corpus for i in ids}
-    links = [(ids[0], other) for ids in corpus for other in ids[1:]]
-    return {frozenset(c) for c in components(nodes, links)}
 
 
 def _in_rollback(engine, fn) -> None:
@@ -91,13 +63,13 @@ def _active_components(conn) -> set[frozenset[str]]:
 @PROPS
 @given(corpus=corpora, order=st.randoms(use_true_random=False), cuts=st.lists(st.integers(0, 20)))
 def test_without_refusals_profiles_are_connected_components(engine, corpus, order, cuts):
-    records = _records(corpus)
+    records = records_of(corpus)
     order.shuffle(records)
 
     def run(conn):
         for batch in _batches(records, cuts):
             assert resolve_batch(conn, UNLIMITED, batch).decisions == []
-        assert partition(conn) == _expected_components(corpus)
+        assert partition(conn) == expected_components(corpus)
         check_invariants(conn)
 
     _in_rollback(engine, run)
@@ -106,7 +78,7 @@ def test_without_refusals_profiles_are_connected_components(engine, corpus, orde
 @PROPS
 @given(corpus=corpora, order=st.randoms(use_true_random=False))
 def test_any_order_of_a_batch_gives_the_same_partition(engine, corpus, order):
-    records = _records(corpus)
+    records = records_of(corpus)
     shuffled = list(records)
     order.shuffle(shuffled)
     seen = []
@@ -127,7 +99,7 @@ def test_any_order_of_a_batch_gives_the_same_partition(engine, corpus, order):
 @given(corpus=corpora, cuts=st.lists(st.integers(0, 20), max_size=4))
 def test_default_rules_keep_every_invariant(engine, corpus, cuts):
     rules = IdentityRules()
-    records = _records(corpus)
+    records = records_of(corpus)
 
     def run(conn):
         for batch in _batches(records, cuts):
@@ -151,11 +123,11 @@ def test_unmerge_after_merge_restores_the_partition(engine, corpus, extra, defau
     rules = IdentityRules() if default_rules else UNLIMITED
 
     def run(conn):
-        resolve_batch(conn, rules, _records(corpus))
+        resolve_batch(conn, rules, records_of(corpus))
         before = partition(conn)
         known = set().union(*before)
         ids = [i for i in extra if i in known] or [next(iter(known))]
-        (late,) = _records([ids], prefix="late")
+        (late,) = records_of([ids], prefix="late")
         resolve_batch(conn, rules, [late])
         # NoSuchEvidence: the record added no new link, so there is nothing to undo.
         with suppress(NoSuchEvidence):

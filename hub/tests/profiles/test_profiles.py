@@ -13,6 +13,7 @@ from spokehub.profiles import (
     apply_traits,
     end_membership,
     profile_view,
+    resolve_profiles,
     set_consent,
     set_scores,
 )
@@ -145,7 +146,7 @@ def test_merge_moves_profile_data_to_the_survivor(engine):
         apply_traits(conn, b, {"city": "Rome"}, connection="crm", observed_at=later, rules=RULES)
         set_consent(conn, b, Consent(purpose="sms_marketing", granted=False, source="sms"))
         add_membership(conn, b, Membership(account_id="initech"), connection="crm")
-        result = resolve_batch(conn, RULES, [rec("email:m1@example.com", "phone:+14155550199")])
+        result = resolve_profiles(conn, RULES, [rec("email:m1@example.com", "phone:+14155550199")])
         assert result.contact_ids == [a]
         view = profile_view(conn, b, RULES)  # the absorbed ID redirects
         assert view.contact_id == a

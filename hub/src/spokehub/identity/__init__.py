@@ -1,17 +1,11 @@
 """The identity store: one central contact ID per person from an explainable, reversible
 identifier graph (resolution, rules, explain, unmerge)."""
 
+from .evidence import Evidence, IdentifierLike
 from .explain import Explanation, LinkStep, explain
-from .resolve import (
-    Decision,
-    Evidence,
-    ProfileChange,
-    ResolveResult,
-    live_contact_id,
-    lookup,
-    lookup_many,
-    resolve_batch,
-)
+from .lookup import live_contact_id, lookup, lookup_many
+from .outcome import Decision, ProfileChange, ResolveResult
+from .resolve import resolve_batch
 from .rules import IdentityRules, TraitPolicy
 from .unmerge import UnmergeResult, unmerge
 
@@ -19,6 +13,7 @@ __all__ = [
     "Decision",
     "Evidence",
     "Explanation",
+    "IdentifierLike",
     "IdentityRules",
     "LinkStep",
     "ProfileChange",

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from ..store.driver_sql import utc
+from .evidence import IdentifierLike
 from .profile_graph import Node, best_node, edges_touching, profile_nodes, resolve_ref
-from .resolve import IdentifierLike
 from .rules import IdentityRules
 from .tables import merge_log
 

@@ -9,7 +9,8 @@ from sqlalchemy import Connection, or_, select
 
 from ..store.driver_sql import chunks, utc
 from .errors import UnknownIdentifier
-from .resolve import IdentifierLike, live_contact_id
+from .evidence import IdentifierLike
+from .lookup import live_contact_id
 from .rules import IdentityRules
 from .tables import edges, identifier_seen, identifiers
 

@@ -9,10 +9,11 @@ from sqlalchemy import Connection, bindparam, select, update
 from ..store.driver_sql import chunks, driver, utcnow
 from . import locks
 from .errors import NoSuchEvidence
+from .evidence import IdentifierLike
 from .graph import components
 from .ids import new_contact_id
+from .outcome import ProfileChange
 from .profile_graph import best_node, edges_touching, find_node, profile_nodes
-from .resolve import IdentifierLike, ProfileChange
 from .rules import IdentityRules
 from .tables import edges, identifiers, merge_log, profiles
 

@@ -1,8 +1,8 @@
 """Applying one validated record to the identity and profile store, and the changes it
 produces for destinations.
 
-Only the identity store's public functions are used, inside the pipeline's transaction:
-``resolve_batch`` for the batch's evidence, then per record ``apply_traits``,
+Only the identity and profile stores' public functions are used, inside the pipeline's
+transaction: ``resolve_profiles`` for the batch's evidence, then per record ``apply_traits``,
 ``set_consent``, ``add_membership``/``end_membership``, ``set_scores`` and
 ``resolved_traits``/``profile_view`` (for the profile's full current traits, which an
 ``upsert_person`` carries so destinations can upsert latest-wins).
@@ -10,7 +10,7 @@ Only the identity store's public functions are used, inside the pipeline's trans
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,6 +32,18 @@ from spokehub_contracts import (
     UpsertPerson,
 )
 
+from ..identity import Evidence, IdentityRules
+from ..profiles import (
+    add_membership,
+    apply_traits,
+    end_membership,
+    profile_view,
+    resolve_profiles,
+    resolved_traits,
+    set_consent,
+    set_scores,
+    upsert_account,
+)
 from ..store.tables import events
 from .records import (
     account_from_traits,
@@ -45,20 +57,6 @@ from .records import (
 TIMELINE_TYPES = frozenset({EventType.TRACK, EventType.PAGE, EventType.SCREEN})
 
 
-def identity_api() -> Any:
-    """The identity store's public functions (imported late: it is a separate part)."""
-    from spokehub import identity
-
-    return identity
-
-
-def profiles_api() -> Any:
-    """The profile store's public functions (imported late: it is a separate part)."""
-    from spokehub import profiles
-
-    return profiles
-
-
 @dataclass
 class Applied:
     """What one record did: changes to route and a timeline row, if it is an event."""
@@ -69,7 +67,7 @@ class Applied:
 
 def resolve(
     conn: Connection,
-    rules: Any,
+    rules: IdentityRules,
     records: Sequence[tuple[str, str, SourceRecord]],
 ) -> dict[str, str]:
     """Resolve ``(record_id, connection, record)`` triples to contact IDs, in order.
@@ -78,9 +76,8 @@ def resolve(
     When profiles merge, the absorbed profiles' timeline rows move to the survivor in the
     same transaction, so a profile's events are always found under its live ID.
     """
-    ident = identity_api()
     evidence = [
-        ident.Evidence(
+        Evidence(
             record_id=record_id,
             connection=connection,
             observed_at=record.observed_at,
@@ -91,13 +88,8 @@ def resolve(
     ]
     if not evidence:
         return {}
-    result = ident.resolve_batch(conn, rules, evidence)
-    absorbed = {
-        other: change.contact_id
-        for change in result.changes
-        if change.kind == "merged"
-        for other in change.others
-    }
+    result = resolve_profiles(conn, rules, evidence)
+    absorbed = result.absorbed()
     if absorbed:
         conn.execute(
             update(events)
@@ -110,7 +102,7 @@ def resolve(
 
 def apply_record(
     conn: Connection,
-    rules: Any,
+    rules: IdentityRules,
     item_prefix: str,
     connection: str,
     record: SourceRecord,
@@ -176,19 +168,19 @@ def apply_record(
             )
     elif isinstance(data, Consent):
         if contact_id is not None:
-            profiles_api().set_consent(conn, contact_id, data)
+            set_consent(conn, contact_id, data)
     elif isinstance(data, ScoredTrait) and contact_id is not None:
-        profiles_api().set_scores(conn, contact_id, [data])
+        set_scores(conn, contact_id, [data])
         upsert_person(with_scores=True)
     return applied
 
 
 def _apply_event(
     conn: Connection,
-    rules: Any,
+    rules: IdentityRules,
     applied: Applied,
-    item_id: Any,
-    upsert_person: Any,
+    item_id: Callable[[], str],
+    upsert_person: Callable[[], None],
     connection: str,
     record: SourceRecord,
     event: Event,
@@ -242,66 +234,41 @@ def _apply_event(
 
 def _apply_traits(
     conn: Connection,
-    rules: Any,
+    rules: IdentityRules,
     contact_id: str,
     values: dict[str, Any],
     connection: str,
     observed: datetime,
 ) -> None:
-    profiles_api().apply_traits(
-        conn, contact_id, values, connection=connection, observed_at=observed, rules=rules
-    )
+    apply_traits(conn, contact_id, values, connection=connection, observed_at=observed, rules=rules)
 
 
 def _current(
-    conn: Connection, rules: Any, contact_id: str, with_scores: bool
+    conn: Connection, rules: IdentityRules, contact_id: str, with_scores: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The profile's current traits (after survivorship) and, when asked, its scores."""
-    api = profiles_api()
-    if not with_scores and hasattr(api, "resolved_traits"):
+    """The profile's current traits (after survivorship) and, when asked, its scores:
+    values only, as destinations get them (the provenance stays in the hub)."""
+    if not with_scores:
         # The cheap path: traits only, no 360 view.
-        return _plain(api.resolved_traits(conn, contact_id, rules)), {}
-    view = api.profile_view(conn, contact_id, rules)
-    return _plain(_get(view, "traits")), _plain(_get(view, "scores"))
-
-
-def _get(view: Any, name: str) -> Any:
-    if view is None:
-        return {}
-    if isinstance(view, dict):
-        return view.get(name) or {}
-    return getattr(view, name, None) or {}
-
-
-def _plain(values: Any) -> dict[str, Any]:
-    # A view may carry provenance per field ({"value": …, "connection": …}); destinations
-    # get the value only.
-    out: dict[str, Any] = {}
-    for name, value in dict(values).items():
-        if hasattr(value, "value"):
-            value = value.value
-        elif (
-            isinstance(value, dict)
-            and "value" in value
-            and set(value)
-            <= {"value", "connection", "observed_at", "source", "model", "computed_at"}
-        ):
-            value = value["value"]
-        out[name] = value
-    return out
+        traits = resolved_traits(conn, contact_id, rules)
+        return {name: t.value for name, t in traits.items()}, {}
+    view = profile_view(conn, contact_id, rules)
+    return (
+        {name: t.value for name, t in view.traits.items()},
+        {name: s.value for name, s in view.scores.items()},
+    )
 
 
 def _upsert_account(
     conn: Connection, account: Account, connection: str, observed: datetime
 ) -> None:
-    profiles_api().upsert_account(conn, account)
+    upsert_account(conn, account)
 
 
 def _membership(
     conn: Connection, contact_id: str, membership: Membership, connection: str, observed: datetime
 ) -> None:
-    api = profiles_api()
     if membership.ended_at is not None:
-        api.end_membership(conn, contact_id, membership.account_id, membership.ended_at)
+        end_membership(conn, contact_id, membership.account_id, membership.ended_at)
     else:
-        api.add_membership(conn, contact_id, membership, connection=connection)
+        add_membership(conn, contact_id, membership, connection=connection)

@@ -1,7 +1,9 @@
 """Moving profile data when identity merges profiles.
 
-Called by resolution inside its transaction. Rows of an absorbed profile move to the
-survivor; where both hold a row for the same key the combined row keeps, per table:
+Identity resolution changes the identity tables only; :func:`resolve_profiles` runs it
+and then moves the data of every absorbed profile, in the same transaction. Rows of an
+absorbed profile move to the survivor; where both hold a row for the same key the
+combined row keeps, per table:
 
 - traits (per trait and connection): the later latest value and the earlier first value,
   so every survivorship policy sees the union of both histories;
@@ -12,11 +14,12 @@ survivor; where both hold a row for the same key the combined row keeps, per tab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from spokehub.identity import Evidence, IdentityRules, ResolveResult, resolve_batch
 from spokehub.store.driver_sql import chunks, utc
 
 from .tables import consents, memberships, scores, traits
@@ -88,3 +91,14 @@ def merge_profile_data(conn: Connection, absorbed_to: Mapping[str, str]) -> None
         .values(contact_id=bindparam("s")),
         [{"a": a, "s": s} for a, s in absorbed_to.items()],
     )
+
+
+def resolve_profiles(
+    conn: Connection, rules: IdentityRules, records: Sequence[Evidence]
+) -> ResolveResult:
+    """Resolve ``records`` (:func:`spokehub.identity.resolve_batch`) and move the data of
+    every profile a merge absorbed to its survivor. Runs in the caller's transaction and
+    never commits."""
+    result = resolve_batch(conn, rules, records)
+    merge_profile_data(conn, result.absorbed())
+    return result

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, select
 
-from spokehub.identity.rules import IdentityRules, TraitPolicy
+from spokehub.identity import IdentityRules, TraitPolicy
 from spokehub.store.driver_sql import dialect_insert, utc
 
 from .tables import traits

@@ -9,9 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, MetaData, Table, inspect, select
 
+from spokehub.identity import IdentityRules, live_contact_id
 from spokehub.identity.errors import UnknownIdentifier
-from spokehub.identity.resolve import live_contact_id
-from spokehub.identity.rules import IdentityRules
 from spokehub.identity.tables import identifier_seen, identifiers, profiles
 from spokehub.store.driver_sql import utc
 

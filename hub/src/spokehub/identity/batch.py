@@ -1,0 +1,89 @@
+"""Step 1 of resolution: a batch of records, normalized for the decision (pure).
+
+Blocked values are dropped, each record's identifiers are deduplicated and put in priority
+order, and the records are put in resolution order: ``(observed_at, record_id)``, so any
+order of the same records gives the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import pairwise
+from typing import NamedTuple
+
+from ..store.driver_sql import utc
+from .evidence import Evidence, Key
+from .rules import IdentityRules
+from .tables import EPOCH, MICROSECOND
+
+
+class Entry(NamedTuple):
+    """One record with at least one usable identifier."""
+
+    #: The record's position in the records given.
+    index: int
+    #: Its identifiers: blocked ones out, no repeats, highest priority first (then by type
+    #: and value).
+    keys: list[Key]
+    #: When it was observed, in microseconds since the epoch (how sightings are stored).
+    micros: int
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The records of one resolution, as the decision takes them.
+
+    ``observed_at[i]`` is ``records[i].observed_at``, aware and in UTC; ``entries`` hold
+    the records with a usable identifier, in resolution order; ``keys`` every identifier
+    they carry; ``ignored`` counts the blocked identifiers dropped.
+    """
+
+    records: Sequence[Evidence]
+    observed_at: list[datetime]
+    entries: list[Entry]
+    keys: set[Key]
+    ignored: int
+
+
+def normalize(rules: IdentityRules, records: Sequence[Evidence]) -> Batch:
+    """``records`` as a :class:`Batch` under ``rules`` (see the module docstring)."""
+    when = [r.observed_at for r in records]
+    if not all(w.tzinfo is UTC for w in when):
+        when = [utc(w) for w in when]
+    # Batches usually arrive in time order already; then there is nothing to sort (and
+    # with strictly increasing times, no ties for the record IDs to break).
+    if all(a < b for a, b in pairwise(when)):
+        order: Iterable[int] = range(len(records))
+    else:
+        order = sorted(range(len(records)), key=lambda i: (when[i], records[i].record_id))
+    entries: list[Entry] = []
+    all_keys: set[Key] = set()
+    compiled = rules.compiled()
+    ranks, star, blocked = compiled.ranks, compiled.star, compiled.blocked.match
+
+    def priority(k: Key) -> tuple[int, Key]:
+        return ranks.get(k[0], star), k
+
+    ignored = 0
+    for i in order:
+        seen: dict[Key, None] = {}
+        for ident in records[i].identifiers:
+            value = ident.value
+            if blocked(value):
+                ignored += 1
+                continue
+            seen[(ident.type, value)] = None
+        if not seen:
+            continue
+        if len(seen) == 1:
+            ks = [*seen]
+        elif len(seen) == 2:
+            a, b = seen
+            ks = [a, b] if (ranks.get(a[0], star), a) < (ranks.get(b[0], star), b) else [b, a]
+        else:
+            ks = sorted(seen, key=priority)
+        all_keys.update(ks)
+        entries.append(Entry(i, ks, (when[i] - EPOCH) // MICROSECOND))
+    return Batch(records, when, entries, all_keys, ignored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,7 +49,10 @@ class Daemon:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> Daemon:
+    def start(self, timeout: float = 90.0) -> Daemon:
+        """Start it and wait until ``/readyz`` answers; a daemon that does not get there is
+        killed (with its pipeline process) before the error is raised. The timeout is
+        generous because a start imports two processes, which a busy machine slows down."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
         env["SPOKEHUB_PLUGINS"] = self.plugins  # "none": HTTP sources only
         self.proc = subprocess.Popen(
@@ -68,29 +72,53 @@ class Daemon:
             cwd=self.config.parent,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group, which its pipeline process joins: kill(whole=True)
+            # ends both in one signal, as a power cut or an OOM kill of the service would.
+            process_group=0,
         )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.kill(whole=True)
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
         raise TimeoutError("daemon did not become ready")
 
-    def kill(self) -> None:
+    def kill(self, whole: bool = False) -> None:
+        """SIGKILL the daemon; with ``whole``, its pipeline process too, in the same
+        instant (otherwise that one sees its input end and stops after its batch)."""
         assert self.proc is not None
-        self.proc.kill()
+        if whole:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        else:
+            self.proc.kill()
         self.proc.wait(10)
 
     def stop(self) -> int:
+        """SIGTERM and the exit code; a daemon still running after 30 s is killed (with
+        its pipeline process) and the timeout raised."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill(whole=True)
+            raise
 
     def admin(self, path: str, **params: Any) -> httpx.Response:
         return httpx.get(

@@ -13,6 +13,9 @@
 - :func:`check_destination`, :func:`check_source`, :func:`check_config`,
   :func:`check_capabilities` and :func:`assert_no_secrets`: the contract, as assertions.
 
+- :class:`SpokeConformance`: the whole suite as one class a vendor subclasses with the
+  spoke, an example config and the vendor's sandbox; pytest lists its tests as a checklist.
+
 The pytest plugin (:mod:`spokehub_contracts.testing.plugin`) is loaded automatically
 wherever ``spokehub-contracts`` is installed and provides the fixtures
 ``spokehub_plugin_manager`` and ``spokehub_register``.
@@ -26,6 +29,7 @@ from ._checks import (
     check_source,
 )
 from ._clock import FakeClock, intercept_clients
+from ._conformance import SpokeConformance
 from ._registry import temporary_spokes
 from ._sandbox import Page, Sandbox, SandboxFaults, max_in_window, route
 from ._serving import SandboxTransport
@@ -43,6 +47,7 @@ __all__ = [
     "SandboxRequest",
     "SandboxResponse",
     "SandboxTransport",
+    "SpokeConformance",
     "assert_no_secrets",
     "check_capabilities",
     "check_config",

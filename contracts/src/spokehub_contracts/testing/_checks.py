@@ -19,6 +19,7 @@ from .._records import (
     ChangeKind,
     Delivered,
     Rejected,
+    RejectedRecord,
     RetryAfter,
     SourceRecord,
     StateCheckpoint,
@@ -222,13 +223,14 @@ async def check_source(
     state: Mapping[str, Any] | None = None,
     max_items: int = 1000,
     connection: str = "conformance",
-) -> list[SourceRecord | StateCheckpoint]:
+) -> list[SourceRecord | StateCheckpoint | RejectedRecord]:
     """Read one stream of ``source_cls`` and assert it keeps the source contract.
 
     Runs :func:`check_capabilities` and :func:`check_config`, lists ``streams()`` (unique
     names), then reads ``stream`` (default: the first) from ``state`` and asserts that
-    ``read`` is an async generator of records and checkpoints of that stream, whose record
-    kinds the source declares.
+    ``read`` is an async generator of records, checkpoints and rejected rows of that
+    stream, whose record kinds the source declares, and that each rejected row says where
+    it was and which rule it broke.
 
     :returns: what ``read`` yielded, at most ``max_items`` items.
     """
@@ -236,7 +238,7 @@ async def check_source(
     capabilities = check_capabilities(source_cls)
     model = check_config(source_cls, config)
     source = source_cls(model, connection=connection)
-    items: list[SourceRecord | StateCheckpoint] = []
+    items: list[SourceRecord | StateCheckpoint | RejectedRecord] = []
     try:
         streams = list(await source.streams())
         if not all(isinstance(s, Stream) for s in streams):
@@ -265,10 +267,18 @@ async def check_source(
 
 
 def _check_read_item(who: str, item: object, stream: str, kinds: Iterable[str]) -> None:
-    if not isinstance(item, SourceRecord | StateCheckpoint):
-        _fail(f"{who}.read() yielded {type(item).__name__}; yield SourceRecord or StateCheckpoint")
+    if not isinstance(item, SourceRecord | StateCheckpoint | RejectedRecord):
+        _fail(
+            f"{who}.read() yielded {type(item).__name__}; yield SourceRecord, StateCheckpoint"
+            " or RejectedRecord"
+        )
     if item.stream != stream:
         _fail(f"{who}.read({stream!r}) yielded an item of stream {item.stream!r}")
+    if isinstance(item, RejectedRecord) and not (item.rule.strip() and item.location.strip()):
+        _fail(
+            f"{who}.read({stream!r}) yielded a RejectedRecord without its location or rule:"
+            " say where the row was and which rule it broke"
+        )
     declared = set(kinds)
     if isinstance(item, SourceRecord) and declared and item.kind not in declared:
         _fail(f"{who}.read() yielded a {item.kind!r} record, not in capabilities.record_kinds")

@@ -9,10 +9,13 @@ from .daemon import WRITE_KEY, Daemon, free_port, write_project
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def daemon(tmp_path):
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """One daemon for the module: each client's test uses identifiers of its own."""
+    directory = tmp_path_factory.mktemp("sdk")
     port = free_port()
-    d = Daemon(write_project(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", port), port).start()
+    d = Daemon(write_project(directory, f"sqlite:///{directory / 'hub.db'}", port), port)
+    d.start()
     yield d
     assert d.stop() == 0  # graceful SIGTERM exits 0
 
@@ -32,28 +35,32 @@ def _rudder(url: str):
 @pytest.mark.parametrize("make_client", [_segment, _rudder], ids=["segment", "rudderstack"])
 def test_two_devices_then_login_make_one_profile(daemon, make_client):
     client = make_client(daemon.url)
-    client.identify(anonymous_id="device-1", traits={"plan": "free"})
-    client.track(anonymous_id="device-1", event="Viewed Product", properties={"sku": "A1"})
-    client.identify(anonymous_id="device-2", traits={"firstName": "Ada"})
-    client.track(anonymous_id="device-2", event="Added To Cart", properties={"sku": "A1"})
-    client.identify(user_id="user-42", anonymous_id="device-1", traits={"email": "ada@example.com"})
-    client.identify(user_id="user-42", anonymous_id="device-2")
-    client.track(user_id="user-42", event="Order Completed", properties={"total": 30})
+    # The daemon is shared: every identifier carries the client's name.
+    sdk = make_client.__name__.strip("_")
+    device_1, device_2, user = f"{sdk}-device-1", f"{sdk}-device-2", f"{sdk}-user-42"
+    email = f"ada-{sdk}@example.com"
+    client.identify(anonymous_id=device_1, traits={"plan": "free"})
+    client.track(anonymous_id=device_1, event="Viewed Product", properties={"sku": "A1"})
+    client.identify(anonymous_id=device_2, traits={"firstName": "Ada"})
+    client.track(anonymous_id=device_2, event="Added To Cart", properties={"sku": "A1"})
+    client.identify(user_id=user, anonymous_id=device_1, traits={"email": email})
+    client.identify(user_id=user, anonymous_id=device_2)
+    client.track(user_id=user, event="Order Completed", properties={"total": 30})
     client.flush()
     daemon.wait_idle()
 
-    r = daemon.admin("/v1/profiles", identifier="user_id:user-42")
+    r = daemon.admin("/v1/profiles", identifier=f"user_id:{user}")
     assert r.status_code == 200, r.text
     profile = r.json()
     contact_id = profile["contact_id"]
     idents = {(i["type"], i["value"]) for i in profile["profile"]["identifiers"]}
     assert {
-        ("user_id", "user-42"),
-        ("anonymous_id", "device-1"),
-        ("anonymous_id", "device-2"),
-        ("email", "ada@example.com"),
+        ("user_id", user),
+        ("anonymous_id", device_1),
+        ("anonymous_id", device_2),
+        ("email", email),
     } <= idents
-    for device in ("device-1", "device-2"):
+    for device in (device_1, device_2):
         other = daemon.admin("/v1/profiles", identifier=f"anonymous_id:{device}")
         assert other.json()["contact_id"] == contact_id
     traits = profile["profile"]["traits"]

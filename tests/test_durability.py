@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from spokehub.identity import lookup
+from spokehub.identity.lookup import lookup
 from spokehub.store import create_store_engine
 from spokehub.store.tables import events
 from spokehub_contracts import Identifier

@@ -17,6 +17,7 @@ from spokehub_contracts import CheckResult, CheckStatus
 from . import __version__
 from .config import DEFAULT_FILE, ConfigErrors, Project, load
 from .envfile import ENV_FILE, project_environment
+from .identity import IdentityRules
 from .logs import configure_logging
 from .registry import Registry, RegistryError
 
@@ -77,10 +78,8 @@ class CliState:
         return self.project.store.url
 
     @property
-    def identity(self) -> Any:
-        from .identity.rules import IdentityRules
-
-        return IdentityRules.model_validate(self.project.identity)
+    def identity(self) -> IdentityRules:
+        return self.project.identity
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -30,6 +30,7 @@ from pydantic import (
 from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
 from ._errors import ConfigErrors, pydantic_config_errors
+from .identity.rules import IdentityRules
 from .registry import Registry
 from .write_keys import WriteKeyTable
 
@@ -168,7 +169,7 @@ class Project(_Strict):
     default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     connections: dict[str, Connection] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
-    identity: dict[str, Any] = Field(default_factory=dict)
+    identity: IdentityRules = Field(default_factory=IdentityRules)
     contract: dict[str, Any] | str | None = Field(
         default=None, description="the data contract, or the path of a contract file"
     )
@@ -285,8 +286,6 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
             errors.append(ConfigError(f"connections.{name}", f"name must match {_CONN_NAME}"))
     if registry is not None:
         errors.extend(_validate_spokes(project, registry))
-    if project.identity:
-        errors.extend(_validate_identity(project.identity))
     if isinstance(project.contract, dict):
         from .datacontract import parse_contract
 
@@ -322,18 +321,6 @@ def _validate_spokes(project: Project, registry: Registry) -> list[ConfigError]:
         except ValidationError as exc:
             errors.extend(pydantic_config_errors(exc, f"connections.{name}.config"))
     return errors
-
-
-def _validate_identity(data: dict[str, Any]) -> list[ConfigError]:
-    try:
-        from .identity.rules import IdentityRules
-    except ImportError:  # identity store not built into this hub
-        return []
-    try:
-        IdentityRules.model_validate(data)
-    except ValidationError as exc:
-        return pydantic_config_errors(exc, "identity")
-    return []
 
 
 def _join(prefix: str, key: str) -> str:

@@ -111,7 +111,7 @@ def test_a_verified_webhook_is_committed_and_becomes_a_profile(hub, engine):
 
     stats = Pipeline(engine, hub.project, hub.registry).drain()
     assert stats.processed == 1
-    from spokehub.identity import lookup
+    from spokehub.identity.lookup import lookup
 
     with engine.connect() as conn:
         assert lookup(conn, Identifier(type="email", value="ada@example.com")) is not None

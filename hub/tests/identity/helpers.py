@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import strategies as st
 from sqlalchemy import Connection, select
 
-from spokehub.identity import Evidence, IdentityRules, resolve_batch
+from spokehub.identity import Evidence, IdentityRules
 from spokehub.identity.graph import components
+from spokehub.identity.resolve import resolve_batch
 from spokehub.identity.tables import edges, identifiers, profiles
 from spokehub_contracts import Identifier
 

@@ -9,8 +9,9 @@ import random
 import pytest
 from sqlalchemy import func, select
 
-from spokehub.identity import Evidence, IdentityRules, resolve_batch
+from spokehub.identity import Evidence, IdentityRules
 from spokehub.identity.graph import components
+from spokehub.identity.resolve import resolve_batch
 from spokehub.identity.tables import identifiers
 from spokehub.store import create_store_engine, upgrade
 

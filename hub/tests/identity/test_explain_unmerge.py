@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from spokehub.identity import IdentityRules, explain, lookup, unmerge
+from spokehub.identity import IdentityRules
 from spokehub.identity.errors import NoSuchEvidence, UnknownIdentifier
+from spokehub.identity.explain import explain
+from spokehub.identity.lookup import lookup
+from spokehub.identity.unmerge import unmerge
 
 from .helpers import check_invariants, ident, partition, rec, resolve
 

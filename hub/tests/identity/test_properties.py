@@ -9,10 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from spokehub.identity import Evidence, IdentityRules, resolve_batch, unmerge
+from spokehub.identity import Evidence, IdentityRules
 from spokehub.identity.errors import NoSuchEvidence
 from spokehub.identity.graph import components
+from spokehub.identity.resolve import resolve_batch
 from spokehub.identity.tables import edges, identifiers
+from spokehub.identity.unmerge import unmerge
 
 from .helpers import (
     UNLIMITED,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from spokehub.identity import IdentityRules, resolve_batch
+from spokehub.identity import IdentityRules
 from spokehub.identity import load as load_step
 from spokehub.identity.decide import Needs, needs
+from spokehub.identity.resolve import resolve_batch
 
 from .helpers import check_invariants, partition, rec
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from spokehub.identity import IdentityRules, live_contact_id, lookup
+from spokehub.identity import IdentityRules
+from spokehub.identity.explain import explain
+from spokehub.identity.lookup import live_contact_id, lookup
 from spokehub.identity.tables import merge_log, profiles
+from spokehub.identity.unmerge import unmerge
 
 from .helpers import check_invariants, ident, partition, rec, resolve
 
@@ -190,8 +193,6 @@ def test_record_without_identifiers(engine):
 
 
 def test_a_refused_pair_accepted_later_becomes_active(engine):
-    from spokehub.identity import explain, unmerge
-
     rules = IdentityRules(never_merge_on=[])
     with engine.begin() as conn:
         resolve(conn, [rec("user_id:u1", "anonymous_id:d1")], rules)

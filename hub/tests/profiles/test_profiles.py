@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from spokehub.identity import Evidence, IdentityRules, TraitPolicy, resolve_batch
+from spokehub.identity import Evidence, IdentityRules, TraitPolicy
 from spokehub.identity.errors import UnknownIdentifier
+from spokehub.identity.resolve import resolve_batch
 from spokehub.profiles import (
     add_membership,
     apply_traits,

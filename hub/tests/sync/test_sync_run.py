@@ -13,7 +13,7 @@ import yaml
 from sqlalchemy import func, select
 
 from spokehub.config import validate
-from spokehub.identity import lookup
+from spokehub.identity.lookup import lookup
 from spokehub.registry import Registry
 from spokehub.store import create_store_engine
 from spokehub.store.tables import inbox, source_state

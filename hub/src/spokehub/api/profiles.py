@@ -19,6 +19,12 @@ from starlette.concurrency import run_in_threadpool
 
 from spokehub_contracts import Identifier
 
+from ..config import Project
+from ..identity import IdentityRules, NoSuchEvidence, UnknownIdentifier
+from ..identity.explain import explain
+from ..identity.lookup import live_contact_id, lookup
+from ..identity.unmerge import unmerge
+from ..profiles import profile_view
 from ..store.gate import write_turn
 from ..store.tables import events
 from .auth import AdminRoute
@@ -76,14 +82,9 @@ class UnmergeRequest(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
-def _identity() -> Any:
-    from spokehub import identity
-
-    return identity
-
-
-def _rules(request: Request) -> Any:
-    return _identity().IdentityRules.model_validate(request.app.state.project.identity)
+def _rules(request: Request) -> IdentityRules:
+    project: Project = request.app.state.project
+    return project.identity
 
 
 def _parse_identifier(text: str, name: str) -> Identifier:
@@ -106,19 +107,16 @@ def _read(request: Request, work: Any) -> Any:
 
 
 def _live(conn: Connection, contact_id: str) -> str:
-    live = _identity().live_contact_id(conn, contact_id)
+    live = live_contact_id(conn, contact_id)
     if live is None:
         raise HTTPException(404, "no profile with that contact ID")
     return live
 
 
 def _profile(
-    conn: Connection, project: Any, contact_id: str, requested: str | None = None
+    conn: Connection, project: Project, contact_id: str, requested: str | None = None
 ) -> Profile:
-    from spokehub import profiles
-
-    rules = _identity().IdentityRules.model_validate(project.identity)
-    view = _jsonable(profiles.profile_view(conn, contact_id, rules))
+    view = _jsonable(profile_view(conn, contact_id, project.identity))
     if not isinstance(view, dict):
         view = {"view": view}
     return Profile(
@@ -137,7 +135,7 @@ async def find_profile(
     ident = _parse_identifier(identifier, "identifier")
 
     def work(conn: Connection) -> Profile:
-        contact_id = _identity().lookup(conn, ident)
+        contact_id = lookup(conn, ident)
         if contact_id is None:
             raise HTTPException(404, "no profile holds that identifier")
         return _profile(conn, request.app.state.project, contact_id)
@@ -164,17 +162,14 @@ async def explain_profile(
     ),
 ) -> Any:
     """The evidence chain and merge log behind a profile, or between it and ``other``."""
-    ident = _identity()
     rules = _rules(request)
     ref_b: Any = None
     if other is not None:
         ref_b = _parse_identifier(other, "other") if ":" in other else other
 
     def work(conn: Connection) -> Any:
-        from spokehub.identity.errors import UnknownIdentifier
-
         try:
-            return _jsonable(ident.explain(conn, rules, _live(conn, contact_id), ref_b))
+            return _jsonable(explain(conn, rules, _live(conn, contact_id), ref_b))
         except UnknownIdentifier:
             raise HTTPException(404, "unknown identifier or contact ID") from None
 
@@ -236,18 +231,15 @@ async def unmerge_profile(request: Request, contact_id: str, body: UnmergeReques
         )
     else:
         kwargs["record_id"] = body.record_id
-    ident = _identity()
     rules = _rules(request)
 
     def work() -> Any:
-        from spokehub.identity.errors import NoSuchEvidence, UnknownIdentifier
-
         engine = request.app.state.engine
         # A client waits for the answer: its write goes before background work.
         with write_turn(engine, urgent=True), engine.begin() as conn:
             _live(conn, contact_id)
             try:
-                return _jsonable(ident.unmerge(conn, rules, **kwargs))
+                return _jsonable(unmerge(conn, rules, **kwargs))
             except (UnknownIdentifier, NoSuchEvidence):
                 raise HTTPException(404, "no such identifier or evidence") from None
 

@@ -65,12 +65,6 @@ class BatchStats:
         self.outbox += other.outbox
 
 
-def _rules(project: Project) -> Any:
-    from ..identity.rules import IdentityRules
-
-    return IdentityRules.model_validate(project.identity)
-
-
 def _live_contract(engine: Engine, project: Project) -> Any:
     """The project's contract, published as the live one first: additive changes publish
     on their own, a breaking change stops the worker until it is published with
@@ -100,7 +94,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.router = Router(project)
-        self.rules = _rules(project)
+        self.rules = project.identity
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
         self.screen = ContractScreen(_live_contract(engine, project))

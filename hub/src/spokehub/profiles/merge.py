@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from spokehub.identity import Evidence, IdentityRules, ResolveResult, resolve_batch
+from spokehub.identity import Evidence, IdentityRules, ResolveResult
+from spokehub.identity.resolve import resolve_batch
 from spokehub.store.driver_sql import chunks, utc
 
 from .tables import consents, memberships, scores, traits

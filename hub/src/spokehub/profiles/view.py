@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, MetaData, Table, inspect, select
 
-from spokehub.identity import IdentityRules, live_contact_id
-from spokehub.identity.errors import UnknownIdentifier
+from spokehub.identity import IdentityRules, UnknownIdentifier
+from spokehub.identity.lookup import live_contact_id
 from spokehub.identity.tables import identifier_seen, identifiers, profiles
 from spokehub.store.driver_sql import utc
 

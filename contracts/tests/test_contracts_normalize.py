@@ -14,7 +14,6 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from spokehub_contracts import (
     ValidationFailed,
     hash_identifier,
-    is_junk,
     normalize_email,
     normalize_identifier,
     normalize_phone,
@@ -207,48 +206,3 @@ def test_hash_identifier_for_phone_hashes_digits_without_plus() -> None:
 def test_hash_identifier_phone_agrees_across_formats(phone: tuple[str, str, str]) -> None:
     region, written, e164 = phone
     assert hash_identifier("phone", written, region) == sha256_hex(e164.lstrip("+"))
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "0000",
-        "0",
-        "",
-        "-1",
-        "null",
-        "NULL",
-        "undefined",
-        "anonymous",
-        "n/a",
-        "test@test.com",
-        "noreply@example.com",
-        "00000000-0000-0000-0000-000000000000",
-        "+0000000",
-    ],
-)
-def test_junk_values(value: str) -> None:
-    assert is_junk(value)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "ada@example.com",
-        "testing@example.com",
-        "+4915123456789",
-        "u_8f3a",
-        "550e8400-e29b-41d4-a716-446655440000",
-        "10",
-        "1001",
-        "guest42",
-        "nullable",
-    ],
-)
-def test_real_values_are_not_junk(value: str) -> None:
-    assert not is_junk(value)
-
-
-def test_extra_junk_patterns() -> None:
-    assert is_junk("demo@acme.test", extra_patterns=[r".*@acme\.test$"])
-    assert not is_junk("ada@acme.com", extra_patterns=[r".*@acme\.test$"])

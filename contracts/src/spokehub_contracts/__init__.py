@@ -24,10 +24,8 @@ from ._http import (
 )
 from ._normalize import (
     BUILTIN_IDENTIFIER_TYPES,
-    DEFAULT_JUNK_PATTERNS,
     check_identifier_type,
     hash_identifier,
-    is_junk,
     normalize_email,
     normalize_identifier,
     normalize_phone,
@@ -84,7 +82,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_IDENTIFIER_TYPES",
-    "DEFAULT_JUNK_PATTERNS",
     "MASK",
     "PROJECT_NAME",
     "Account",
@@ -143,7 +140,6 @@ __all__ = [
     "hash_identifier",
     "hookimpl",
     "hookspec",
-    "is_junk",
     "is_sensitive_key",
     "normalize_email",
     "normalize_identifier",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -22,19 +21,6 @@ from ._errors import ValidationFailed
 BUILTIN_IDENTIFIER_TYPES: tuple[str, ...] = ("user_id", "anonymous_id", "email", "phone")
 
 _NAMESPACED = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
-
-#: Values that never identify anyone: placeholders, empty IDs, test addresses and the
-#: all-zero advertising IDs. Compared after normalization; patterns are anchored regexes.
-DEFAULT_JUNK_PATTERNS: tuple[str, ...] = (
-    r"^[0-]*$",
-    r"^-1$",
-    r"^(null|none|nil|undefined|unknown|n/?a|anonymous|test|guest)$",
-    r"^test@test\.com$",
-    r"^(no-?reply|noreply|donotreply)@.*$",
-    r"^00000000-0000-0000-0000-000000000000$",
-    r"^\+?0+$",
-)
-_DEFAULT_JUNK = tuple(re.compile(p, re.IGNORECASE) for p in DEFAULT_JUNK_PATTERNS)
 
 
 def normalize_email(value: str) -> str:
@@ -115,10 +101,3 @@ def hash_identifier(type_: str, value: str, default_region: str | None = "US") -
     if type_ == "phone":
         normalized = normalized.lstrip("+")
     return sha256_hex(normalized)
-
-
-def is_junk(value: str, extra_patterns: Iterable[str] = ()) -> bool:
-    """True if ``value`` (already normalized) is a placeholder that must never link profiles."""
-    if any(p.match(value) for p in _DEFAULT_JUNK):
-        return True
-    return any(re.match(p, value, re.IGNORECASE) for p in extra_patterns)

@@ -12,7 +12,7 @@ The defaults are meant to be safe on real traffic without configuration:
   when a limit is hit, which part of a split keeps the contact ID, and the order in which a
   record's identifiers are considered. ``"*"`` stands for every type not listed.
 - **blocked_values**: anchored, case-insensitive regular expressions matched against the
-  normalized value, on top of the contracts' ``DEFAULT_JUNK_PATTERNS``. A blocked
+  normalized value, on top of the hub's ``DEFAULT_JUNK_PATTERNS`` (:mod:`.junk`). A blocked
   identifier is ignored by resolution: it never creates, links or merges anything.
 - **never_merge_on**: types that can create a profile and attach to one, but never fuse
   two *anchored* profiles (profiles holding an identifier of some other type) on their own.
@@ -31,9 +31,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from spokehub_contracts import DEFAULT_JUNK_PATTERNS, check_identifier_type
+from spokehub_contracts import check_identifier_type
 
-#: Blocked values the hub adds to the contracts' junk patterns by default.
+from .junk import DEFAULT_JUNK_PATTERNS
+
+#: Blocked values the project's rules add to the junk patterns by default.
 DEFAULT_BLOCKED_VALUES: tuple[str, ...] = (
     r"^[0-]*$",
     r"^-1$",

@@ -450,8 +450,7 @@ class SpokeConformance:
         json.dumps(schema)
         properties = schema.get("properties", {})
         for name in self._secret_fields():
-            shown = properties.get(name, {})
-            if not (shown.get("writeOnly") or shown.get("format") == "password"):
+            if not _shown_as_secret(properties.get(name, {})):
                 _fail(f"{self._who}.Config.{name} must show as a secret in the JSON schema")
 
     def test_config_error_names_the_field(self) -> None:
@@ -1141,6 +1140,14 @@ def _masked(line: str, secrets: Sequence[str], personal: set[str]) -> str:
     for value in sorted({*secrets, *personal}, key=len, reverse=True):
         line = line.replace(value, MASK)
     return line[:200]
+
+
+def _shown_as_secret(schema: Mapping[str, Any]) -> bool:
+    """A property's schema marks it secret, itself or in every non-null alternative."""
+    if schema.get("writeOnly") or schema.get("format") == "password":
+        return True
+    options = [o for o in schema.get("anyOf", ()) if o.get("type") != "null"]
+    return bool(options) and all(_shown_as_secret(o) for o in options)
 
 
 def _update_requested() -> bool:

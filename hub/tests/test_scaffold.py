@@ -102,3 +102,18 @@ def test_the_new_spoke_lints_clean(tmp_path: Path, kind: str) -> None:
             [ruff, *command, "--no-cache", "."], capture_output=True, text=True, cwd=folder
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_command_line_writes_spokes_name_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spokehub.scaffold.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["acme", "--destination"]) == 0
+    assert (tmp_path / "spokes" / "acme" / "src" / "spokehub_acme" / "_destination.py").exists()
+    assert "wrote spokehub-acme (destination) to spokes/acme" in capsys.readouterr().out
+    assert main(["acme", "--source"]) == 2
+    assert "already has files in it" in capsys.readouterr().err
+    assert main(["beta", "--source", "--dir", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "src" / "spokehub_beta" / "_source.py").exists()

@@ -41,9 +41,9 @@ import httpx
 from sqlalchemy import func, select
 
 from spokehub.delivery import DeliverySettings, run_lanes
-from spokehub.delivery.clock import as_utc, utcnow
 from spokehub.registry import Registry
 from spokehub.store import create_store_engine, upgrade
+from spokehub.store.driver_sql import utc, utcnow
 from spokehub.store.tables import delivery_attempts, outbox
 from spokehub.testing.fake_spoke import destination_class, plugin
 from spokehub.testing.outbox import event, fill, make_project
@@ -124,7 +124,7 @@ def _window(engine: Any) -> tuple[datetime, datetime]:
     with engine.connect() as conn:
         first = conn.execute(select(func.min(delivery_attempts.c.started_at))).scalar_one()
         last = conn.execute(select(func.max(outbox.c.finished_at))).scalar_one()
-    return as_utc(first), as_utc(last)
+    return utc(first), utc(last)
 
 
 async def _run(engine: Any, project: Any, registry: Any, work: Any) -> Any:

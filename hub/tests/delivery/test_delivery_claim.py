@@ -11,7 +11,7 @@ from delivery_helpers import event, fill, rows
 from sqlalchemy import update
 
 from spokehub.delivery.claim import claim, release
-from spokehub.delivery.clock import as_utc, utcnow
+from spokehub.store.driver_sql import utc, utcnow
 from spokehub.store.tables import outbox
 
 
@@ -175,11 +175,11 @@ def test_finish_records_every_outcome_and_claims_the_next_batch(engine):
     assert stored[ids[1]].external_id == "x" * 512
     assert stored[ids[2]].external_id is None and stored[ids[2]].last_error.startswith(SUPERSEDED)
     retry = stored[ids[3]]
-    assert abs((as_utc(retry.due_at) - later).total_seconds()) < 0.001
+    assert abs((utc(retry.due_at) - later).total_seconds()) < 0.001
     assert retry.finished_at is None and retry.claimed_until is None
     assert "ada@example.com" not in retry.last_error
     assert all(stored[i].attempts == 1 for i in ids[:5])
-    assert abs((as_utc(stored[ids[0]].finished_at) - now).total_seconds()) < 0.001
+    assert abs((utc(stored[ids[0]].finished_at) - now).total_seconds()) < 0.001
     with engine.connect() as conn:
         [logged] = conn.execute(select(delivery_attempts)).all()
     assert (logged.destination, logged.items, logged.delivered, logged.result) == (

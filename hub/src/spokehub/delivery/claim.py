@@ -20,12 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, case, update
+from sqlalchemy import Connection, Engine
 
-from spokehub.store.tables import outbox
-
-from .clock import utcnow
-from .driver import driver
+from spokehub.store.driver_sql import chunks, cursor, marks, transaction, utcnow
 
 
 @dataclass(frozen=True)
@@ -43,7 +40,7 @@ class Claimed:
 
 
 @functools.cache
-def _claim_sql(postgres: bool, m: str) -> str:
+def _claim_sql(postgres: bool) -> str:
     """``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …`` as driver SQL.
 
     ``IN ('pending', …)`` is spelled out so that the planner can prove it matches the
@@ -56,20 +53,20 @@ def _claim_sql(postgres: bool, m: str) -> str:
     Parameters: lease end, destination, now, now, destination, now, now, limit."""
     lock = " FOR UPDATE OF o SKIP LOCKED" if postgres else ""
     return (
-        f"UPDATE outbox SET status = 'inflight', claimed_until = {m} WHERE id IN ("
+        "UPDATE outbox SET status = 'inflight', claimed_until = ? WHERE id IN ("
         "SELECT o.id FROM outbox AS o"
-        f" WHERE o.destination = {m} AND o.status IN ('pending', 'retry', 'inflight')"
-        f" AND ((o.status IN ('pending', 'retry') AND o.due_at <= {m})"
-        f" OR (o.status = 'inflight' AND o.claimed_until < {m}))"
+        " WHERE o.destination = ? AND o.status IN ('pending', 'retry', 'inflight')"
+        " AND ((o.status IN ('pending', 'retry') AND o.due_at <= ?)"
+        " OR (o.status = 'inflight' AND o.claimed_until < ?))"
         # NULL never equals: anonymous rows never wait.
         " AND NOT EXISTS (SELECT 1 FROM outbox AS b"
         " WHERE b.contact_id = o.contact_id AND b.id < o.id AND b.id >= ("
         "SELECT MIN(id) FROM outbox"
-        f" WHERE destination = {m} AND status IN ('inflight', 'retry'))"
+        " WHERE destination = ? AND status IN ('inflight', 'retry'))"
         " AND b.destination = o.destination"
-        f" AND ((b.status = 'retry' AND b.due_at > {m})"
-        f" OR (b.status = 'inflight' AND b.claimed_until >= {m})))"
-        f" ORDER BY o.id LIMIT {m}{lock})"
+        " AND ((b.status = 'retry' AND b.due_at > ?)"
+        " OR (b.status = 'inflight' AND b.claimed_until >= ?)))"
+        f" ORDER BY o.id LIMIT ?{lock})"
         " RETURNING id, route, contact_id, kind, purpose, item, attempts, created_at"
     )
 
@@ -83,7 +80,7 @@ def claim(
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows of ``destination``, oldest first, for
     ``lease_seconds``. Returns them in outbox order."""
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         return claim_in(conn, destination, limit, lease_seconds, now)
 
 
@@ -98,13 +95,14 @@ def claim_in(
     if limit <= 0:
         return []
     now = now or utcnow()
-    sql = driver(conn)
+    cur = cursor(conn)
+    sql = cur.driver
     stamp = sql.stamp(now)
     until = sql.stamp(now + timedelta(seconds=lease_seconds))
-    rows = conn.exec_driver_sql(
-        _claim_sql(sql.postgres, sql.mark),
+    rows = cur.rows(
+        _claim_sql(sql.postgres),
         (until, destination, stamp, stamp, destination, stamp, stamp, limit),
-    ).fetchall()
+    )
     parse = sql.parse
     claimed = [
         Claimed(id_, route, contact, kind, purpose, item, attempts, parse(created))
@@ -119,12 +117,15 @@ def renew(engine: Engine, ids: Sequence[int], lease_seconds: float) -> None:
     if not ids:
         return
     until = utcnow() + timedelta(seconds=lease_seconds)
-    with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_(list(ids)), outbox.c.status == "inflight")
-            .values(claimed_until=until)
-        )
+    with transaction(engine) as conn:
+        cur = cursor(conn)
+        stamp = cur.driver.stamp(until)
+        for part in chunks(ids, cur.driver.rows_per_statement(1, shared=1)):
+            cur.run(
+                "UPDATE outbox SET claimed_until = ?"
+                f" WHERE id IN ({marks(len(part))}) AND status = 'inflight'",
+                (stamp, *part),
+            )
 
 
 def release(engine: Engine, ids: Sequence[int]) -> None:
@@ -132,18 +133,19 @@ def release(engine: Engine, ids: Sequence[int]) -> None:
     counted."""
     if not ids:
         return
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         release_in(conn, ids)
-
-
-_RELEASE = (
-    update(outbox)
-    .where(outbox.c.id.in_(bindparam("_ids", expanding=True)), outbox.c.status == "inflight")
-    .values(status=case((outbox.c.attempts > 0, "retry"), else_="pending"), claimed_until=None)
-)
 
 
 def release_in(conn: Connection, ids: Sequence[int]) -> None:
     """:func:`release` inside the caller's transaction."""
-    if ids:
-        conn.execute(_RELEASE, {"_ids": list(ids)})
+    if not ids:
+        return
+    cur = cursor(conn)
+    for part in chunks(ids, cur.driver.rows_per_statement(1)):
+        cur.run(
+            "UPDATE outbox SET claimed_until = NULL,"
+            " status = CASE WHEN attempts > 0 THEN 'retry' ELSE 'pending' END"
+            f" WHERE id IN ({marks(len(part))}) AND status = 'inflight'",
+            tuple(part),
+        )

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
+from spokehub.store.driver_sql import transaction
+
 #: ``{contact_id: {purpose: granted}}`` for the given contact IDs.
 ConsentReader = Callable[[Engine, Sequence[str]], Mapping[str, Mapping[str, bool]]]
 
@@ -37,7 +39,7 @@ def read_consents(engine: Engine, contact_ids: Sequence[str]) -> dict[str, dict[
         return {}
     found: dict[str, dict[str, bool]] = {}
     try:
-        with engine.connect().execution_options(readonly=True) as conn:
+        with transaction(engine, readonly=True) as conn:
             rows = conn.execute(
                 select(consents.c.contact_id, consents.c.purpose, consents.c.granted).where(
                     consents.c.contact_id.in_(sorted(set(contact_ids)))

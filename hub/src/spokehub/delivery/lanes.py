@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
+from spokehub.store.driver_sql import utcnow
 from spokehub_contracts import AuthError, Change, CheckStatus, Destination, Forget, Throttled
 
 from ..config import Project, Route
@@ -31,7 +32,6 @@ from ..registry import Registry
 from . import state as lane_state
 from .backoff import next_delay
 from .claim import Claimed, claim, release, renew
-from .clock import utcnow
 from .coalesce import coalesce
 from .consent import ConsentReader, read_consents, suppression_reason
 from .mapping import apply_mapping

@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from spokehub.store.driver_sql import cursor, insert_sql, marks, transaction
+
 from .claim import Claimed, claim_in, release_in
-from .driver import driver
 from .state import clean, note_error
 
 SUPERSEDED = "superseded by outbox row"
@@ -49,8 +50,18 @@ class CallLog:
     error: str | None = None
 
 
-#: Rows per ``UPDATE`` (three parameters a row at most, far below any driver's limit).
-_CHUNK = 1000
+#: Parameters of one ``delivery_attempts`` row.
+_CALL_COLUMNS = (
+    "destination",
+    "started_at",
+    "duration_ms",
+    "items",
+    "delivered",
+    "retried",
+    "rejected",
+    "result",
+    "error",
+)
 
 
 def record(
@@ -62,7 +73,7 @@ def record(
 ) -> None:
     """Store ``results`` (only for rows still in flight), log ``calls`` and, if given,
     the lane's last error, atomically."""
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         record_in(conn, destination, results, calls, lane_error)
 
 
@@ -78,9 +89,11 @@ def record_in(
     One ``UPDATE`` per group of rows that end the same way (in a healthy batch: all of
     them), setting each row's own vendor id in the same statement; one ``INSERT`` for
     the calls."""
-    sql = driver(conn)
-    m = sql.mark
-    stamp = sql.stamp
+    cur = cursor(conn)
+    stamp = cur.driver.stamp
+    # A row takes three parameters at most (its id, and its vendor id with the id again)
+    # beside the five the group shares.
+    per_statement = cur.driver.rows_per_statement(3, shared=5)
     groups: dict[tuple[Any, ...], list[Result]] = {}
     for r in results:
         groups.setdefault((r.status, r.attempts, r.due_at, r.finished_at, r.error), []).append(r)
@@ -93,29 +106,31 @@ def record_in(
             None if finished_at is None else stamp(finished_at),
             clean(error) if error else None,
         )
-        for start in range(0, len(members), _CHUNK):
-            part = members[start : start + _CHUNK]
+        for start in range(0, len(members), per_statement):
+            part = members[start : start + per_statement]
             params: list[Any] = list(shared)
             vendor_ids = ""
             external = [(r.id, r.external_id[:512]) for r in part if r.external_id]
             if external:
                 vendor_ids = (
                     ", external_id = CASE id"
-                    + f" WHEN {m} THEN {m}" * len(external)
+                    + " WHEN ? THEN ?" * len(external)
                     + " ELSE external_id END"
                 )
                 for pair in external:
                     params += pair
             params += [r.id for r in part]
-            conn.exec_driver_sql(
-                f"UPDATE outbox SET status = {m}, attempts = {m}, due_at = COALESCE({m}, due_at),"
-                f" finished_at = {m}, last_error = {m}, claimed_until = NULL{vendor_ids}"
-                f" WHERE id IN ({sql.marks(len(part))}) AND status = 'inflight'",
+            cur.run(
+                "UPDATE outbox SET status = ?, attempts = ?, due_at = COALESCE(?, due_at),"
+                f" finished_at = ?, last_error = ?, claimed_until = NULL{vendor_ids}"
+                f" WHERE id IN ({marks(len(part))}) AND status = 'inflight'",
                 tuple(params),
             )
-    if calls:
+    per_insert = cur.driver.rows_per_statement(len(_CALL_COLUMNS))
+    for start in range(0, len(calls), per_insert):
+        part = calls[start : start + per_insert]
         values: list[Any] = []
-        for c in calls:
+        for c in part:
             values += (
                 destination,
                 stamp(c.started_at),
@@ -127,12 +142,7 @@ def record_in(
                 c.result,
                 clean(c.error) if c.error else None,
             )
-        conn.exec_driver_sql(
-            "INSERT INTO delivery_attempts (destination, started_at, duration_ms, items,"
-            " delivered, retried, rejected, result, error) VALUES "
-            + ", ".join([f"({sql.marks(9)})"] * len(calls)),
-            tuple(values),
-        )
+        cur.run(insert_sql("delivery_attempts", _CALL_COLUMNS, rows=len(part)), tuple(values))
     if lane_error:
         note_error(conn, destination, lane_error)
 
@@ -151,7 +161,7 @@ def finish(
     """Record a finished batch, hand back its unsent rows and, with ``claim_next``,
     claim the lane's next batch of up to that many rows, all in one transaction (one
     write lock, one commit)."""
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         record_in(conn, destination, results, calls, lane_error)
         release_in(conn, to_release)
         if claim_next:

@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from pydantic import TypeAdapter
 from sqlalchemy import Engine, and_, insert, or_, select, update
 
+from spokehub.store.driver_sql import transaction, utcnow
 from spokehub.store.tables import outbox
 from spokehub_contracts import Change
 
-from .clock import utcnow
 from .record import SUPERSEDED
 
 _CHANGE: TypeAdapter[Change] = TypeAdapter(Change)
@@ -63,7 +63,7 @@ def replay(
     period = [outbox.c.destination == connection]
     if since is not None:
         period.append(outbox.c.created_at >= since)
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         if dead_letters:
             result = conn.execute(
                 update(outbox)

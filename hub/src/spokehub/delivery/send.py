@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from spokehub.store.driver_sql import utcnow
 from spokehub_contracts import (
     AuthError,
     Change,
@@ -28,7 +29,6 @@ from spokehub_contracts import (
     TransientError,
 )
 
-from .clock import utcnow
 from .pacing import Pacer
 from .record import CallLog
 from .state import clean

@@ -11,12 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from spokehub.store.driver_sql import dialect_insert, transaction, utc, utcnow
 from spokehub.store.tables import delivery_lanes
 from spokehub_contracts import redact
-
-from .clock import as_utc, utcnow
 
 _MAX_TEXT = 500
 
@@ -42,8 +40,7 @@ def clean(text: str) -> str:
 
 def upsert_lane(conn: Connection, connection: str, **values: Any) -> None:
     """Create the lane's row if needed and set ``values`` on it."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(delivery_lanes).values(connection=connection, **values)
+    stmt = dialect_insert(conn, delivery_lanes).values(connection=connection, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=["connection"], set_=values))
 
 
@@ -62,7 +59,7 @@ def read_lanes(conn: Connection) -> dict[str, LaneState]:
 
 def _state(row: Any) -> LaneState:
     def aware(value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+        return None if value is None else utc(value)
 
     return LaneState(
         connection=row.connection,
@@ -78,7 +75,7 @@ def pause(engine: Engine, connection: str, reason: str) -> None:
     """Pause the lane until :func:`resume`; status shows ``reason``."""
     now = utcnow()
     text = clean(reason)
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         upsert_lane(
             conn, connection, paused_at=now, reason=text, last_error=text, last_error_at=now
         )
@@ -86,19 +83,19 @@ def pause(engine: Engine, connection: str, reason: str) -> None:
 
 def resume(engine: Engine, connection: str) -> bool:
     """Unpause the lane; ``True`` if it was paused."""
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         was = read_lane(conn, connection).paused
         upsert_lane(conn, connection, paused_at=None, reason=None)
     return was
 
 
 def is_paused(engine: Engine, connection: str) -> LaneState:
-    with engine.connect().execution_options(readonly=True) as conn:
+    with transaction(engine, readonly=True) as conn:
         return read_lane(conn, connection)
 
 
 def heartbeat(engine: Engine, connection: str) -> None:
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         upsert_lane(conn, connection, seen_at=utcnow())
 
 

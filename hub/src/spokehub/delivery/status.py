@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import Engine, func, select
 
+from spokehub.store.driver_sql import transaction, utc, utcnow
 from spokehub.store.tables import outbox
 
-from .clock import as_utc, utcnow
 from .state import read_lanes
 
 #: A lane whose heartbeat is older than this is reported as stopped.
@@ -43,7 +43,7 @@ def lane_status(
     """Status of every lane in ``connections`` and of every destination found in the
     outbox or the lane table, sorted by name."""
     now = now or utcnow()
-    with engine.connect().execution_options(readonly=True) as conn:
+    with transaction(engine, readonly=True) as conn:
         counts = conn.execute(
             select(outbox.c.destination, outbox.c.status, func.count()).group_by(
                 outbox.c.destination, outbox.c.status
@@ -91,7 +91,7 @@ def lane_status(
                 suppressed=seen.get("suppressed", 0),
                 rate_per_second=round(recent.get(name, 0) / RATE_WINDOW.total_seconds(), 2),
                 oldest_pending_seconds=(
-                    None if first is None else round((now - as_utc(first)).total_seconds(), 1)
+                    None if first is None else round((now - utc(first)).total_seconds(), 1)
                 ),
                 last_error=lane.last_error if lane else None,
                 last_error_at=lane.last_error_at if lane else None,

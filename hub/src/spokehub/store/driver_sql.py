@@ -170,10 +170,11 @@ class Driver:
             found = self._texts[text] = text.replace("%", "%%").replace("?", self.mark)
         return found
 
-    def rows_per_statement(self, params_per_row: int, cap: int = 1000) -> int:
-        """How many rows of ``params_per_row`` parameters one statement may carry (at
-        most ``cap``: past a thousand rows a longer statement saves nothing)."""
-        return max(1, min(cap, self.max_params // max(1, params_per_row)))
+    def rows_per_statement(self, params_per_row: int, cap: int = 1000, *, shared: int = 0) -> int:
+        """How many rows of ``params_per_row`` parameters one statement may carry beside
+        ``shared`` parameters of its own (at most ``cap``: past a thousand rows a longer
+        statement saves nothing)."""
+        return max(1, min(cap, (self.max_params - shared) // max(1, params_per_row)))
 
 
 _DRIVERS: dict[tuple[str, str], Driver] = {}
@@ -369,6 +370,19 @@ def insert_sql(
 
     The ``ON CONFLICT`` clauses written here mean the same on SQLite and PostgreSQL.
     """
+    return _insert_sql(table, tuple(columns), rows, row, tuple(conflict), ignore, tuple(update))
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(
+    table: str,
+    columns: tuple[str, ...],
+    rows: int,
+    row: str | None,
+    conflict: tuple[str, ...],
+    ignore: bool,
+    update: tuple[str, ...],
+) -> str:
     if ignore and update:
         raise ValueError("a conflicting row is either ignored or updated, not both")
     if update and not conflict:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from spokehub.config import Project, validate
-from spokehub.delivery.clock import utcnow
 from spokehub.registry import Registry
+from spokehub.store.driver_sql import utcnow
 from spokehub.store.tables import outbox
 from spokehub_contracts import Change, Person, TrackEvent, UpsertPerson
 from spokehub_contracts import Event as EventModel

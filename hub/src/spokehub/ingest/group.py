@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from spokehub_contracts import utcnow
 
 from ..logs import get_logger
-from ..store.engine import write_turn
+from ..store.driver_sql import transaction
 from .inbox import InboxWrite, RequestRows, write_requests_in
 from .messages import Accepted
 
@@ -131,7 +131,7 @@ class GroupWriter:
     def _transaction(self, group: list[_Request]) -> list[InboxWrite]:
         for attempt in range(_ATTEMPTS):
             try:
-                with write_turn(self.engine, urgent=True), self.engine.begin() as conn:
+                with transaction(self.engine, urgent=True) as conn:
                     results = write_requests_in(conn, [r.rows for r in group], now=utcnow())
                 self.groups += 1
                 return results

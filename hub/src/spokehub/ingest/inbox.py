@@ -7,18 +7,14 @@ acknowledged message is stored exactly once and a failed request stores nothing.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from spokehub_contracts import utcnow
-
-from ..store.engine import write_turn
-from ..store.tables import inbox, message_ids
+from ..store.driver_sql import Cursor, chunks, cursor, insert_sql, marks, transaction, utcnow
 from .messages import Accepted
 
 #: Attempts for one request when two writers race on the same messageId (PostgreSQL).
@@ -48,7 +44,7 @@ def write_messages(
     """
     for attempt in range(_ATTEMPTS):
         try:
-            with write_turn(engine, urgent=True), engine.begin() as conn:
+            with transaction(engine, urgent=True) as conn:
                 return write_messages_in(
                     conn, connection, messages, dedup_window=dedup_window, kind=kind, now=now
                 )
@@ -98,28 +94,28 @@ def write_requests_in(
         wanted.append(first)
         by_source.setdefault(connection, set()).update(first)
 
-    if conn.dialect.name == "sqlite":
-        unseen = _write_if_unseen(conn, requests, wanted, now)
+    cur = cursor(conn)
+    if not cur.driver.postgres:
+        unseen = _write_if_unseen(conn, cur, requests, wanted, now)
         if unseen is not None:
             return unseen
 
     seen: dict[tuple[str, str], datetime] = {}
     for connection, ids in by_source.items():
-        for mid, received in _seen(conn, connection, list(ids)):
-            seen[(connection, mid)] = _aware(received)
+        for mid, received in _seen(cur, connection, list(ids)):
+            seen[(connection, mid)] = received
     results, fresh, expired = _sort_out(requests, wanted, seen, now)
 
+    per_statement = cur.driver.rows_per_statement(1, shared=1)
     for connection, mids in expired.items():
-        for chunk in _chunks(mids, 500):
-            conn.execute(
-                delete(message_ids).where(
-                    and_(
-                        message_ids.c.connection == connection, message_ids.c.message_id.in_(chunk)
-                    )
-                )
+        for part in chunks(mids, per_statement):
+            cur.run(
+                "DELETE FROM message_ids WHERE connection = ?"
+                f" AND message_id IN ({marks(len(part))})",
+                (connection, *part),
             )
     if fresh:
-        _insert_rows(conn, fresh, now)
+        _insert_rows(cur, fresh, now)
     return results
 
 
@@ -158,6 +154,7 @@ def _sort_out(
 
 def _write_if_unseen(
     conn: Connection,
+    cur: Cursor,
     requests: Sequence[RequestRows],
     wanted: list[dict[str, Accepted]],
     now: datetime,
@@ -174,7 +171,7 @@ def _write_if_unseen(
         return results
     savepoint = conn.begin_nested()
     try:
-        _insert_rows(conn, fresh, now)
+        _insert_rows(cur, fresh, now)
     except IntegrityError:
         savepoint.rollback()
         return None
@@ -182,100 +179,71 @@ def _write_if_unseen(
     return results
 
 
-def _insert_rows(conn: Connection, fresh: list[tuple[str, str, Accepted]], now: datetime) -> None:
-    # The hot path of ingestion: driver-level SQL, with the values every row shares
-    # converted once (SQLAlchemy would convert the timestamp per row).
-    dialect = conn.dialect
-    stamp = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
-    moment = stamp(now) if stamp is not None else now
-    if dialect.name == "sqlite":
-        _insert_rows_sqlite(conn, fresh, moment)
+#: One stored sighting of a ``messageId``, and the inbox row itself (its status literal).
+_MESSAGE_ID_COLUMNS = ("connection", "message_id", "received_at")
+_INBOX_COLUMNS = ("connection", "kind", "message_id", "partition_key", "body", "received_at")
+_INBOX_ROW = "(?, ?, ?, ?, ?, ?, 'pending')"
+
+
+def _insert_rows(cur: Cursor, fresh: list[tuple[str, str, Accepted]], now: datetime) -> None:
+    """The hot path of ingestion; the timestamp every row shares is bound once. Rows
+    keep their order, and with it their inbox ids."""
+    moment = cur.driver.stamp(now)
+    if cur.driver.postgres:
+        # psycopg pipelines an executemany, and one statement text serves every count.
+        cur.many(
+            insert_sql("message_ids", _MESSAGE_ID_COLUMNS),
+            [(c, m.message_id, moment) for c, _k, m in fresh],
+        )
+        cur.many(
+            insert_sql("inbox", (*_INBOX_COLUMNS, "status"), row=_INBOX_ROW),
+            [(c, k, m.message_id, m.partition_key, m.body.decode(), moment) for c, k, m in fresh],
+        )
         return
-    conn.exec_driver_sql(
-        "INSERT INTO message_ids (connection, message_id, received_at) VALUES (%s, %s, %s)",
-        [(c, m.message_id, moment) for c, _k, m in fresh],
-    )
-    conn.exec_driver_sql(
-        "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
-        " status) VALUES (%s, %s, %s, %s, %s, %s, 'pending')",
-        [(c, k, m.message_id, m.partition_key, m.body.decode(), moment) for c, k, m in fresh],
-    )
-
-
-#: Rows per multi-row INSERT on SQLite (6 parameters a row, far below its 32,766).
-_SQLITE_ROWS = 1000
-_MESSAGE_IDS_SQL = "INSERT INTO message_ids (connection, message_id, received_at) VALUES "
-_INBOX_SQL = (
-    "INSERT INTO inbox (connection, kind, message_id, partition_key, body, received_at,"
-    " status) VALUES "
-)
-
-
-def _insert_rows_sqlite(
-    conn: Connection, fresh: list[tuple[str, str, Accepted]], moment: object
-) -> None:
-    # One multi-row INSERT per table (per 1,000 rows) rather than an executemany: SQLite
-    # steps once instead of once a row, and the driver gives up and takes back the GIL
-    # once, so a thread busy beside it (the event loop) does not win it at every row.
-    # Rows keep their order, and with it their inbox ids.
-    for start in range(0, len(fresh), _SQLITE_ROWS):
-        part = fresh[start : start + _SQLITE_ROWS]
+    # SQLite: one multi-row INSERT per table (per up to 1,000 rows) rather than an
+    # executemany: SQLite steps once instead of once a row, and the driver gives up and
+    # takes back the GIL once, so a thread busy beside it (the event loop) does not win
+    # it at every row.
+    per_statement = cur.driver.rows_per_statement(len(_INBOX_COLUMNS))
+    for start in range(0, len(fresh), per_statement):
+        part = fresh[start : start + per_statement]
         ids: list[object] = []
         rows: list[object] = []
         for connection, kind, m in part:
             mid = m.message_id
             ids += (connection, mid, moment)
             rows += (connection, kind, mid, m.partition_key, m.body.decode(), moment)
-        conn.exec_driver_sql(_MESSAGE_IDS_SQL + _marks("(?, ?, ?)", len(part)), tuple(ids))
-        conn.exec_driver_sql(
-            _INBOX_SQL + _marks("(?, ?, ?, ?, ?, ?, 'pending')", len(part)), tuple(rows)
-        )
+        n = len(part)
+        cur.run(insert_sql("message_ids", _MESSAGE_ID_COLUMNS, rows=n), ids)
+        cur.run(insert_sql("inbox", (*_INBOX_COLUMNS, "status"), rows=n, row=_INBOX_ROW), rows)
 
 
-@functools.lru_cache(maxsize=64)
-def _marks(row: str, count: int) -> str:
-    return ", ".join([row] * count)
-
-
-def _seen(conn: Connection, connection: str, ids: list[str]) -> list[tuple[str, datetime]]:
-    # Driver SQL: SQLAlchemy would render an expanding IN of up to 500 names per request.
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    parse = message_ids.c.received_at.type.dialect_impl(dialect).result_processor(dialect, None)
+def _seen(cur: Cursor, connection: str, ids: list[str]) -> list[tuple[str, datetime]]:
+    """The stored sightings of ``ids`` from ``connection``, as (messageId, received_at)."""
+    parse = cur.driver.parse
     found: list[tuple[str, datetime]] = []
-    for chunk in _chunks(ids, 1000):
-        if dialect.name == "postgresql":
+    for part in chunks(ids, cur.driver.rows_per_statement(1, shared=1)):
+        if cur.driver.postgres:
             # One array parameter: the same statement text whatever the count, which the
             # server plans far faster than a list of hundreds of parameters.
-            rows = conn.exec_driver_sql(
-                "SELECT message_id, received_at FROM message_ids WHERE connection = %s"
-                " AND message_id = ANY(%s)",
-                (connection, chunk),
-            ).all()
+            rows = cur.rows(
+                "SELECT message_id, received_at FROM message_ids WHERE connection = ?"
+                " AND message_id = ANY(?)",
+                (connection, list(part)),
+            )
         else:
-            rows = conn.exec_driver_sql(
-                "SELECT message_id, received_at FROM message_ids WHERE connection = "
-                f"{mark} AND message_id IN ({_marks(mark, len(chunk))})",
-                (connection, *chunk),
-            ).all()
-        if parse is not None:
-            found.extend((mid, parse(received)) for mid, received in rows)
-        else:
-            found.extend((mid, received) for mid, received in rows)
+            rows = cur.rows(
+                "SELECT message_id, received_at FROM message_ids WHERE connection = ?"
+                f" AND message_id IN ({marks(len(part))})",
+                (connection, *part),
+            )
+        found.extend((mid, parse(received)) for mid, received in rows)
     return found
 
 
 def prune_message_ids(engine: Engine, dedup_window: float, now: datetime | None = None) -> int:
     """Delete sightings older than the window; returns how many were removed."""
     cutoff = (now or utcnow()) - timedelta(seconds=dedup_window)
-    with engine.begin() as conn:
-        return conn.execute(delete(message_ids).where(message_ids.c.received_at < cutoff)).rowcount
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    with transaction(engine) as conn:
+        cur = cursor(conn)
+        return cur.run("DELETE FROM message_ids WHERE received_at < ?", (cur.driver.stamp(cutoff),))

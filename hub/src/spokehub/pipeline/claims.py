@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
-from ..store.engine import is_postgres
-from ..store.tables import inbox
+from ..store.driver_sql import Cursor, cursor, marks
 
 
 @dataclass(frozen=True)
@@ -26,17 +25,13 @@ class InboxRow:
     message_id: str | None
     partition_key: str | None
     body: str
+    #: When the hub received it (aware, UTC).
     received_at: datetime
 
 
-_COLUMNS = (
-    inbox.c.id,
-    inbox.c.connection,
-    inbox.c.kind,
-    inbox.c.message_id,
-    inbox.c.partition_key,
-    inbox.c.body,
-    inbox.c.received_at,
+_SELECT = (
+    "SELECT id, connection, kind, message_id, partition_key, body, received_at FROM inbox"
+    " WHERE status = 'pending'"
 )
 
 
@@ -45,37 +40,36 @@ def claim(conn: Connection, limit: int, *, ids: list[int] | None = None) -> list
 
     :param ids: claim only these rows (used to retry a failed batch one row at a time).
     """
-    query = select(*_COLUMNS).where(inbox.c.status == "pending")
-    if ids is not None:
-        query = query.where(inbox.c.id.in_(ids))
-    query = query.order_by(inbox.c.id).limit(limit)
-    postgres = is_postgres(conn.engine)
-    if postgres:
-        query = query.with_for_update(skip_locked=True)
-    rows = [InboxRow(*r) for r in conn.execute(query)]
+    cur = cursor(conn)
+    postgres = cur.driver.postgres
+    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+    if ids is None:
+        found = cur.rows(f"{_SELECT} ORDER BY id LIMIT ?{lock}", (limit,))
+    else:
+        found = cur.rows(
+            f"{_SELECT} AND id IN ({marks(len(ids))}) ORDER BY id LIMIT ?{lock}", (*ids, limit)
+        )
+    parse = cur.driver.parse
+    rows = [InboxRow(i, c, k, m, p, b, parse(at)) for i, c, k, m, p, b, at in found]
     if not postgres or not rows:
         return rows
-    return _in_person_order(conn, rows)
+    return _in_person_order(cur, rows)
 
 
-def _in_person_order(conn: Connection, rows: list[InboxRow]) -> list[InboxRow]:
+def _in_person_order(cur: Cursor, rows: list[InboxRow]) -> list[InboxRow]:
     # An earlier pending row of the same person that we did not get is locked by another
     # worker; everything of that person in our batch waits until that worker commits.
-    keys = {r.partition_key for r in rows if r.partition_key is not None}
+    keys = sorted({r.partition_key for r in rows if r.partition_key is not None})
     if not keys:
         return rows
     mine = [r.id for r in rows]
+    # PostgreSQL only: array parameters, one statement text whatever the batch.
     earliest_elsewhere = dict(
-        conn.execute(
-            select(inbox.c.partition_key, func.min(inbox.c.id))
-            .where(
-                inbox.c.status == "pending",
-                inbox.c.partition_key.in_(keys),
-                inbox.c.id.not_in(mine),
-                inbox.c.id < max(mine),
-            )
-            .group_by(inbox.c.partition_key)
-        ).all()
+        cur.rows(
+            "SELECT partition_key, min(id) FROM inbox WHERE status = 'pending'"
+            " AND partition_key = ANY(?) AND id <> ALL(?) AND id < ? GROUP BY partition_key",
+            (keys, mine, max(mine)),
+        )
     )
     if not earliest_elsewhere:
         return rows

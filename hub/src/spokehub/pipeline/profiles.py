@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection
 
 from spokehub_contracts import (
     Account,
@@ -44,13 +44,26 @@ from ..profiles import (
     set_scores,
     upsert_account,
 )
-from ..store.tables import events
+from ..store.driver_sql import cursor
 from .records import (
     account_from_traits,
     identify_traits,
     person_from_profile,
     person_from_traits,
     person_traits,
+)
+
+#: The columns of a timeline row (``events``), in the order of :attr:`Applied.event_row`.
+EVENT_COLUMNS = (
+    "contact_id",
+    "connection",
+    "message_id",
+    "type",
+    "event",
+    "properties",
+    "context",
+    "timestamp",
+    "received_at",
 )
 
 #: Event types that are stored on the timeline and routed as ``event`` changes.
@@ -62,7 +75,8 @@ class Applied:
     """What one record did: changes to route and a timeline row, if it is an event."""
 
     changes: list[Any] = field(default_factory=list)
-    event_row: dict[str, Any] | None = None
+    #: The timeline row, in :data:`EVENT_COLUMNS` order.
+    event_row: tuple[Any, ...] | None = None
 
 
 def resolve(
@@ -91,11 +105,9 @@ def resolve(
     result = resolve_profiles(conn, rules, evidence)
     absorbed = result.absorbed()
     if absorbed:
-        conn.execute(
-            update(events)
-            .where(events.c.contact_id == bindparam("b_old"))
-            .values(contact_id=bindparam("b_new")),
-            [{"b_old": old, "b_new": new} for old, new in absorbed.items()],
+        cursor(conn).many(
+            "UPDATE events SET contact_id = ? WHERE contact_id = ?",
+            [(new, old) for old, new in absorbed.items()],
         )
     return {k: v for k, v in result.by_record(evidence).items() if v is not None}
 
@@ -219,17 +231,17 @@ def _apply_event(
             )
         )
     if contact_id is not None:
-        applied.event_row = {
-            "contact_id": contact_id,
-            "connection": connection,
-            "message_id": event.message_id,
-            "type": event.type.value,
-            "event": event.event or event.name,
-            "properties": event.properties,
-            "context": event.context,
-            "timestamp": observed,
-            "received_at": received_at,
-        }
+        applied.event_row = (
+            contact_id,
+            connection,
+            event.message_id,
+            event.type.value,
+            event.event or event.name,
+            event.properties,
+            event.context,
+            observed,
+            received_at,
+        )
 
 
 def _apply_traits(

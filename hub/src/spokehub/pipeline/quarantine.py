@@ -8,8 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
-from spokehub_contracts import utcnow
-
+from ..store.driver_sql import transaction, utcnow
 from ..store.tables import inbox, quarantine
 
 
@@ -51,7 +50,7 @@ def list_quarantine(
         query = query.where(quarantine.c.connection == connection)
     if not include_replayed:
         query = query.where(quarantine.c.replayed_at.is_(None))
-    with engine.connect().execution_options(readonly=True) as conn, conn.begin():
+    with transaction(engine, readonly=True) as conn:
         return [QuarantinedRecord(*row) for row in conn.execute(query.limit(limit))]
 
 
@@ -74,7 +73,7 @@ def replay(
         query = query.where(quarantine.c.id.in_(list(ids)))
     if connection is not None:
         query = query.where(quarantine.c.connection == connection)
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         rows = conn.execute(query.order_by(quarantine.c.id)).all()
         if not rows:
             return 0

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from spokehub_contracts import TrackEvent
 
 from ..config import Project, Route
+
+#: The columns of an outbox row as :meth:`Router.outbox_rows` gives it; the pipeline adds
+#: when it was made and when it is due.
+OUTBOX_COLUMNS = ("destination", "route", "contact_id", "kind", "purpose", "item")
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,10 @@ class Router:
             out.append(Target(route.to, name, purpose))
         return out
 
-    def outbox_rows(
-        self, changes: Sequence[Any], source: str, now: datetime
-    ) -> list[dict[str, Any]]:
-        """Outbox rows for ``changes`` (Change models with their ``item_id`` set)."""
-        rows: list[dict[str, Any]] = []
+    def outbox_rows(self, changes: Sequence[Any], source: str) -> list[tuple[Any, ...]]:
+        """Outbox rows for ``changes`` (Change models with their ``item_id`` set), in
+        :data:`OUTBOX_COLUMNS` order."""
+        rows: list[tuple[Any, ...]] = []
         for change in changes:
             event_name = change.event.event if isinstance(change, TrackEvent) else None
             targets = self.targets(change.kind, source, event_name)
@@ -64,16 +66,13 @@ class Router:
             item = change.model_dump_json()
             for target in targets:
                 rows.append(
-                    {
-                        "destination": target.destination,
-                        "route": target.route,
-                        "contact_id": change.contact_id,
-                        "kind": change.kind,
-                        "purpose": target.purpose,
-                        "item": item,
-                        "created_at": now,
-                        "due_at": now,
-                        "status": "pending",
-                    }
+                    (
+                        target.destination,
+                        target.route,
+                        change.contact_id,
+                        change.kind,
+                        target.purpose,
+                        item,
+                    )
                 )
         return rows

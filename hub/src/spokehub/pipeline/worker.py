@@ -25,13 +25,12 @@ from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, ut
 from ..config import Project
 from ..logs import get_logger
 from ..registry import Registry
-from ..store.driver_sql import placeholder, timestamp_binder
-from ..store.engine import write_turn
-from ..store.tables import events, outbox, quarantine
+from ..store.driver_sql import cursor, json_text, transaction, utc
+from ..store.tables import quarantine
 from .claims import InboxRow, claim
-from .profiles import apply_record, resolve
+from .profiles import EVENT_COLUMNS, apply_record, resolve
 from .records import to_record
-from .routing import Router
+from .routing import OUTBOX_COLUMNS, Router
 from .screening import ContractScreen, count
 from .violations import RecordRejected
 
@@ -159,24 +158,24 @@ class Pipeline:
         # writes sends the whole batch round again, this time with a savepoint per record,
         # so that record alone is quarantined and the others are applied.
         try:
-            with write_turn(self.engine, urgent=False), self.engine.begin() as conn:
+            with transaction(self.engine) as conn:
                 return self._process(conn, claim(conn, self.batch_size), careful=False)
         except _RecordFailed:
-            with write_turn(self.engine, urgent=False), self.engine.begin() as conn:
+            with transaction(self.engine) as conn:
                 return self._process(conn, claim(conn, self.batch_size), careful=True)
 
     def _isolate(self) -> BatchStats:
-        with self.engine.begin() as conn:
+        with transaction(self.engine) as conn:
             ids = [row.id for row in claim(conn, self.batch_size)]
         total = BatchStats()
         for row_id in ids:
             try:
-                with self.engine.begin() as conn:
+                with transaction(self.engine) as conn:
                     total.add(self._process(conn, claim(conn, 1, ids=[row_id])))
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:
-                with self.engine.begin() as conn:
+                with transaction(self.engine) as conn:
                     rows = claim(conn, 1, ids=[row_id])
                     if rows:
                         rule = f"processing failed ({type(exc).__name__})"
@@ -228,8 +227,8 @@ class Pipeline:
             conn, self.rules, [(str(row.id), row.connection, rec) for row, rec in prepared]
         )
         now = utcnow()
-        outbox_rows: list[dict[str, Any]] = []
-        event_rows: list[dict[str, Any]] = []
+        outbox_rows: list[tuple[Any, ...]] = []
+        event_rows: list[tuple[Any, ...]] = []
         for row, record in prepared:
             apply = (
                 conn,
@@ -256,7 +255,7 @@ class Pipeline:
             statuses[row.id] = "processed"
             if applied.event_row is not None:
                 event_rows.append(applied.event_row)
-            outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection, now))
+            outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection))
 
         self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
         count(conn, verdicts)
@@ -295,28 +294,52 @@ class Pipeline:
     def _finish(
         self,
         conn: Connection,
-        event_rows: list[dict[str, Any]],
+        event_rows: list[tuple[Any, ...]],
         quarantined: list[dict[str, Any]],
-        outbox_rows: list[dict[str, Any]],
+        outbox_rows: list[tuple[Any, ...]],
         statuses: dict[int, str],
         now: datetime | None = None,
     ) -> None:
+        # The batch's rows as driver SQL: plain tuples, where the expression form would
+        # compile and process every row's parameters (a tenth of a batch's time).
         now = now or utcnow()
+        cur = cursor(conn)
+        stamp = cur.driver.stamp
+        at = stamp(now)
         if event_rows:
-            conn.execute(events.insert(), event_rows)
+            cur.insert(
+                "events",
+                EVENT_COLUMNS,
+                [
+                    (
+                        c,
+                        source,
+                        mid,
+                        kind,
+                        name,
+                        json_text(props),
+                        json_text(ctx),
+                        stamp(utc(ts)),
+                        stamp(utc(received)),
+                    )
+                    for c, source, mid, kind, name, props, ctx, ts, received in event_rows
+                ],
+            )
         if quarantined:
+            # Rare: a record that failed its checks.
             for q in quarantined:
                 q["created_at"] = now
             conn.execute(quarantine.insert(), quarantined)
         if outbox_rows:
-            conn.execute(outbox.insert(), outbox_rows)
+            cur.insert(
+                "outbox",
+                (*OUTBOX_COLUMNS, "created_at", "due_at", "status"),
+                [(*r, at, at) for r in outbox_rows],
+                row="(?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+            )
         if statuses:
-            # Driver SQL: one plain tuple per row, where the expression form would compile
-            # and process every row's parameters (a tenth of a batch's time).
-            p, at = placeholder(conn.dialect), timestamp_binder(conn.dialect)(now)
-            conn.exec_driver_sql(
-                f"UPDATE inbox SET status = {p}, processed_at = {p}, claimed_by = {p} "
-                f"WHERE id = {p}",
+            cur.many(
+                "UPDATE inbox SET status = ?, processed_at = ?, claimed_by = ? WHERE id = ?",
                 [(s, at, self.worker_id, i) for i, s in statuses.items()],
             )
 

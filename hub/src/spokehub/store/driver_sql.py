@@ -36,19 +36,22 @@ left out of the message (they carry personal data).
 
 What else a statement needs, per backend, is on :class:`Driver` (``driver(conn)``, built
 once per backend): ``stamp`` binds an aware UTC datetime exactly as a
-``DateTime(timezone=True)`` column would store it (so rows written either way read back
-alike), ``parse`` turns a stored timestamp back into an aware UTC datetime, ``postgres``
+``DateTime(timezone=True)`` column would store it, so rows written either way read back
+alike (pass it UTC: on SQLite it keeps the wall time it is given, as the column type
+does); ``parse`` turns a stored timestamp back into an aware UTC datetime; ``postgres``
 tells the backends apart where the SQL must differ (``FOR UPDATE SKIP LOCKED``, ``= ANY``
-of an array), and ``max_params`` is the most parameters one statement may carry (SQLite's
+of an array); ``max_params`` is the most parameters one statement may carry (SQLite's
 variable limit, as compiled into the library in use; PostgreSQL's protocol limit).
 
 - :func:`marks` and :func:`values` build neutral marker lists (``?, ?, ?``) and multi-row
   ``VALUES`` lists, cached;
 - :func:`chunks` slices a list, and :meth:`Driver.rows_per_statement` says how many rows
   of ``n`` parameters one statement may carry;
+- :meth:`Cursor.insert` inserts many rows the fastest way each backend has;
 - :func:`insert_sql` writes ``INSERT … ON CONFLICT DO NOTHING`` ("insert or ignore") and
   ``… ON CONFLICT (key) DO UPDATE SET c = excluded.c`` (upsert): the same text is valid
   on SQLite and PostgreSQL; :func:`dialect_insert` is the same for a Core statement;
+- :func:`json_text` is a JSON column's text, as the engine writes it;
 - :func:`utc` and :func:`utcnow`: SQLite returns stored timestamps naive, PostgreSQL
   aware; every timestamp crossing the store boundary goes through ``utc`` so comparisons
   never mix the two.
@@ -75,6 +78,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
+from .engine import json_text
 from .gate import gate_of
 
 __all__ = [
@@ -87,6 +91,7 @@ __all__ = [
     "driver",
     "insert_sql",
     "iso_text",
+    "json_text",
     "marks",
     "placeholder",
     "timestamp_binder",
@@ -318,6 +323,46 @@ class Cursor:
             self._cursor.executemany(text, rows)
         except self._error as exc:
             raise _wrapped(text, rows, exc, self._error, True) from exc
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        row: str | None = None,
+        conflict: Sequence[str] = (),
+        ignore: bool = False,
+        update: Sequence[str] = (),
+    ) -> None:
+        """Insert ``rows`` (tuples in ``columns`` order) as :func:`insert_sql` writes it,
+        in order. On SQLite, one multi-row statement per as many rows as the variable
+        limit allows (SQLite steps once instead of once a row, and the driver takes the
+        GIL back once); on PostgreSQL an executemany, which psycopg pipelines, of one
+        statement text whatever the count."""
+        if not rows:
+            return
+        if self.driver.postgres:
+            self.many(
+                insert_sql(
+                    table, columns, row=row, conflict=conflict, ignore=ignore, update=update
+                ),
+                rows,
+            )
+            return
+        size = self.driver.rows_per_statement(len(rows[0]))
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
+            text = insert_sql(
+                table,
+                columns,
+                rows=len(part),
+                row=row,
+                conflict=conflict,
+                ignore=ignore,
+                update=update,
+            )
+            self.run(text, [value for r in part for value in r])
 
 
 def cursor(conn: Connection) -> Cursor:

@@ -8,6 +8,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from ..store.driver_sql import transaction
+
 router = APIRouter(tags=["health"])
 
 
@@ -24,7 +26,7 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "shutting_down"}, status_code=503)
 
     def ping() -> None:
-        with request.app.state.engine.connect().execution_options(readonly=True) as conn:
+        with transaction(request.app.state.engine, readonly=True) as conn:
             conn.execute(text("SELECT 1"))
 
     try:

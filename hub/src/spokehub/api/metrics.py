@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from ..store.driver_sql import transaction
 from ..store.tables import inbox, outbox
 
 
@@ -33,7 +34,7 @@ class StoreCollector(Collector):
             labels=["destination"],
         )
         try:
-            with self.engine.connect().execution_options(readonly=True) as conn, conn.begin():
+            with transaction(self.engine, readonly=True) as conn:
                 oldest, pending = conn.execute(
                     select(func.min(inbox.c.received_at), func.count()).where(
                         inbox.c.status == "pending"
@@ -69,7 +70,7 @@ class StoreCollector(Collector):
             labels=["source", "event", "rule"],
         )
         try:
-            with self.engine.connect().execution_options(readonly=True) as conn, conn.begin():
+            with transaction(self.engine, readonly=True) as conn:
                 totals = violation_totals(conn)
         except Exception:  # a scrape must not fail because the store is busy
             return

@@ -25,7 +25,7 @@ from ..identity.explain import explain
 from ..identity.lookup import live_contact_id, lookup
 from ..identity.unmerge import unmerge
 from ..profiles import profile_view
-from ..store.gate import write_turn
+from ..store.driver_sql import transaction
 from ..store.tables import events
 from .auth import AdminRoute
 from .ingestion import ErrorBody
@@ -102,7 +102,7 @@ def _jsonable(value: Any) -> Any:
 
 def _read(request: Request, work: Any) -> Any:
     engine = request.app.state.engine
-    with engine.connect().execution_options(readonly=True) as conn, conn.begin():
+    with transaction(engine, readonly=True) as conn:
         return work(conn)
 
 
@@ -236,7 +236,7 @@ async def unmerge_profile(request: Request, contact_id: str, body: UnmergeReques
     def work() -> Any:
         engine = request.app.state.engine
         # A client waits for the answer: its write goes before background work.
-        with write_turn(engine, urgent=True), engine.begin() as conn:
+        with transaction(engine, urgent=True) as conn:
             _live(conn, contact_id)
             try:
                 return _jsonable(unmerge(conn, rules, **kwargs))

@@ -185,11 +185,11 @@ def publish_cmd(
 @contract_app.command("report")
 def report(ctx: typer.Context) -> None:
     """Violation counts per source, event, field and rule."""
-    from ..store import create_store_engine
+    from ..store import create_store_engine, transaction
     from .store import violation_report
 
     engine = create_store_engine(_state(ctx).store_url)
-    with engine.connect() as conn:
+    with transaction(engine, readonly=True) as conn:
         rows = violation_report(conn)
     table = Table(title="Contract violations")
     for col in ("source", "event", "field", "rule", "outcome", "count", "last seen"):

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select
 
+from ..store.driver_sql import cursor, transaction, utcnow
 from ..store.tables import contract_versions, contract_violations
 from .check import Verdict
 from .diff import ContractChange, diff
@@ -38,7 +39,7 @@ def publish(
 ) -> list[ContractChange]:
     """Make ``contract`` the live one. Additive changes publish on their own; breaking
     changes need ``allow_breaking``. Returns the changes (empty when nothing changed)."""
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         current = live_contract(conn)
         changes = [] if current is None else diff(current, contract)
         if current is not None and not changes and current == contract:
@@ -69,29 +70,23 @@ def record_violations(conn: Connection, connection: str, verdicts: Iterable[Verd
         for trait in v.dropped_traits:
             key = (connection, event, f"traits.{trait}", "trait is not declared", "dropped")
             counts[key] = counts.get(key, 0) + 1
-    now = datetime.now(UTC)
-    t = contract_violations
-    for (source, event, field, rule, outcome), n in counts.items():
-        where = (
-            (t.c.connection == source)
-            & (t.c.event == event)
-            & (t.c.field == field)
-            & (t.c.rule == rule)
-            & (t.c.outcome == outcome)
-        )
-        done = conn.execute(update(t).where(where).values(count=t.c.count + n, last_seen=now))
-        if done.rowcount == 0:
-            conn.execute(
-                insert(t).values(
-                    connection=source,
-                    event=event,
-                    field=field,
-                    rule=rule,
-                    outcome=outcome,
-                    count=n,
-                    last_seen=now,
-                )
-            )
+    if not counts:
+        return
+    cur = cursor(conn)
+    at = cur.driver.stamp(utcnow())
+    # One upsert per counter: two pipeline processes counting the same violation at once
+    # add up instead of racing to insert it.
+    cur.insert(
+        "contract_violations",
+        (*_COUNTER_KEY, "count", "last_seen"),
+        [(*key, n, at) for key, n in counts.items()],
+        conflict=_COUNTER_KEY,
+        update=("count = contract_violations.count + excluded.count", "last_seen"),
+    )
+
+
+#: The key of a violation counter.
+_COUNTER_KEY = ("connection", "event", "field", "rule", "outcome")
 
 
 def violation_report(conn: Connection) -> list[dict[str, Any]]:

@@ -411,7 +411,8 @@ def insert_sql(
     :param ignore: a row that conflicts with a stored one (on ``conflict``, or on any
         unique key when none is named) is skipped: "insert or ignore".
     :param update: on a conflict on ``conflict``, these columns take the new row's
-        values: an upsert.
+        values (an upsert); an item with ``=`` is an assignment of its own, e.g.
+        ``"count = t.count + excluded.count"``.
 
     The ``ON CONFLICT`` clauses written here mean the same on SQLite and PostgreSQL.
     """
@@ -440,7 +441,7 @@ def _insert_sql(
     if ignore:
         return f"{text} ON CONFLICT{target} DO NOTHING"
     if update:
-        changes = ", ".join(f"{c} = excluded.{c}" for c in update)
+        changes = ", ".join(c if "=" in c else f"{c} = excluded.{c}" for c in update)
         return f"{text} ON CONFLICT{target} DO UPDATE SET {changes}"
     return text
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from spokehub_contracts import RejectedRecord, Source, SourceRecord, StateCheckpoint, utcnow
 
@@ -26,7 +25,7 @@ from ..ingest import Accepted, write_messages_in
 from ..ingest.messages import record_message_id
 from ..logs import get_logger
 from ..registry import Registry
-from ..store.engine import is_postgres, write_turn
+from ..store.driver_sql import dialect_insert, transaction
 from ..store.tables import quarantine, source_state
 
 log = get_logger("spokehub.sync")
@@ -60,8 +59,7 @@ def save_state(
     conn: Connection, connection: str, stream: str, state: dict[str, Any], now: datetime
 ) -> None:
     values = {"connection": connection, "stream": stream, "state": state, "updated_at": now}
-    dialect = postgresql if is_postgres(conn.engine) else sqlite
-    stmt = dialect.insert(source_state).values(**values)
+    stmt = dialect_insert(conn, source_state).values(**values)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["connection", "stream"],
@@ -135,14 +133,14 @@ async def _sync_stream(
     dedup_window: float,
     stop: asyncio.Event | None,
 ) -> None:
-    with engine.connect().execution_options(readonly=True) as conn, conn.begin():
+    with transaction(engine, readonly=True) as conn:
         state = load_state(conn, connection, stream)
     pending: list[Accepted] = []
     rejected: list[RejectedRecord] = []
 
     def commit(checkpoint: StateCheckpoint | None) -> None:
         now = utcnow()
-        with write_turn(engine, urgent=False), engine.begin() as conn:
+        with transaction(engine) as conn:
             if pending:
                 write_messages_in(
                     conn, connection, pending, dedup_window=dedup_window, kind="record", now=now

@@ -10,7 +10,6 @@ from sqlalchemy import Engine, select
 from spokehub.delivery.backoff import RetryPolicy
 from spokehub.delivery.settings import DeliverySettings
 from spokehub.registry import Registry
-from spokehub.store.driver_sql import utcnow
 from spokehub.store.tables import outbox
 from spokehub.testing.fake_spoke import destination_class, plugin
 from spokehub.testing.fake_vendor import Faults

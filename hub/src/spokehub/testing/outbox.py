@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert
 
 from spokehub.config import Project, validate
 from spokehub.registry import Registry
-from spokehub.store.driver_sql import utcnow
+from spokehub.store.driver_sql import transaction, utcnow
 from spokehub.store.tables import outbox
 from spokehub_contracts import Change, Person, TrackEvent, UpsertPerson
 from spokehub_contracts import Event as EventModel
@@ -63,7 +63,7 @@ def fill(
         }
         for i, c in enumerate(changes)
     ]
-    with engine.begin() as conn:
+    with transaction(engine) as conn:
         result = conn.execute(insert(outbox).returning(outbox.c.id), rows)
         return sorted(r.id for r in result)
 

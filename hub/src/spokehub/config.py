@@ -29,12 +29,12 @@ from pydantic import (
 
 from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
+from . import DEFAULT_FILE
 from ._errors import ConfigErrors, pydantic_config_errors
 from .identity.rules import IdentityRules
 from .registry import Registry
 from .write_keys import WriteKeyTable
 
-DEFAULT_FILE = "spokehub.yaml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _CONN_NAME = r"^[a-z][a-z0-9_-]*$"
 

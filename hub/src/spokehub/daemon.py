@@ -18,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 import signal
-import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -29,8 +27,10 @@ from sqlalchemy import Engine
 
 from .api import create_app
 from .config import Project
+from .delivery import run_lanes
 from .logs import get_logger
 from .pipeline import Pipeline
+from .pipeline.child import READY
 from .registry import Registry
 from .sync import Scheduler
 
@@ -96,9 +96,7 @@ async def serve(
             pipeline = Pipeline(engine, project, registry)
             tasks.append(asyncio.create_task(pipeline.run(stop, wake), name="pipeline"))
         tasks.append(asyncio.create_task(Scheduler(engine, project, registry).run(stop)))
-        lanes = _delivery_lanes()
-        if lanes is not None:
-            tasks.append(asyncio.create_task(lanes(engine, project, registry, stop)))
+        tasks.append(asyncio.create_task(run_lanes(engine, project, registry, stop)))
 
     # Everything loaded so far lives as long as the process: out of the collector's sight,
     # a full collection no longer walks the whole application at every request burst.
@@ -113,10 +111,6 @@ async def serve(
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 log.error("task failed", task=task.get_name(), error=type(result).__name__)
         log.info("stopped")
-
-
-#: What a pipeline process started by the daemon prints once it is running.
-READY = b"spokehub-pipeline-ready"
 
 
 class _PipelineProcess:
@@ -205,34 +199,6 @@ class _PipelineProcess:
         log.info("pipeline process stopped", code=proc.returncode)
 
 
-def follow_parent(stop: asyncio.Event, wake: asyncio.Event) -> None:
-    """In a pipeline process started by ``serve``: tell the daemon it is running (on
-    stdout); then each line on stdin sets ``wake``, and the end of stdin (the daemon is
-    gone) sets ``stop``."""
-    sys.stdout.buffer.write(READY + b"\n")
-    sys.stdout.flush()
-    # Nobody reads the pipe after that line: anything printed later goes to stderr.
-    os.dup2(2, 1)
-    loop = asyncio.get_running_loop()
-    fd = 0
-    os.set_blocking(fd, False)
-
-    def readable() -> None:
-        try:
-            data = os.read(fd, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
-            wake.set()
-            return
-        loop.remove_reader(fd)
-        stop.set()
-
-    loop.add_reader(fd, readable)
-
-
 async def _wait_any(stop: asyncio.Event, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout)
@@ -244,14 +210,3 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def _delivery_lanes() -> (
-    Callable[[Engine, Project, Registry, asyncio.Event], Awaitable[None]] | None
-):
-    try:
-        from .delivery import run_lanes
-    except ImportError:
-        log.info("delivery lanes not available in this hub; outbox rows wait for them")
-        return None
-    return run_lanes  # type: ignore[no-any-return]

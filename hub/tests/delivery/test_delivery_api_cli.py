@@ -72,7 +72,7 @@ def test_replay_since_copies_delivered_items(sqlite_engine):
 
 def test_cli_status_and_replay(sqlite_engine, monkeypatch, tmp_path):
     # The CLI configures logging onto the runner's captured stderr; undo that afterwards.
-    monkeypatch.setattr("spokehub.cli.configure_logging", lambda **kw: None)
+    monkeypatch.setattr("spokehub.cli.context.configure_logging", lambda **kw: None)
     _, registry = _project(sqlite_engine)
     monkeypatch.setattr(Registry, "load", classmethod(lambda cls, **kw: registry))
     config = tmp_path / "spokehub.yaml"

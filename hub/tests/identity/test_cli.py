@@ -1,35 +1,15 @@
-"""The profiles and identity sub-commands, mounted on a local app as the main CLI does."""
+"""The profiles and identity sub-commands, run as the ``spokehub`` command."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-
-import typer
-from typer.testing import CliRunner
-
-from spokehub.identity import IdentityRules
-from spokehub.identity.cli import identity_app, profiles_app
+from pathlib import Path
 
 from .helpers import rec, resolve
 
 
-@dataclass
-class State:
-    store_url: str
-    identity: IdentityRules = field(default_factory=IdentityRules)
-
-
-def _app(url: str) -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def main(ctx: typer.Context) -> None:
-        ctx.obj = State(url)
-
-    app.add_typer(profiles_app, name="profiles")
-    app.add_typer(identity_app, name="identity")
-    return app
+def _project(directory: Path, url: str) -> None:
+    (directory / "spokehub.yaml").write_text(f"version: 1\nstore: {{url: '{url}'}}\n")
 
 
 def _seed(engine) -> str:
@@ -41,42 +21,46 @@ def _seed(engine) -> str:
         return result.contact_ids[0]
 
 
-def test_show_explain_unmerge(engine, store_url):
+def test_show_explain_unmerge(engine, store_url, run_cli, tmp_path):
     contact = _seed(engine)
-    runner = CliRunner()
-    app = _app(store_url)
-    shown = runner.invoke(app, ["profiles", "show", "email:ada@example.com"])
-    assert shown.exit_code == 0, shown.output
-    assert contact in shown.output and "+14155550120" in shown.output
-    as_json = runner.invoke(app, ["profiles", "show", contact, "--json"])
-    assert json.loads(as_json.output)["contact_id"] == contact
-    why = runner.invoke(app, ["profiles", "explain", "user_id:u1", "phone:+14155550120"])
-    assert why.exit_code == 0, why.output
-    assert "one person" in why.output and "signup" in why.output and "crm" in why.output
-    cut = runner.invoke(app, ["profiles", "unmerge", "--record", "crm", "--reason", "typo"])
-    assert cut.exit_code == 0, cut.output
-    assert "split off" in cut.output
-    apart = runner.invoke(app, ["profiles", "explain", "user_id:u1", "phone:+14155550120"])
-    assert "two profiles" in apart.output
+    _project(tmp_path, store_url)
+    shown = run_cli("profiles", "show", "email:ada@example.com")
+    assert shown.returncode == 0, shown.stderr
+    assert contact in shown.stdout and "+14155550120" in shown.stdout
+    as_json = run_cli("profiles", "show", contact, "--json")
+    assert json.loads(as_json.stdout)["contact_id"] == contact
+    why = run_cli("profiles", "explain", "user_id:u1", "phone:+14155550120")
+    assert why.returncode == 0, why.stderr
+    assert "one person" in why.stdout and "signup" in why.stdout and "crm" in why.stdout
+    cut = run_cli("profiles", "unmerge", "--record", "crm", "--reason", "typo")
+    assert cut.returncode == 0, cut.stderr
+    assert "split off" in cut.stdout
+    apart = run_cli("profiles", "explain", "user_id:u1", "phone:+14155550120")
+    assert "two profiles" in apart.stdout
 
 
-def test_unknown_id_exits_1(engine, store_url):
-    runner = CliRunner()
-    app = _app(store_url)
-    result = runner.invoke(app, ["profiles", "show", "email:nobody@example.com"])
-    assert result.exit_code == 1
-    assert "no email identifier" in result.output
-    result = runner.invoke(app, ["profiles", "show", "0190a000-0000-7000-8000-000000000000"])
-    assert result.exit_code == 1
-    result = runner.invoke(app, ["profiles", "show", "not an id"])
-    assert result.exit_code == 2
+def test_unknown_id_exits_1(engine, store_url, run_cli, tmp_path):
+    _project(tmp_path, store_url)
+    result = run_cli("profiles", "show", "email:nobody@example.com")
+    assert result.returncode == 1
+    assert "no email identifier" in result.stderr
+    result = run_cli("profiles", "show", "0190a000-0000-7000-8000-000000000000")
+    assert result.returncode == 1
+    result = run_cli("profiles", "show", "not an id")
+    assert result.returncode == 2
 
 
-def test_rules(tmp_path):
-    runner = CliRunner()
-    app = _app(f"sqlite:///{tmp_path / 'x.db'}")
-    result = runner.invoke(app, ["identity", "rules"])
-    assert result.exit_code == 0, result.output
-    assert "user_id" in result.output and "test@test" in result.output
-    data = json.loads(runner.invoke(app, ["identity", "rules", "--json"]).output)
+def test_an_unmigrated_store_is_named(run_cli, tmp_path):
+    _project(tmp_path, f"sqlite:///{tmp_path / 'empty.db'}")
+    result = run_cli("profiles", "show", "email:ada@example.com")
+    assert result.returncode == 2
+    assert "spokehub db upgrade" in result.stderr
+
+
+def test_rules(run_cli, tmp_path):
+    _project(tmp_path, f"sqlite:///{tmp_path / 'x.db'}")
+    result = run_cli("identity", "rules")
+    assert result.returncode == 0, result.stderr
+    assert "user_id" in result.stdout and "test@test" in result.stdout
+    data = json.loads(run_cli("identity", "rules", "--json").stdout)
     assert data["limits"]["user_id"] == 1

@@ -4,55 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from . import state as lane_state
-from .replay import parse_since, replay
-from .status import lane_status
+from ..delivery import build_lanes, run_lanes
+from ..delivery import state as lane_state
+from ..delivery.replay import parse_since, replay
+from ..delivery.status import lane_status
+from .context import CliState, fail, out, state
+from .store import store_engine
 
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from ..cli import CliState
-
-deliveries_app = typer.Typer(
-    help="Delivery lanes: status, replay, pause/resume, run.", no_args_is_help=True
-)
-
-
-def _cli(ctx: typer.Context) -> tuple[CliState, Engine]:
-    from ..cli import fail, state
-    from ..store import create_store_engine
-
-    st = state(ctx)
-    try:
-        engine = create_store_engine(st.store_url)
-    except ModuleNotFoundError as exc:
-        fail(f"store: driver missing ({exc.name})")
-    return st, engine
+app = typer.Typer(help="Delivery lanes: status, replay, pause/resume, run.", no_args_is_help=True)
 
 
 def _destination(st: CliState, connection: str) -> None:
-    from ..cli import fail
-
     if connection not in st.project.destinations():
         known = ", ".join(sorted(st.project.destinations())) or "none"
         fail(f"no destination connection {connection!r} (destinations: {known})")
 
 
-@deliveries_app.command("status")
+@app.command("status")
 def status_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Per lane: queue depth, rate, oldest pending age, last error, running or paused."""
-    from ..cli import out
-
-    st, engine = _cli(ctx)
-    lanes = lane_status(engine, st.project.destinations())
+    st = state(ctx)
+    lanes = lane_status(store_engine(st), st.project.destinations())
     if as_json:
         out.print_json(data=[lane.model_dump(mode="json") for lane in lanes])
         return
@@ -75,7 +55,7 @@ def status_command(
     out.print(table)
 
 
-@deliveries_app.command("replay")
+@app.command("replay")
 def replay_command(
     ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The destination connection.")],
@@ -88,49 +68,43 @@ def replay_command(
 ) -> None:
     """Send a destination's items again: every delivered and dead-lettered item since a
     time (as fresh copies), or only the dead letters."""
-    from ..cli import fail, out
-
-    st, engine = _cli(ctx)
+    st = state(ctx)
     _destination(st, connection)
     try:
         moment = parse_since(since) if since else None
     except ValueError as exc:
         fail(str(exc))
-    queued = replay(engine, connection, since=moment, dead_letters=dead_letters)
+    queued = replay(store_engine(st), connection, since=moment, dead_letters=dead_letters)
     what = "dead letter(s)" if dead_letters else "item(s)"
     out.print(f"{connection}: queued {queued} {what} again")
 
 
-@deliveries_app.command("pause")
+@app.command("pause")
 def pause_command(
     ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The destination connection.")],
     reason: Annotated[str, typer.Option(help="Shown by status.")] = "paused by an operator",
 ) -> None:
     """Stop delivering to a destination until resumed; items wait in the outbox."""
-    from ..cli import out
-
-    st, engine = _cli(ctx)
+    st = state(ctx)
     _destination(st, connection)
-    lane_state.pause(engine, connection, reason)
+    lane_state.pause(store_engine(st), connection, reason)
     out.print(f"{connection}: paused")
 
 
-@deliveries_app.command("resume")
+@app.command("resume")
 def resume_command(
     ctx: typer.Context,
     connection: Annotated[str, typer.Argument(help="The destination connection.")],
 ) -> None:
     """Resume a paused lane (for example after fixing its credentials)."""
-    from ..cli import out
-
-    st, engine = _cli(ctx)
+    st = state(ctx)
     _destination(st, connection)
-    was = lane_state.resume(engine, connection)
+    was = lane_state.resume(store_engine(st), connection)
     out.print(f"{connection}: {'resumed' if was else 'was not paused'}")
 
 
-@deliveries_app.command("run")
+@app.command("run")
 def run_command(
     ctx: typer.Context,
     once: Annotated[
@@ -141,12 +115,10 @@ def run_command(
     ] = None,
 ) -> None:
     """Run the delivery lanes in the foreground (``spokehub serve`` runs them too)."""
-    from ..cli import out
-    from .lanes import build_lanes, run_lanes
-
-    st, engine = _cli(ctx)
+    st = state(ctx)
     if connection is not None:
         _destination(st, connection)
+    engine = store_engine(st)
     if once:
         lanes = build_lanes(engine, st.project, st.registry, only=connection)
 

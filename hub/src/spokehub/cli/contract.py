@@ -8,30 +8,31 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from . import Checker, diff, effective, load_contract
-from . import read_contract_file as _read
-
-contract_app = typer.Typer(
-    help="The data contract: declared traits and events.", no_args_is_help=True
+from ..datacontract import (
+    Checker,
+    EffectiveContract,
+    diff,
+    effective,
+    load_contract,
+    read_contract_file,
 )
-out = Console()
-err = Console(stderr=True)
+from ..datacontract.export import all_schemas, warehouse_ddl
+from ..datacontract.store import publish, violation_report
+from ..store import transaction
+from .context import fail, out, state
+from .store import breaking_changes_fail, store_engine
+
+app = typer.Typer(help="The data contract: declared traits and events.", no_args_is_help=True)
 
 
-def _state(ctx: typer.Context) -> Any:
-    return ctx.find_root().obj
-
-
-def _effective(ctx: typer.Context) -> Any:
-    st = _state(ctx)
-    project = st.project
+def _effective(ctx: typer.Context) -> EffectiveContract:
+    project = state(ctx).project
     return load_contract(project.contract, project.path)
 
 
-@contract_app.command("show")
+@app.command("show")
 def show(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the contract as JSON.")] = False,
@@ -90,7 +91,7 @@ def _read_messages(path: Path) -> list[Any]:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-@contract_app.command("check")
+@app.command("check")
 def check(
     ctx: typer.Context,
     sample: Annotated[
@@ -105,8 +106,7 @@ def check(
     try:
         messages = _read_messages(sample)
     except (OSError, json.JSONDecodeError) as exc:
-        err.print(f"error: {sample}: cannot read messages ({type(exc).__name__})")
-        raise typer.Exit(2) from None
+        fail(f"{sample}: cannot read messages ({type(exc).__name__})")
     refused = 0
     for i, message in enumerate(messages):
         verdict = checker.check_message(source, message if isinstance(message, dict) else {})
@@ -121,13 +121,13 @@ def check(
     raise typer.Exit(1 if refused else 0)
 
 
-@contract_app.command("diff")
+@app.command("diff")
 def diff_cmd(
     old: Annotated[Path, typer.Argument(help="Old contract.yaml or project file.")],
     new: Annotated[Path, typer.Argument(help="New contract.yaml or project file.")],
 ) -> None:
     """Classify changes between two contract versions (exit 1 if any is breaking)."""
-    changes = diff(effective(_read(old)), effective(_read(new)))
+    changes = diff(effective(read_contract_file(old)), effective(read_contract_file(new)))
     for change in changes:
         colour = "red" if change.severity == "breaking" else "green"
         out.print(
@@ -138,7 +138,7 @@ def diff_cmd(
     raise typer.Exit(1 if breaking else 0)
 
 
-@contract_app.command("export")
+@app.command("export")
 def export(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(help="Where to write the schemas.")] = Path(
@@ -146,8 +146,6 @@ def export(
     ),
 ) -> None:
     """Write JSON Schema for every event and trait set, and the warehouse DDL."""
-    from .export import all_schemas, warehouse_ddl
-
     contract = _effective(ctx)
     for name, schema in all_schemas(contract).items():
         path = directory / name
@@ -157,7 +155,7 @@ def export(
     out.print(f"wrote {len(contract.events) + 2} schema(s) and warehouse.sql to {directory}")
 
 
-@contract_app.command("publish")
+@app.command("publish")
 def publish_cmd(
     ctx: typer.Context,
     allow_breaking: Annotated[
@@ -165,31 +163,17 @@ def publish_cmd(
     ] = False,
 ) -> None:
     """Make the project's contract the live one (breaking changes need --allow-breaking)."""
-    from ..store import create_store_engine
-    from .store import BreakingChange, publish
-
-    st = _state(ctx)
+    st = state(ctx)
     contract = _effective(ctx)
-    try:
-        changes = publish(
-            create_store_engine(st.store_url), contract, allow_breaking=allow_breaking
-        )
-    except BreakingChange as exc:
-        for change in exc.changes:
-            err.print(f"breaking: {change.where}: {change.what}", highlight=False)
-        err.print(f"error: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    with breaking_changes_fail():
+        changes = publish(store_engine(st), contract, allow_breaking=allow_breaking)
     out.print(f"published: {len(changes)} change(s)" if changes else "live contract unchanged")
 
 
-@contract_app.command("report")
+@app.command("report")
 def report(ctx: typer.Context) -> None:
     """Violation counts per source, event, field and rule."""
-    from ..store import create_store_engine, transaction
-    from .store import violation_report
-
-    engine = create_store_engine(_state(ctx).store_url)
-    with transaction(engine, readonly=True) as conn:
+    with transaction(store_engine(state(ctx)), readonly=True) as conn:
         rows = violation_report(conn)
     table = Table(title="Contract violations")
     for col in ("source", "event", "field", "rule", "outcome", "count", "last seen"):

@@ -1,7 +1,5 @@
-"""``spokehub profiles …`` and ``spokehub identity …``: look at, explain and repair profiles.
+"""``spokehub profiles``: look at, explain and repair profiles.
 
-The main command mounts these sub-apps and sets ``ctx.obj`` to an object with a
-``store_url`` and the project's ``identity`` rules (see :class:`IdentityContext`).
 Identifier values appear in this output because the operator asked for them by name.
 """
 
@@ -11,60 +9,34 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn, Protocol
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, inspect
 
-from spokehub.store import create_store_engine
 from spokehub_contracts import Identifier
 
-from .errors import IdentityError
-from .explain import explain
-from .rules import IdentityRules
-from .unmerge import unmerge
+from ..identity.errors import IdentityError
+from ..identity.explain import explain
+from ..identity.profile_graph import resolve_ref
+from ..identity.unmerge import unmerge
+from ..profiles.view import profile_view
+from ..store import transaction
+from .context import CliState, fail, out, state
+from .store import store_engine
 
-profiles_app = typer.Typer(help="Look at, explain and repair profiles.", no_args_is_help=True)
-identity_app = typer.Typer(help="Identity resolution rules.", no_args_is_help=True)
-
-out = Console()
-err = Console(stderr=True)
-
-
-class IdentityContext(Protocol):
-    """What these commands need from the main CLI's context object."""
-
-    @property
-    def store_url(self) -> str: ...
-
-    @property
-    def identity(self) -> IdentityRules: ...
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _state(ctx: typer.Context) -> IdentityContext:
-    if ctx.obj is None:
-        _fail("no project loaded", 2)
-    return ctx.obj  # type: ignore[no-any-return]
+app = typer.Typer(help="Look at, explain and repair profiles.", no_args_is_help=True)
 
 
 @contextmanager
-def _connection(ctx: typer.Context, *, write: bool = False) -> Iterator[Connection]:
-    engine = create_store_engine(_state(ctx).store_url)
+def _connection(st: CliState, *, write: bool = False) -> Iterator[Connection]:
+    engine = store_engine(st)
     try:
-        with engine.connect() as conn:
-            if not write:
-                conn = conn.execution_options(readonly=True)
-            with conn.begin():
-                if not inspect(conn).has_table("profiles"):
-                    _fail("the store has no identity tables yet: run `spokehub db upgrade`", 2)
-                yield conn
+        with transaction(engine, readonly=not write) as conn:
+            if not inspect(conn).has_table("profiles"):
+                fail("the store has no identity tables yet: run `spokehub db upgrade`")
+            yield conn
     finally:
         engine.dispose()
 
@@ -78,31 +50,28 @@ def parse_ref(text: str) -> Identifier | str:
     try:
         return Identifier.parse(text)
     except ValueError:
-        _fail(f"{text!r} is neither a contact ID nor TYPE:VALUE (e.g. email:ada@example.com)", 2)
+        fail(f"{text!r} is neither a contact ID nor TYPE:VALUE (e.g. email:ada@example.com)")
 
 
 def _when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if value is not None else "—"
 
 
-@profiles_app.command("show")
+@app.command("show")
 def show(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="contact ID or TYPE:VALUE")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Show a profile: identifiers, traits with their source, memberships, consents, scores."""
-    from spokehub.profiles.view import profile_view
-
-    from .profile_graph import resolve_ref
-
-    rules = _state(ctx).identity
-    with _connection(ctx) as conn:
+    st = state(ctx)
+    rules = st.project.identity
+    with _connection(st) as conn:
         try:
             contact_id, _ = resolve_ref(conn, parse_ref(ref))
             view = profile_view(conn, contact_id, rules)
         except IdentityError as exc:
-            _fail(f"{ref}: {exc}")
+            fail(f"{ref}: {exc}", 1)
     if as_json:
         out.print_json(view.model_dump_json())
         return
@@ -137,19 +106,20 @@ def show(
     out.print(f"recent events: {len(view.events)}   audiences: {len(view.audiences)}")
 
 
-@profiles_app.command("explain")
+@app.command("explain")
 def explain_cmd(
     ctx: typer.Context,
     a: Annotated[str, typer.Argument(help="contact ID or TYPE:VALUE")],
     b: Annotated[str, typer.Argument(help="contact ID or TYPE:VALUE")],
 ) -> None:
     """Why two identifiers or contact IDs are one person, or what kept them apart."""
-    rules = _state(ctx).identity
-    with _connection(ctx) as conn:
+    st = state(ctx)
+    rules = st.project.identity
+    with _connection(st) as conn:
         try:
             why = explain(conn, rules, parse_ref(a), parse_ref(b))
         except IdentityError as exc:
-            _fail(str(exc))
+            fail(str(exc), 1)
     if why.same_profile:
         out.print(f"[green]one person[/green]: profile {why.contact_a}")
         for n, step in enumerate(why.path, 1):
@@ -170,7 +140,7 @@ def explain_cmd(
         out.print(table)
 
 
-@profiles_app.command("unmerge")
+@app.command("unmerge")
 def unmerge_cmd(
     ctx: typer.Context,
     identifier: Annotated[
@@ -186,16 +156,17 @@ def unmerge_cmd(
 ) -> None:
     """Undo a bad link: detach an identifier, cut one pair, or undo one record's links."""
     if (identifier is None) == (record is None):
-        _fail("give an identifier (and optionally a second one) or --record", 2)
+        fail("give an identifier (and optionally a second one) or --record")
 
     def ident(text: str) -> Identifier:
         ref = parse_ref(text)
         if isinstance(ref, str):
-            _fail("unmerge takes identifiers (TYPE:VALUE), not contact IDs", 2)
+            fail("unmerge takes identifiers (TYPE:VALUE), not contact IDs")
         return ref
 
-    rules = _state(ctx).identity
-    with _connection(ctx, write=True) as conn:
+    st = state(ctx)
+    rules = st.project.identity
+    with _connection(st, write=True) as conn:
         try:
             if record is not None:
                 result = unmerge(conn, rules, record_id=record, reason=reason)
@@ -207,42 +178,9 @@ def unmerge_cmd(
                 assert identifier is not None
                 result = unmerge(conn, rules, identifier=ident(identifier), reason=reason)
         except IdentityError as exc:
-            _fail(str(exc))
+            fail(str(exc), 1)
     out.print(f"removed {result.removed_edges} evidence edge(s)")
     if not result.changes:
         out.print("the profile still holds together through other evidence")
     for change in result.changes:
         out.print(f"{change.contact_id} kept; split off: {', '.join(change.others)}")
-
-
-@identity_app.command("rules")
-def rules_cmd(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
-    """Show the identity rules in effect (defaults plus the project's ``identity:``)."""
-    rules = _state(ctx).identity
-    if as_json:
-        out.print_json(rules.model_dump_json())
-        return
-    table = Table("type", "priority", "limit", "never merges alone", title="identifier types")
-    listed = [t for t in rules.priority if t != "*"]
-    extra = sorted((set(rules.limits) | set(rules.never_merge_on)) - set(listed))
-    for type_ in [*listed, *extra]:
-        table.add_row(
-            type_,
-            str(rules.rank(type_) + 1),
-            str(rules.limit_for(type_)),
-            "yes" if type_ in rules.never_merge_on else "no",
-        )
-    table.add_row("(other types)", str(rules.rank("*") + 1), str(rules.default_limit), "no")
-    out.print(table)
-    out.print("blocked values (besides the contracts' junk patterns):")
-    for pattern in rules.blocked_values:
-        out.print(f"  {pattern}", highlight=False, markup=False)
-    if rules.survivorship:
-        out.print("survivorship:")
-        for name, policy in sorted(rules.survivorship.items()):
-            sources = f" {', '.join(policy.sources)}" if policy.sources else ""
-            out.print(f"  {name}: {policy.strategy}{sources}", highlight=False)
-    out.print(f"default survivorship: {rules.default_survivorship.strategy}")

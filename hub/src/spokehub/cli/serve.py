@@ -1,0 +1,65 @@
+"""``spokehub serve``: the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from ..daemon import serve as run_daemon
+from .context import state
+from .store import breaking_changes_fail, migrated_engine
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (server.port).")] = None,
+    api_only: Annotated[
+        bool, typer.Option(help="Serve the API only: no pipeline, sync or delivery.")
+    ] = False,
+) -> None:
+    """Run the hub: ingestion API, pipeline, scheduled pulls and delivery, until SIGTERM."""
+    st = state(ctx)
+    engine = migrated_engine(st)
+    # The pipeline runs in a process of its own (``pipeline run --follow-stdin``), so its
+    # CPU work never holds the API's GIL.
+    pipeline_command = [
+        sys.executable,
+        "-m",
+        "spokehub",
+        "-c",
+        str(st.config_path.resolve()),
+        *(["--log-format", st.log_format] if st.log_format else []),
+        "pipeline",
+        "run",
+        "--follow-stdin",
+    ]
+    with breaking_changes_fail(), asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
+        runner.run(
+            run_daemon(
+                st.project,
+                st.registry,
+                engine,
+                host=host,
+                port=port,
+                workers=not api_only,
+                pipeline_command=pipeline_command,
+            )
+        )
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (not on Windows): the daemon's request
+    handling spends a good part of its time in the loop itself."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -259,48 +259,113 @@ def load(
     if not isinstance(raw, dict):
         raise ConfigErrors([ConfigError(str(path), "the file must hold a mapping")])
 
-    errors: list[ConfigError] = []
-    data = interpolate(raw, os.environ if env is None else env, "", errors)
-    if errors:
-        raise ConfigErrors(errors)
-    project = validate(data, registry)
+    unset: list[ConfigError] = []
+    data = interpolate(raw, os.environ if env is None else env, "", unset)
+    try:
+        project = validate(data, registry)
+    except ConfigErrors as exc:
+        # A value missing its variable was validated as "": what that broke is not news.
+        rest = [e for e in exc.errors if not any(_related(e.path, u.path) for u in unset)]
+        raise ConfigErrors(_in_file_order(data, [*unset, *rest])) from None
+    if unset:
+        raise ConfigErrors(unset)
     project.path = path
     return project
 
 
 def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
-    """Validate an already-interpolated mapping; see :func:`load`."""
+    """Validate an already-interpolated mapping; see :func:`load`.
+
+    A section that breaks its model does not hide the others' problems: the connections
+    and routes that are valid on their own are still checked against each other and
+    against their spokes' ``Config`` models, and every problem is raised at once, in the
+    order of the file.
+    """
+    errors: list[ConfigError] = []
+    project: Project | None = None
     try:
         project = Project.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(pydantic_config_errors(exc, "")) from None
-    errors: list[ConfigError] = []
-    for i, route in enumerate(project.routes):
-        if route.to not in project.destinations():
-            errors.append(ConfigError(f"routes[{i}].to", f"no destination connection {route.to!r}"))
-        for src in route.sources or []:
-            if src not in project.sources():
-                errors.append(ConfigError(f"routes[{i}].from", f"no source connection {src!r}"))
-    for name in project.connections:
-        if not re.match(_CONN_NAME, name):
-            errors.append(ConfigError(f"connections.{name}", f"name must match {_CONN_NAME}"))
+        errors.extend(pydantic_config_errors(exc, ""))
+    if project is not None:
+        connections, routes = project.connections, list(enumerate(project.routes))
+    else:
+        connections = _valid_entries(data.get("connections"), Connection)
+        routes = sorted(_valid_entries(data.get("routes"), Route).items())
+    named = data.get("connections")
+    names = list(named) if isinstance(named, dict) else []
+    errors.extend(_check_references(connections, routes, names))
+    spoke_configs: dict[str, SpokeConfig] = {}
     if registry is not None:
-        errors.extend(_validate_spokes(project, registry))
-    if isinstance(project.contract, dict):
+        errors.extend(_validate_spokes(connections, registry, spoke_configs))
+    contract = data.get("contract")
+    if isinstance(contract, dict):
         from .datacontract import parse_contract
 
         try:
-            parse_contract(project.contract)
+            parse_contract(contract)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
-    if errors:
-        raise ConfigErrors(errors)
+    if errors or project is None:
+        raise ConfigErrors(_in_file_order(data, errors))
+    project.spoke_configs = spoke_configs
     return project
 
 
-def _validate_spokes(project: Project, registry: Registry) -> list[ConfigError]:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _valid_entries(section: Any, model: type[_M]) -> dict[Any, _M]:
+    """The entries of a mapping or list section that are valid on their own, by key or
+    index (the project's own validation reports what is wrong with the others)."""
+    if isinstance(section, dict):
+        items = list(section.items())
+    elif isinstance(section, list):
+        items = list(enumerate(section))
+    else:
+        return {}
+    valid: dict[Any, _M] = {}
+    for key, value in items:
+        try:
+            valid[key] = model.model_validate(value)
+        except ValidationError:
+            continue
+    return valid
+
+
+def _check_references(
+    connections: Mapping[str, Connection], routes: list[tuple[int, Route]], names: list[str]
+) -> list[ConfigError]:
+    """Connection names, and the connections each route names.
+
+    :param names: every connection name in the file; a route naming one that is there but
+        invalid is not blamed for it (the connection's own problem is reported).
+    """
+
+    def missing(name: str, kind: str) -> bool:
+        conn = connections.get(name)
+        return name not in names if conn is None else conn.kind != kind
+
     errors: list[ConfigError] = []
-    for name, conn in project.connections.items():
+    for i, route in routes:
+        if missing(route.to, "destination"):
+            errors.append(ConfigError(f"routes[{i}].to", f"no destination connection {route.to!r}"))
+        for src in route.sources or []:
+            if missing(src, "source"):
+                errors.append(ConfigError(f"routes[{i}].from", f"no source connection {src!r}"))
+    for name in names:
+        if not re.match(_CONN_NAME, str(name)):
+            errors.append(ConfigError(f"connections.{name}", f"name must match {_CONN_NAME}"))
+    return errors
+
+
+def _validate_spokes(
+    connections: Mapping[str, Connection], registry: Registry, configs: dict[str, SpokeConfig]
+) -> list[ConfigError]:
+    """Check each connection's spoke is installed and its ``config`` satisfies the spoke's
+    ``Config`` model; the validated configs go into ``configs``."""
+    errors: list[ConfigError] = []
+    for name, conn in connections.items():
         if conn.spoke is None:
             if conn.config:
                 errors.append(ConfigError(f"connections.{name}.config", "needs 'spoke'"))
@@ -317,10 +382,45 @@ def _validate_spokes(project: Project, registry: Registry) -> list[ConfigError]:
             continue
         model = table[conn.spoke].cls.Config
         try:
-            project.spoke_configs[name] = model.model_validate(conn.config)
+            configs[name] = model.model_validate(conn.config)
         except ValidationError as exc:
             errors.extend(pydantic_config_errors(exc, f"connections.{name}.config"))
     return errors
+
+
+_STEP = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _steps(path: str) -> list[str | int]:
+    """``connections.crm.config.streams[0]`` as ``["connections", "crm", ..., 0]``."""
+    return [int(index) if index else key for index, key in _STEP.findall(path)]
+
+
+def _related(a: str, b: str) -> bool:
+    """One path is the other or lies within it."""
+    x, y = _steps(a), _steps(b)
+    return x[: len(y)] == y or y[: len(x)] == x
+
+
+def _in_file_order(data: Any, errors: list[ConfigError]) -> list[ConfigError]:
+    """``errors`` in the order their paths appear in the file (a key the file lacks sorts
+    after its siblings); problems at one place keep their order."""
+
+    def position(error: ConfigError) -> list[int]:
+        node, where = data, []
+        for step in _steps(error.path):
+            if isinstance(node, dict) and step in node:
+                where.append(list(node).index(step))
+                node = node[step]
+            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+                where.append(step)
+                node = node[step]
+            else:
+                where.append(len(node) if isinstance(node, dict | list) else 0)
+                node = None
+        return where
+
+    return sorted(errors, key=position)
 
 
 def _join(prefix: str, key: str) -> str:

@@ -117,3 +117,20 @@ def test_the_command_line_writes_spokes_name_by_default(
     assert "already has files in it" in capsys.readouterr().err
     assert main(["beta", "--source", "--dir", str(tmp_path / "elsewhere")]) == 0
     assert (tmp_path / "elsewhere" / "src" / "spokehub_beta" / "_source.py").exists()
+
+
+def test_the_new_spoke_command_writes_a_package(run_cli, tmp_path: Path) -> None:
+    result = run_cli("new", "spoke", "acme", "--source")
+    assert result.returncode == 0, result.stderr
+    assert "wrote spokehub-acme (source) to spokes/acme" in result.stdout
+    assert "pip install -e 'spokes/acme[test]'" in result.stdout
+    assert (tmp_path / "spokes" / "acme" / "pyproject.toml").is_file()
+
+
+def test_the_new_spoke_command_needs_one_kind_and_a_good_name(run_cli) -> None:
+    both = run_cli("new", "spoke", "acme", "--source", "--destination")
+    assert both.returncode == 2
+    assert "choose one of --source or --destination" in both.stderr
+    bad = run_cli("new", "spoke", "Acme", "--destination")
+    assert bad.returncode == 2
+    assert "use lowercase letters and digits" in bad.stderr

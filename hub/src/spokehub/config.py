@@ -31,6 +31,7 @@ from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
 from . import DEFAULT_FILE
 from ._errors import ConfigErrors, pydantic_config_errors
+from .datacontract import parse_contract
 from .identity.rules import IdentityRules
 from .registry import Registry
 from .write_keys import WriteKeyTable
@@ -300,8 +301,6 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
         errors.extend(_validate_spokes(connections, registry, spoke_configs))
     contract = data.get("contract")
     if isinstance(contract, dict):
-        from .datacontract import parse_contract
-
         try:
             parse_contract(contract)
         except ConfigErrors as exc:

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from ..datacontract.store import violation_totals
 from ..store.driver_sql import transaction
 from ..store.tables import inbox, outbox
 
@@ -62,8 +63,6 @@ class StoreCollector(Collector):
         yield from self._violations()
 
     def _violations(self) -> Iterator[Any]:
-        from ..datacontract.store import violation_totals
-
         family = CounterMetricFamily(
             "spokehub_contract_violations",
             "Data-contract violations (and traits dropped by policy), per source, event, rule",

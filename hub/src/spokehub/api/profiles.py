@@ -8,8 +8,9 @@ Contact IDs that were merged away answer with the surviving profile.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -29,6 +30,8 @@ from ..store.driver_sql import transaction
 from ..store.tables import events
 from .auth import AdminRoute
 from .ingestion import ErrorBody
+
+T = TypeVar("T")
 
 router = APIRouter(
     prefix="/v1/profiles",
@@ -100,7 +103,8 @@ def _jsonable(value: Any) -> Any:
     return jsonable_encoder(value)
 
 
-def _read(request: Request, work: Any) -> Any:
+def _read(request: Request, work: Callable[[Connection], T]) -> T:
+    """``work`` in a read-only transaction of the app's store."""
     engine = request.app.state.engine
     with transaction(engine, readonly=True) as conn:
         return work(conn)

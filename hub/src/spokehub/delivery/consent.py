@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
+from spokehub.profiles.tables import consents
 from spokehub.store.driver_sql import transaction
 
 #: ``{contact_id: {purpose: granted}}`` for the given contact IDs.
@@ -28,14 +29,9 @@ ConsentReader = Callable[[Engine, Sequence[str]], Mapping[str, Mapping[str, bool
 def read_consents(engine: Engine, contact_ids: Sequence[str]) -> dict[str, dict[str, bool]]:
     """Each profile's current decision per purpose (the latest recorded wins).
 
-    Profiles with no decision are absent. A hub built without the profile store answers
-    no decisions, which lets everything through.
+    Profiles with no decision are absent.
     """
     if not contact_ids:
-        return {}
-    try:
-        from spokehub.profiles.tables import consents
-    except ImportError:
         return {}
     found: dict[str, dict[str, bool]] = {}
     try:

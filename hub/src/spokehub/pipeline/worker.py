@@ -23,6 +23,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, utcnow
 
 from ..config import Project
+from ..datacontract import EffectiveContract, load_contract
+from ..datacontract.store import publish
 from ..logs import get_logger
 from ..registry import Registry
 from ..store.driver_sql import cursor, json_text, transaction, utc
@@ -32,7 +34,7 @@ from .profiles import EVENT_COLUMNS, apply_record, resolve
 from .records import to_record
 from .routing import OUTBOX_COLUMNS, Router
 from .screening import ContractScreen, count
-from .violations import RecordRejected
+from .violations import RecordRejected, from_validation_error
 
 log = get_logger("spokehub.pipeline")
 
@@ -64,13 +66,10 @@ class BatchStats:
         self.outbox += other.outbox
 
 
-def _live_contract(engine: Engine, project: Project) -> Any:
+def _live_contract(engine: Engine, project: Project) -> EffectiveContract:
     """The project's contract, published as the live one first: additive changes publish
     on their own, a breaking change stops the worker until it is published with
     ``spokehub contract publish --allow-breaking``."""
-    from ..datacontract import load_contract
-    from ..datacontract.store import publish
-
     contract = load_contract(project.contract, project.path)
     publish(engine, contract)
     return contract
@@ -360,8 +359,6 @@ def _describe(exc: BaseException) -> tuple[str, str, str]:
     if isinstance(exc, RecordRejected):
         return exc.stage, exc.field, exc.rule
     if isinstance(exc, ValidationError):
-        from .violations import from_validation_error
-
         v = from_validation_error("contract", exc)
         return v.stage, v.field, v.rule
     if isinstance(exc, ValidationFailed):

@@ -1,0 +1,19 @@
+"""The Meta sandbox on a test clock, with the spoke's client routed to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from meta_vendor import Meta
+
+from spokehub_contracts.testing import FakeClock, intercept_clients
+from spokehub_meta_audiences.testing import MetaSandbox
+
+
+@pytest.fixture
+def meta() -> Iterator[Meta]:
+    clock = FakeClock()
+    sandbox = MetaSandbox(clock=clock)
+    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
+        yield Meta(sandbox, clock)

@@ -43,7 +43,9 @@ def create_app(
     app.state.project = project
     app.state.registry = registry
     app.state.engine = engine
-    app.state.settings = settings or IngestSettings.from_project(project)
+    app.state.settings = settings or IngestSettings(
+        dedup_window=project.server.dedup_window_hours * 3600.0
+    )
     app.state.metrics = Metrics(engine)
     # SQLite has one writer: concurrent requests commit together (group commit).
     app.state.inbox_writer = GroupWriter(engine) if engine.dialect.name == "sqlite" else None

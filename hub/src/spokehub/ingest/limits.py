@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..config import Project
 
 #: Segment's documented limits: 32 KB per call, 500 KB per batch request.
 MAX_EVENT_BYTES = 32 * 1024
@@ -28,8 +24,3 @@ class IngestSettings:
     max_event_bytes: int = MAX_EVENT_BYTES
     max_batch_bytes: int = MAX_BATCH_BYTES
     dedup_window: float = DEFAULT_DEDUP_WINDOW
-
-    @classmethod
-    def from_project(cls, project: Project) -> IngestSettings:
-        """Segment's size limits and the project's ``server.dedup_window_hours``."""
-        return cls(dedup_window=project.server.dedup_window_hours * 3600.0)

@@ -90,3 +90,28 @@ def test_the_cli_runner_unloads_what_it_imported_from_extra_path(run_cli, tmp_pa
     assert run_cli("spokes", extra_path=site).returncode == 0
     assert "spokehub_extra_probe" not in sys.modules
     assert str(site) not in sys.path
+
+
+LOGGING_THEN_LOGGING = """
+import logging
+
+import structlog
+from typer.testing import CliRunner
+
+from spokehub.cli import app
+
+
+def test_a_cli_run_configures_logging_onto_its_own_stderr(tmp_path):
+    CliRunner().invoke(app, ["-c", str(tmp_path / "none.yaml"), "config", "validate"])
+
+
+def test_then_logging_still_works():
+    structlog.get_logger("next").info("written")
+    logging.getLogger("next").warning("written too")
+"""
+
+
+def test_each_test_leaves_logging_as_it_found_it(pytester):
+    pytester.makepyfile(LOGGING_THEN_LOGGING)
+    result = pytester.runpytest_inprocess("-p", "spokehub.testing.fixtures", "-p", "no:asyncio")
+    result.assert_outcomes(passed=2)

@@ -7,6 +7,12 @@ import base64
 
 import pytest
 import schemathesis
+
+# Loaded now rather than by the first schema: pytest rewrites schemathesis's modules as it
+# imports them, and CPython 3.11 builds ASTs with a recursion counter shared between
+# threads, so a rewrite during a test, beside another test's lingering thread, can fail
+# with "AST constructor recursion depth mismatch".
+import schemathesis.specs.openapi.schemas
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable

@@ -149,9 +149,12 @@ def _console_script() -> Callable[[], object]:
 
 
 @contextmanager
-def _logging_kept() -> Iterator[None]:
-    """Put logging back as it was: the command points structlog and the stdlib loggers at
-    its own stderr, which is closed once the run is over."""
+def _logging_kept(*, across_phases: bool = False) -> Iterator[None]:
+    """Put logging back as it was: the command (or a test of logging) points structlog
+    and the stdlib loggers at the stderr of the moment, which is closed once the run or
+    the test is over. pytest adds capture handlers of its own around each phase of a test
+    (setup, call, teardown); ``across_phases`` (saved in one phase, restored in another)
+    leaves those as pytest has them at the end instead of bringing back stale ones."""
     structlog_config = structlog.get_config() if structlog.is_configured() else None
     loggers = [logging.getLogger()] + [
         lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
@@ -165,9 +168,25 @@ def _logging_kept() -> Iterator[None]:
         else:
             structlog.configure(**structlog_config)
         for lg, handlers, level, propagate, disabled in saved:
+            if across_phases:
+                handlers = [h for h in handlers if not _pytests(h)]
+                handlers += [h for h in lg.handlers if _pytests(h)]
             lg.handlers[:] = handlers
             lg.setLevel(level)
             lg.propagate, lg.disabled = propagate, disabled
+
+
+def _pytests(handler: logging.Handler) -> bool:
+    return type(handler).__module__.startswith("_pytest.")
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """Every test leaves logging as it found it, so a test that configured it (directly,
+    or through the CLI in process) cannot break the logging of the tests that follow it
+    in the same process, whichever order they run in."""
+    with _logging_kept(across_phases=True):
+        yield
 
 
 def _exit_code(exc: SystemExit) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import MarkupMode, TyperCommand, TyperGroup
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,21 @@ class _Listed(TyperCommand):
         self.entry = entry
 
 
-def load(entry: Deferred, markup: Any) -> Any:
+def load(entry: Deferred, markup: MarkupMode) -> Any:
     """The click command of ``entry``, importing its module; its help (and its
     sub-commands') is formatted with the ``markup`` mode of the group it joins."""
     module = importlib.import_module(f"{__package__}.{entry.name}")
     group = typer.main.get_group(module.app)
     command = group if entry.group else group.commands[entry.name]
     command.name = entry.name
-    for each in [command, *getattr(command, "commands", {}).values()]:
-        each.rich_markup_mode = markup
+    _format_help_with(command, markup)
     return command
+
+
+def _format_help_with(command: Any, markup: MarkupMode) -> None:
+    command.rich_markup_mode = markup
+    for sub in getattr(command, "commands", {}).values():
+        _format_help_with(sub, markup)
 
 
 class LazyGroup(TyperGroup):

@@ -30,11 +30,37 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 #: Ends a turn taken with :meth:`WriterGate.acquire`.
 Release = Callable[[], None]
+
+
+@dataclass
+class GateCounters:
+    """What a gate did since it was made: how often writers took turns, and how often and
+    how long background writers held back for urgent ones. Counted under the gate's lock;
+    read them for tests and metrics.
+    """
+
+    #: Turns taken by urgent writers (a client waiting).
+    urgent_turns: int = 0
+    #: Turns taken by background writers.
+    background_turns: int = 0
+    #: Times an urgent writer was announced ahead of its transaction
+    #: (:meth:`WriterGate.ahead`).
+    announcements: int = 0
+    #: Background turns that waited for an urgent writer of this process first.
+    deferrals: int = 0
+    #: Background turns that waited for an urgent writer of another process first
+    #: (:meth:`ProcessGate.wait_quiet` found one announced).
+    waits_for_other_processes: int = 0
+    #: Background turns that stopped deferring after ``max_defer`` and went next anyway.
+    overdue: int = 0
+    #: Seconds background writers spent holding back for urgent ones, all told.
+    deferred_seconds: float = 0.0
 
 
 class WriterGate:
@@ -58,6 +84,12 @@ class WriterGate:
         self._overdue = 0  # background writers waiting that have deferred long enough
         self._announced = 0  # urgent writers waiting, writing or on their way
         self.process_gate = ProcessGate.open(path) if path else None
+        self.counters = GateCounters()
+
+    @property
+    def announced(self) -> int:
+        """Urgent writers of this process waiting, writing or announced ahead now."""
+        return self._announced
 
     def held_here(self) -> bool:
         """True when the calling thread holds the turn."""
@@ -70,10 +102,12 @@ class WriterGate:
         if self._owner == me:
             return None
         shared = self.process_gate
+        held_back = 0.0
         if shared is not None and not urgent:
-            shared.wait_quiet()
+            held_back = shared.wait_quiet()
         started = time.monotonic()
         overdue = False
+        deferred = False
         with self._cond:
             if urgent:
                 self._urgent += 1
@@ -84,6 +118,8 @@ class WriterGate:
                         not self._overdue if urgent else overdue or not self._urgent
                     ):
                         break
+                    if not urgent and self._urgent:
+                        deferred = True
                     waited = time.monotonic() - started
                     if waited >= self.max_queue:
                         if urgent:
@@ -101,6 +137,7 @@ class WriterGate:
                 if overdue:
                     self._overdue -= 1
             self._owner = me
+            self._count(urgent, held_back, deferred, overdue, started)
         turn = shared.turn() if shared is not None else contextlib.nullcontext()
         try:
             turn.__enter__()
@@ -138,6 +175,7 @@ class WriterGate:
         not slip into the moment between two of its transactions."""
         with self._cond:
             self._announce()
+            self.counters.announcements += 1
         try:
             yield
         finally:
@@ -151,7 +189,25 @@ class WriterGate:
                 self._withdraw()
             self._cond.notify_all()
 
-    # The two below run with ``_cond`` held.
+    # The three below run with ``_cond`` held.
+    def _count(
+        self, urgent: bool, held_back: float, deferred: bool, overdue: bool, started: float
+    ) -> None:
+        counters = self.counters
+        if urgent:
+            counters.urgent_turns += 1
+            return
+        counters.background_turns += 1
+        if held_back:
+            counters.waits_for_other_processes += 1
+        if deferred:
+            counters.deferrals += 1
+        if overdue:
+            counters.overdue += 1
+        if deferred or overdue:
+            held_back += time.monotonic() - started
+        counters.deferred_seconds += held_back
+
     def _announce(self) -> None:
         self._announced += 1
         if self._announced == 1 and self.process_gate is not None:
@@ -206,20 +262,26 @@ class ProcessGate:
     def withdraw(self) -> None:
         self._fcntl.flock(self._urgent, self._fcntl.LOCK_UN)
 
-    def wait_quiet(self) -> None:
-        """Until no process has an urgent writer (or :attr:`max_wait` has passed)."""
+    def wait_quiet(self) -> float:
+        """Until no process has an urgent writer (or :attr:`max_wait` has passed); the
+        seconds it waited (0.0 when no urgent writer was announced)."""
         fcntl = self._fcntl
-        deadline = time.monotonic() + self.max_wait
+        started = time.monotonic()
+        deadline = started + self.max_wait
+        waited = False
         while True:
             try:
                 fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                waited = True
                 if time.monotonic() >= deadline:
-                    return
+                    break
                 time.sleep(self.poll)
                 continue
             fcntl.flock(self._probe, fcntl.LOCK_UN)
-            return
+            break
+        # At least a tick when it waited at all, so the caller can tell it did.
+        return max(time.monotonic() - started, 1e-9) if waited else 0.0
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:

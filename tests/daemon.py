@@ -25,13 +25,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_project(directory: Path, store_url: str, port: int) -> Path:
+def write_project(
+    directory: Path, store_url: str, port: int, server: dict[str, Any] | None = None
+) -> Path:
+    """A project file with one HTTP source; ``server`` adds to its server settings."""
     path = directory / "spokehub.yaml"
     path.write_text(
         yaml.safe_dump(
             {
                 "store": {"url": store_url},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
+                "server": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "admin_token": ADMIN,
+                    **(server or {}),
+                },
                 "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
             }
         )

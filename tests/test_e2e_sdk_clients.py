@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from .daemon import WRITE_KEY, Daemon, free_port, write_project
@@ -72,3 +73,66 @@ def test_two_devices_then_login_make_one_profile(daemon, make_client):
     assert tracked == ["Added To Cart", "Order Completed", "Viewed Product"]
     assert len([e for e in events if e["type"] == "identify"]) == 4
     assert daemon.admin(f"/v1/profiles/{contact_id}/explain").status_code == 200
+
+
+def test_a_flood_is_held_back_with_503_and_every_event_the_sdk_accepted_is_stored_once(
+    tmp_path, store_url
+):
+    """Backpressure end to end: with a high-water mark of 200 pending rows, the Segment
+    SDK's flood is answered 503 with Retry-After; the SDK waits, sends again, and in the
+    end every event it accepted (it drops beyond its own queue, and reports what it
+    drops) is in the inbox once and processed once."""
+    from segment.analytics.client import Client
+    from sqlalchemy import text
+
+    from spokehub.store import create_store_engine
+
+    port = free_port()
+    server = {"backpressure": {"max_pending": 200, "retry_after_seconds": 1}}
+    d = Daemon(write_project(tmp_path, store_url, port, server=server), port).start()
+    try:
+        dropped: list[str] = []
+        client = Client(
+            WRITE_KEY,
+            host=d.url,
+            on_error=lambda _exc, batch: dropped.extend(m["messageId"] for m in batch),
+        )
+        accepted = []
+        for n in range(2000):
+            ok, msg = client.track(
+                user_id=f"user-{n % 40}",
+                event="Flooded",
+                properties={"n": n},
+                message_id=f"flood-{n}",
+            )
+            if ok:
+                accepted.append(msg["messageId"])
+        client.shutdown()  # sends everything queued, waiting out each Retry-After
+        d.wait_idle(timeout=120)
+        metrics = httpx.get(f"{d.url}/metrics", timeout=5).text
+    finally:
+        assert d.stop() == 0
+
+    refused = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('spokehub_requests_rejected_total{code="backlog_full"}')
+    ]
+    assert refused and float(refused[0].split()[-1]) > 0, "the flood was never held back"
+    expected = set(accepted) - set(dropped)
+    assert len(expected) > 0
+    engine = create_store_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            inbox = conn.execute(
+                text("SELECT message_id, count(*) FROM inbox GROUP BY message_id")
+            ).all()
+            events = conn.execute(
+                text("SELECT message_id, count(*) FROM events GROUP BY message_id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert {mid for mid, _ in inbox} == expected
+    assert {count for _, count in inbox} == {1}
+    assert {mid for mid, _ in events} == expected
+    assert {count for _, count in events} == {1}

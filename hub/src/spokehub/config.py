@@ -90,6 +90,53 @@ class AuthFailureSettings(_Strict):
     per_minute: float = Field(default=10.0, gt=0)
 
 
+class BackpressureSettings(_Strict):
+    """When ingestion pauses: while more than ``max_pending`` inbox rows wait for the
+    pipeline, or a SQLite store's disk has less than ``min_free_disk_mb`` free, ingestion
+    and webhook requests are answered 503 with ``Retry-After: retry_after_seconds``
+    (Segment and RudderStack clients wait and send again). ``null`` turns a limit off.
+    The backlog is counted at most every ``check_interval_ms``, not per request."""
+
+    max_pending: int | None = Field(
+        default=100_000, ge=1, description="inbox rows waiting above which ingestion pauses"
+    )
+    min_free_disk_mb: int | None = Field(
+        default=1024, ge=0, description="free space under which ingestion pauses (SQLite)"
+    )
+    retry_after_seconds: int = Field(default=5, ge=1, le=300)
+    check_interval_ms: int = Field(default=250, ge=10, le=60_000)
+
+
+class HttpSettings(_Strict):
+    """How long the HTTP server waits for slow or idle clients, and how many it serves at
+    once: a client that stalls is cut off instead of holding a connection (and memory)
+    for ever."""
+
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="most seconds from a request's first byte to its last header",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="most seconds to receive the body of an authenticated request",
+    )
+    unauthenticated_body_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="most seconds to receive a body that carries its own credential (analytics.js)",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="an idle keep-alive connection is closed after this"
+    )
+    max_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="open connections (or requests in progress) beyond which requests get 503",
+    )
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
@@ -112,6 +159,8 @@ class ServerSettings(_Strict):
         ),
     )
     auth_failures: AuthFailureSettings = Field(default_factory=AuthFailureSettings)
+    backpressure: BackpressureSettings = Field(default_factory=BackpressureSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     cors_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(
         default_factory=list,
         description="origins whose web pages may send events (analytics.js), or *",

@@ -26,6 +26,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from .api import create_app
+from .api.server import server_config
 from .config import Project
 from .delivery import run_lanes
 from .logs import get_logger
@@ -62,8 +63,9 @@ async def serve(
     app = create_app(
         project, registry, engine, wake=lambda: loop.call_soon_threadsafe(wake_pipeline)
     )
-    config = uvicorn.Config(
+    config = server_config(
         app,
+        project.server.http,
         host=host or project.server.host,
         port=port or project.server.port,
         log_config=None,

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from .. import __version__
 from ..config import Project
 from ..ingest import IngestSettings
+from ..ingest.backpressure import Backpressure
 from ..ingest.group import GroupWriter
 from ..registry import Registry
 from . import deliveries, health, ingestion, profiles, webhooks
@@ -46,7 +47,15 @@ def create_app(
     app.state.settings = settings or IngestSettings(
         dedup_window=project.server.dedup_window_hours * 3600.0
     )
-    app.state.metrics = Metrics(engine)
+    limits = project.server.backpressure
+    app.state.backpressure = Backpressure(
+        engine,
+        max_pending=limits.max_pending,
+        min_free_bytes=None if limits.min_free_disk_mb is None else limits.min_free_disk_mb << 20,
+        retry_after=limits.retry_after_seconds,
+        interval=limits.check_interval_ms / 1000.0,
+    )
+    app.state.metrics = Metrics(engine, app.state.backpressure)
     # SQLite has one writer: concurrent requests commit together (group commit).
     app.state.inbox_writer = GroupWriter(engine) if engine.dialect.name == "sqlite" else None
     app.state.wake = wake or (lambda: None)

@@ -3,10 +3,11 @@ Segment and RudderStack clients read; a server fault never shows its internals."
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..ingest import IngestError
 from ..logs import get_logger
@@ -30,7 +31,10 @@ def install_error_handlers(app: FastAPI) -> None:
             metrics.rejected.labels(exc.code).inc()
         if exc.status == 401:
             auth_failed(request, exc.message)
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -57,6 +61,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect) -> Response:
+        # The client hung up before its body arrived: nothing was stored and nobody
+        # reads an answer. Not an error of the hub's: one debug line.
+        log.debug("client disconnected", path=request.url.path)
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

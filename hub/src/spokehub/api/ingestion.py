@@ -19,16 +19,18 @@ from ..ingest import (
     BATCH_KINDS,
     CALL_TYPES,
     REQUIRED_BY_TYPE,
+    Accepted,
+    InboxWrite,
     IngestError,
     IngestSettings,
     check_messages,
     decode,
     parse_json,
     read_batch,
-    read_capped,
     write_key_in_body,
     write_messages,
 )
+from ..ingest.body import read_within
 from ..store.engine import urgent_write_ahead
 from .auth import header_source, source_for_key
 
@@ -110,27 +112,30 @@ _SUCCESS = b'{"success":true}'
 
 async def ingest(request: Request, kind: str) -> Response:
     """Accept one Segment call or batch; answer only after it is committed."""
-    # From the first byte read, a client waits: background writers of other processes
-    # (the pipeline) hold back until it is answered.
-    with urgent_write_ahead(request.app.state.engine):
-        return await _ingest(request, kind)
-
-
-async def _ingest(request: Request, kind: str) -> Response:
     app = request.app
     settings: IngestSettings = app.state.settings
     if not app.state.accepting:
-        raise IngestError(503, "shutting_down", "the hub is shutting down; retry")
+        raise IngestError(
+            503, "shutting_down", "the hub is shutting down; retry", {"Retry-After": "5"}
+        )
     headers = request.headers
     # A key in the header is checked before the body is read (an unknown one costs
     # nothing more); an address that failed too often is refused before either.
     source = header_source(request)
+    # A full backlog refuses before the body is read, too.
+    await app.state.backpressure.check()
 
     cap = settings.max_batch_bytes
     length = headers.get("content-length")
     if length and length.isdigit() and int(length) > cap:
         raise IngestError(413, "body_too_large", f"request body exceeds {cap} bytes")
-    raw = await read_capped(request.stream(), cap)
+    # A body that carries its own key is anonymous until it has arrived: it gets less
+    # time to arrive.
+    http = app.state.project.server.http
+    timeout = http.body_timeout_seconds
+    if source is None:
+        timeout = http.unauthenticated_body_timeout_seconds
+    raw = await read_within(request.stream(), cap, timeout)
     body = decode(raw, headers.get("content-encoding"), cap)
     received_at = utcnow().isoformat()
     # The common case, a well-formed batch, is stored without encoding each message again;
@@ -145,27 +150,37 @@ async def _ingest(request: Request, kind: str) -> Response:
         if source is None:
             source = source_for_key(app.state.project, write_key_in_body(payload))
         accepted = check_messages(kind, payload, received_at, settings)
-    writer = app.state.inbox_writer
-    if writer is not None:
-        # SQLite: the group writer commits this request together with the others
-        # waiting at that moment, in its own thread, while the loop goes on parsing.
-        result = await writer.write(source, accepted, dedup_window=settings.dedup_window)
-    else:
-        # PostgreSQL writers run side by side; the loop keeps serving while they wait on
-        # the network.
-        result = await run_in_threadpool(
-            write_messages,
-            app.state.engine,
-            source,
-            accepted,
-            dedup_window=settings.dedup_window,
-        )
+    # Only a complete, authenticated body ready to commit makes background writers of
+    # other processes (the pipeline) hold back for it: a client that stalls, or never
+    # authenticates, holds nobody back.
+    with urgent_write_ahead(app.state.engine):
+        result = await _write(app, source, accepted, settings)
     app.state.metrics.accepted.labels(source).inc(result.stored)
     if result.duplicates:
         app.state.metrics.duplicates.labels(source).inc(result.duplicates)
     if result.stored:
+        app.state.backpressure.stored(result.stored)
         app.state.wake()
     return Response(_SUCCESS, media_type="application/json")
+
+
+async def _write(
+    app: Any, source: str, accepted: list[Accepted], settings: IngestSettings
+) -> InboxWrite:
+    writer = app.state.inbox_writer
+    if writer is not None:
+        # SQLite: the group writer commits this request together with the others
+        # waiting at that moment, in its own thread, while the loop goes on parsing.
+        return await writer.write(source, accepted, dedup_window=settings.dedup_window)
+    # PostgreSQL writers run side by side; the loop keeps serving while they wait on
+    # the network.
+    return await run_in_threadpool(
+        write_messages,
+        app.state.engine,
+        source,
+        accepted,
+        dedup_window=settings.dedup_window,
+    )
 
 
 def _endpoint(kind: str) -> Any:

@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from ..datacontract.store import violation_totals
+from ..ingest.backpressure import BACKLOG_FULL, DISK_FULL, Backpressure
 from ..store.driver_sql import transaction
 from ..store.tables import inbox, outbox
 
@@ -36,11 +37,17 @@ class StoreCollector(Collector):
         )
         try:
             with transaction(self.engine, readonly=True) as conn:
-                oldest, pending = conn.execute(
-                    select(func.min(inbox.c.received_at), func.count()).where(
-                        inbox.c.status == "pending"
-                    )
-                ).one()
+                # The first pending row by id is the oldest: one probe of the (status, id)
+                # index, where the least received_at would read every pending row.
+                oldest = conn.execute(
+                    select(inbox.c.received_at)
+                    .where(inbox.c.status == "pending")
+                    .order_by(inbox.c.id)
+                    .limit(1)
+                ).scalar()
+                pending = conn.execute(
+                    select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
+                ).scalar_one()
                 rows = conn.execute(
                     select(outbox.c.destination, func.count())
                     .where(outbox.c.status.in_(("pending", "inflight", "retry")))
@@ -78,10 +85,41 @@ class StoreCollector(Collector):
         yield family
 
 
+class BackpressureCollector(Collector):
+    """Whether ingestion is paused and why, the high-water mark, and the free space on a
+    SQLite store's disk, as this process last saw them."""
+
+    def __init__(self, backpressure: Backpressure) -> None:
+        self.backpressure = backpressure
+
+    def collect(self) -> Iterator[Any]:
+        watch = self.backpressure
+        paused = GaugeMetricFamily(
+            "spokehub_ingestion_paused",
+            "1 while ingestion answers 503 for this reason (backpressure)",
+            labels=["reason"],
+        )
+        for reason in (BACKLOG_FULL, DISK_FULL):
+            paused.add_metric([reason], 1.0 if watch.paused == reason else 0.0)
+        yield paused
+        if watch.max_pending is not None:
+            yield GaugeMetricFamily(
+                "spokehub_inbox_high_water",
+                "Pending inbox rows above which ingestion pauses",
+                value=float(watch.max_pending),
+            )
+        if watch.free_bytes is not None:
+            yield GaugeMetricFamily(
+                "spokehub_store_free_bytes",
+                "Free space on the SQLite store's disk at the last look",
+                value=float(watch.free_bytes),
+            )
+
+
 class Metrics:
     """The metrics of one app, in a registry of its own (several apps per test process)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, backpressure: Backpressure | None = None) -> None:
         self.registry = CollectorRegistry()
         self.accepted = Counter(
             "spokehub_events_accepted",
@@ -117,3 +155,5 @@ class Metrics:
             self.auth_failures.labels(route)
             self.auth_throttled.labels(route)
         self.registry.register(StoreCollector(engine))
+        if backpressure is not None:
+            self.registry.register(BackpressureCollector(backpressure))

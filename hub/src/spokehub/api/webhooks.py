@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from spokehub_contracts import Source, WebhookRequest
 
-from ..ingest import Accepted, IngestError, read_capped, write_messages
+from ..ingest import Accepted, IngestError, write_messages
+from ..ingest.body import read_within
 from ..ingest.messages import record_message_id
 from ..logs import get_logger
 from .ingestion import ErrorBody, Success
@@ -57,7 +58,14 @@ async def webhook(connection: str, request: Request) -> Any:
     """Verify and parse a vendor's webhook with the connection's spoke; commit the
     records it yields to the inbox; answer once committed."""
     spoke = _spoke(request, connection)
-    body = await read_capped(request.stream(), request.app.state.settings.max_batch_bytes)
+    app = request.app
+    await app.state.backpressure.check()
+    # Verified by its body: anonymous until that has arrived.
+    body = await read_within(
+        request.stream(),
+        app.state.settings.max_batch_bytes,
+        app.state.project.server.http.unauthenticated_body_timeout_seconds,
+    )
     hook = WebhookRequest(
         headers=dict(request.headers), body=body, query=dict(request.query_params)
     )
@@ -82,7 +90,7 @@ async def webhook(connection: str, request: Request) -> Any:
         accepted.append(Accepted(record_message_id(record), None, data))
     if accepted:
         settings = request.app.state.settings
-        await run_in_threadpool(
+        result = await run_in_threadpool(
             write_messages,
             request.app.state.engine,
             connection,
@@ -90,5 +98,6 @@ async def webhook(connection: str, request: Request) -> Any:
             dedup_window=settings.dedup_window,
             kind="record",
         )
+        app.state.backpressure.stored(result.stored)
         request.app.state.wake()
     return Success()

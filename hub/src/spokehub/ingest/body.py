@@ -1,7 +1,9 @@
-"""Reading a request body: size caps, gzip with a bounded inflate, JSON with orjson."""
+"""Reading a request body: a time limit, size caps, gzip with a bounded inflate, JSON
+with orjson."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +23,25 @@ async def read_capped(chunks: AsyncIterator[bytes], cap: int) -> bytes:
             raise IngestError(413, "body_too_large", f"request body exceeds {cap} bytes")
         parts.append(chunk)
     return b"".join(parts)
+
+
+async def read_within(chunks: AsyncIterator[bytes], cap: int, timeout: float) -> bytes:
+    """:func:`read_capped` within ``timeout`` seconds for the whole body.
+
+    :raises IngestError: 408 when the body has not arrived in time (answered with
+        ``Connection: close``, so the server closes the connection: a client that stalls
+        or trickles holds it no longer); 413 as :func:`read_capped`.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            return await read_capped(chunks, cap)
+    except TimeoutError:
+        raise IngestError(
+            408,
+            "body_timeout",
+            f"request body not received within {timeout:g} s",
+            {"Connection": "close"},
+        ) from None
 
 
 def decode(raw: bytes, content_encoding: str | None, cap: int) -> bytes:

@@ -128,8 +128,8 @@ def test_a_record_failing_half_way_is_quarantined_alone_with_nothing_of_it_kept(
     engine, monkeypatch
 ):
     """Records are applied without a savepoint each; one that fails after some of its
-    writes sends the batch round again with savepoints, so its writes are undone and the
-    others are applied once."""
+    writes sends the batch round again with that record set aside, so its writes are
+    undone, it is quarantined with its reason, and the others are applied once."""
     from spokehub.pipeline import worker
     from spokehub.profiles.tables import traits
 
@@ -163,5 +163,100 @@ def test_a_record_failing_half_way_is_quarantined_alone_with_nothing_of_it_kept(
         plans = conn.execute(select(traits.c.value).where(traits.c.name == "plan")).scalars()
         assert list(plans) == ["pro"]  # the failed record's trait write was undone
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 2
-    # Applied without savepoints until u2 failed, then the batch again with them.
-    assert calls == ["u1", "u2", "u1", "u2", "u3"]
+    # Applied until u2 failed, then the batch again without it.
+    assert calls == ["u1", "u2", "u1", "u3"]
+
+
+def test_many_records_failing_in_one_batch_end_with_a_savepoint_each(engine, monkeypatch):
+    from spokehub.pipeline import worker
+
+    real = worker.apply_record
+    rounds: list[str] = []
+
+    def apply_record(conn, rules, record_id, connection, record, *rest):
+        user = next(i.value for i in record.identifiers if i.type == "user_id")
+        rounds.append(user)
+        applied = real(conn, rules, record_id, connection, record, *rest)
+        if user.startswith("bad"):
+            raise ValueError("poison")
+        return applied
+
+    monkeypatch.setattr(worker, "apply_record", apply_record)
+    messages = [
+        {"type": "track", "userId": f"{'bad' if n % 4 == 1 else 'ok'}{n}", "event": "E"}
+        for n in range(20)
+    ]
+    feed(engine, messages)
+    stats = run(engine)
+    assert (stats.processed, stats.quarantined) == (15, 5)
+    # Three records set aside one by one, then one more round with a savepoint each.
+    assert rounds.count("ok0") == 4
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(events)).scalar() == 15
+
+
+def test_a_timestamp_without_a_utc_equivalent_is_quarantined_without_failing_its_batch(
+    engine, monkeypatch
+):
+    """0001-01-01T00:00:00+05:00 parses, but is before the year 1 in UTC: it used to fail
+    the batch where it was stored, and the batch went through one row at a time."""
+    from spokehub.pipeline import Pipeline
+
+    def no_bisecting(self):
+        raise AssertionError("the batch failed as a whole")
+
+    monkeypatch.setattr(Pipeline, "_bisect", no_bisecting)
+    rows = [{"type": "track", "userId": f"u{n}", "event": "E"} for n in range(199)]
+    for row in rows:
+        feed_raw(engine, {**row, "messageId": row["userId"]})
+    feed_raw(
+        engine,
+        {"type": "track", "userId": "u", "event": "E", "timestamp": "0001-01-01T00:00:00+05:00"},
+    )
+    stats = Pipeline(engine, project(), registry(), batch_size=200).run_batch()
+    assert (stats.claimed, stats.processed, stats.quarantined) == (200, 199, 1)
+    assert [(q["stage"], q["field"], q["rule"]) for q in quarantined(engine)] == [
+        ("validate", "timestamp", "must be a moment between the years 1 and 9999 in UTC")
+    ]
+
+
+def test_a_row_that_fails_its_whole_batch_is_found_by_bisection(engine, monkeypatch):
+    """A failure no step pins on a record (here: resolving a batch that holds the poison
+    row) is narrowed down by halves, not by processing each row alone."""
+    import math
+
+    from spokehub.pipeline import Pipeline, worker
+
+    real_resolve = worker.resolve
+
+    def resolve(conn, rules, records):
+        if any(rec.data.user_id == "poison" for _id, _source, rec in records):
+            raise ArithmeticError("no step knows which record did this")
+        return real_resolve(conn, rules, records)
+
+    monkeypatch.setattr(worker, "resolve", resolve)
+    transactions = []
+    real_process = Pipeline._claim_and_process
+
+    def counted(self, ids=None):
+        transactions.append(ids)
+        return real_process(self, ids)
+
+    monkeypatch.setattr(Pipeline, "_claim_and_process", counted)
+    n = 64
+    feed(
+        engine,
+        [
+            {"type": "track", "userId": "poison" if i == 37 else f"u{i}", "event": "E"}
+            for i in range(n)
+        ],
+    )
+    stats = Pipeline(engine, project(), registry(), batch_size=n).run_batch()
+    assert (stats.claimed, stats.processed, stats.quarantined) == (n, n - 1, 1)
+    assert [(q["stage"], q["rule"]) for q in quarantined(engine)] == [
+        ("resolve", "processing failed (ArithmeticError)")
+    ]
+    # The batch, then two halves per level down to the row: not one transaction per row.
+    assert len(transactions) <= 1 + 2 * math.ceil(math.log2(n))
+    # Every row but the poison processed, in inbox order.
+    assert statuses(engine) == ["processed"] * 37 + ["quarantined"] + ["processed"] * 26

@@ -42,13 +42,18 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
         raise RecordRejected("validate", "(record)", "not valid JSON") from None
     if kind == "record":
         try:
-            return SourceRecord.model_validate(data)
+            record = SourceRecord.model_validate(data)
         except ValidationError as exc:
             raise from_validation_error("validate", exc) from None
+        _in_utc_range("observed_at", record.observed_at)
+        return record
     try:
         event = Event.model_validate(data)
     except ValidationError as exc:
         raise from_validation_error("validate", exc) from None
+    _in_utc_range("timestamp", event.timestamp)
+    _in_utc_range("sentAt", event.sent_at)
+    _in_utc_range("receivedAt", event.received_at)
     if event.type is EventType.IDENTIFY:
         person_from_traits(identify_traits(event))
     elif event.type is EventType.GROUP:
@@ -63,6 +68,21 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
         data=event,
         observed_at=observed,
     )
+
+
+#: The rule a moment breaks that has no UTC equivalent the store can hold.
+UTC_RANGE_RULE = "must be a moment between the years 1 and 9999 in UTC"
+
+
+def _in_utc_range(field: str, moment: datetime | None) -> None:
+    # 0001-01-01T00:00:00+05:00 parses, but its UTC equivalent is before the year 1: it
+    # would fail where it is stored, after the batch had begun its writes.
+    if moment is None or moment.tzinfo is None:
+        return
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise RecordRejected("validate", field, UTC_RANGE_RULE) from None
 
 
 def identify_traits(event: Event) -> dict[str, Any]:

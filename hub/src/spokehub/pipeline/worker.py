@@ -44,8 +44,21 @@ _RECORD_ERRORS = (RecordRejected, ValidationError, SpokehubError, ValueError, Ty
 _RETRY_STATES = frozenset({"40P01", "40001"})
 
 
+#: Records of one batch set aside (quarantined) before it is applied with a savepoint
+#: per record instead (see :meth:`Pipeline._claim_and_process`).
+_MAX_SET_ASIDE = 3
+
+
 class _RecordFailed(Exception):
-    """A record's data failed while it was being applied without a savepoint."""
+    """A record's data failed while it was being applied without a savepoint: the batch
+    (``batch``, the claimed row ids) is rolled back and goes round again without it."""
+
+    def __init__(self, row_id: int, batch: list[int], reason: tuple[str, str, str]) -> None:
+        super().__init__(reason[2])
+        self.row_id = row_id
+        self.batch = batch
+        #: Stage, field and rule, as it is quarantined.
+        self.reason = reason
 
 
 @dataclass
@@ -102,8 +115,13 @@ class Pipeline:
     def run_batch(self) -> BatchStats:
         """Claim and process one batch; returns what it did (``claimed == 0``: idle).
 
-        A batch that fails for a reason other than the database is retried one row at a
-        time, so one poisonous row is quarantined instead of stopping the pipeline.
+        A poisonous row is quarantined without costing its batch a transaction per row.
+        A record whose data fails while it is applied names itself: the batch goes round
+        again with that record quarantined (:meth:`_claim_and_process`). A batch that
+        fails for any other reason but the database (a row no step names) is split in
+        halves, each processed in a transaction of its own, until the rows that fail are
+        alone (:meth:`_bisect`): one such row costs about ``2 log2(batch)`` smaller
+        transactions.
         """
         for attempt in range(3):
             try:
@@ -113,11 +131,11 @@ class Pipeline:
                     continue
                 if isinstance(exc, OperationalError | InterfaceError):
                     raise
-                log.warning("batch failed; isolating rows", error=type(exc).__name__)
-                return self._isolate()
+                log.warning("batch failed; bisecting it", error=type(exc).__name__)
+                return self._bisect()
             except Exception as exc:
-                log.warning("batch failed; isolating rows", error=type(exc).__name__)
-                return self._isolate()
+                log.warning("batch failed; bisecting it", error=type(exc).__name__)
+                return self._bisect()
         raise AssertionError("unreachable")
 
     def drain(self, max_batches: int | None = None) -> BatchStats:
@@ -151,31 +169,51 @@ class Pipeline:
 
     # -- internals --------------------------------------------------------------------
 
-    def _claim_and_process(self) -> BatchStats:
-        # Records are applied without a savepoint each (one costs about as much as the
-        # record's own writes); the rare record whose data fails half-way through its
-        # writes sends the whole batch round again, this time with a savepoint per record,
-        # so that record alone is quarantined and the others are applied.
-        try:
-            with transaction(self.engine) as conn:
-                return self._process(conn, claim(conn, self.batch_size), careful=False)
-        except _RecordFailed:
-            with transaction(self.engine) as conn:
-                return self._process(conn, claim(conn, self.batch_size), careful=True)
+    def _claim_and_process(self, ids: list[int] | None = None) -> BatchStats:
+        """Claim a batch (or the pending rows of ``ids``) and process it in one
+        transaction.
 
-    def _isolate(self) -> BatchStats:
+        Records are applied without a savepoint each (one costs about as much as the
+        record's own writes). A record whose data fails half-way through its writes rolls
+        the batch back, and the same rows go round again with that record set aside:
+        quarantined with the reason it failed for, the others applied as before. A batch
+        with more such records than :data:`_MAX_SET_ASIDE` goes round once more with a
+        savepoint per record instead.
+        """
+        set_aside: dict[int, tuple[str, str, str]] = {}
+        while True:
+            careful = len(set_aside) >= _MAX_SET_ASIDE
+            try:
+                with transaction(self.engine) as conn:
+                    rows = claim(conn, self.batch_size if ids is None else len(ids), ids=ids)
+                    return self._process(conn, rows, careful=careful, set_aside=set_aside)
+            except _RecordFailed as failed:
+                set_aside[failed.row_id] = failed.reason
+                ids = failed.batch
+
+    def _bisect(self) -> BatchStats:
+        """Process a batch that failed as a whole: halves in transactions of their own,
+        a half that fails halved again, a row that fails alone quarantined."""
         with transaction(self.engine) as conn:
             ids = [row.id for row in claim(conn, self.batch_size)]
         total = BatchStats()
-        for row_id in ids:
+        # Depth first, the earlier half first: rows are processed in their inbox order.
+        # The whole batch just failed: its halves come first.
+        half = len(ids) // 2
+        parts = [part for part in (ids[half:], ids[:half]) if part]
+        while parts:
+            part = parts.pop()
             try:
-                with transaction(self.engine) as conn:
-                    total.add(self._process(conn, claim(conn, 1, ids=[row_id])))
+                total.add(self._claim_and_process(part))
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:
+                if len(part) > 1:
+                    half = len(part) // 2
+                    parts += [part[half:], part[:half]]
+                    continue
                 with transaction(self.engine) as conn:
-                    rows = claim(conn, 1, ids=[row_id])
+                    rows = claim(conn, 1, ids=part)
                     if rows:
                         rule = f"processing failed ({type(exc).__name__})"
                         q = [_quarantine_row(rows[0], "resolve", "(record)", rule)]
@@ -185,11 +223,17 @@ class Pipeline:
         return total
 
     def _process(
-        self, conn: Connection, rows: Sequence[InboxRow], *, careful: bool = True
+        self,
+        conn: Connection,
+        rows: Sequence[InboxRow],
+        *,
+        careful: bool = True,
+        set_aside: dict[int, tuple[str, str, str]] | None = None,
     ) -> BatchStats:
         """Process claimed ``rows`` in the caller's transaction. ``careful``: each record
         in a savepoint, a record that fails is quarantined; otherwise such a record
-        raises :class:`_RecordFailed` and the caller rolls the batch back."""
+        raises :class:`_RecordFailed` and the caller rolls the batch back. Rows in
+        ``set_aside`` are quarantined with the (stage, field, rule) given there."""
         stats = BatchStats(claimed=len(rows))
         if not rows:
             return stats
@@ -198,6 +242,10 @@ class Pipeline:
         prepared: list[tuple[InboxRow, SourceRecord]] = []
         verdicts = []
         for row in rows:
+            if set_aside and row.id in set_aside:
+                quarantined.append(_quarantine_row(row, *set_aside[row.id]))
+                statuses[row.id] = "quarantined"
+                continue
             row, verdict = self.screen.screen(row)
             if verdict is not None:
                 verdicts.append((row.connection, verdict))
@@ -246,7 +294,7 @@ class Pipeline:
                     applied = apply_record(*apply)
             except _RECORD_ERRORS as exc:
                 if not careful:
-                    raise _RecordFailed from exc
+                    raise _RecordFailed(row.id, [r.id for r in rows], _describe(exc)) from exc
                 stage, field, rule = _describe(exc)
                 quarantined.append(_quarantine_row(row, stage, field, rule))
                 statuses[row.id] = "quarantined"

@@ -20,8 +20,23 @@ each round, every round printed) and the target is judged on the median round: o
 machine of two cores a single second-long run swings by a fifth either way. PostgreSQL
 runs once. Every figure is measured on this run.
 
+The daemon runs without backpressure (``server.backpressure`` off), so what is measured
+is how fast it acknowledges; ``--max-pending N`` turns the high-water mark on, and the
+client then waits out each 503 for its ``Retry-After`` and sends again, as the SDKs do
+(the refusals are printed).
+
+Then the pipeline alone, with poison rows: ``--pipeline-events`` rows put straight into
+the inbox of a fresh store (the API refuses such rows now; these stand for rows it took
+before, or that came another way) and processed by a pipeline worker in this process,
+clean, then with 0.5 % poison rows (a ``timestamp`` with no UTC equivalent,
+``0001-01-01T00:00:00+05:00``, one in every 200), then the same poison rows with the
+check that catches them turned off, so that only bisection finds them. The three run in
+turn (clean, poison, bisection, clean, ...) for ``--pipeline-rounds`` rounds and the
+medians are compared (target: with poison >= 0.8 x clean).
+
     python bench/ingest.py [--events 100000] [--batch 250] [--concurrency 12] [--quick]
         [--rounds 3] [--pg-url URL | skip] [--api-only]   # --api-only: no pipeline
+        [--max-pending N] [--pipeline-events 20000] [--pipeline-rounds 3] [--pipeline-only]
 """
 
 from __future__ import annotations
@@ -29,6 +44,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
+import itertools
+import logging
 import os
 import signal
 import socket
@@ -49,6 +67,7 @@ import yaml
 from sqlalchemy import func, select
 
 from spokehub.ingest.messages import partition_key
+from spokehub.logs import configure_logging
 from spokehub.store import create_store_engine, upgrade
 from spokehub.store.scratch import scratch_schema
 from spokehub.store.tables import inbox
@@ -119,14 +138,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def daemon(store_url: str, directory: Path, api_only: bool = False) -> Iterator[str]:
+def daemon(
+    store_url: str, directory: Path, api_only: bool = False, max_pending: int | None = None
+) -> Iterator[str]:
     port = free_port()
     config = directory / "spokehub.yaml"
+    # Backpressure set explicitly: off unless a high-water mark is asked for.
+    backpressure = {"max_pending": max_pending, "min_free_disk_mb": None}
     config.write_text(
         yaml.safe_dump(
             {
                 "store": {"url": store_url},
-                "server": {"host": "127.0.0.1", "port": port},
+                "server": {"host": "127.0.0.1", "port": port, "backpressure": backpressure},
                 "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
             }
         )
@@ -166,9 +189,10 @@ def daemon(store_url: str, directory: Path, api_only: bool = False) -> Iterator[
             proc.wait()
 
 
-async def send(url: str, bodies: list[bytes], concurrency: int) -> float:
+async def send(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, int]:
     """Send every body over ``concurrency`` keep-alive connections; returns seconds from
-    the first request to the last answer. Every answer must be ``200 {"success":true}``.
+    the first request to the last answer, and how many answers were 503 (each sent again
+    after its ``Retry-After``). Every other answer must be ``200 {"success":true}``.
 
     A plain HTTP/1.1 client over asyncio streams with each request encoded up front: on a
     machine of two cores the client must not take the CPU the server is measured with.
@@ -184,19 +208,30 @@ async def send(url: str, bodies: list[bytes], concurrency: int) -> float:
         for body in bodies
     ]
     queue = list(reversed(requests))
+    refused = 0
 
     async def worker() -> None:
+        nonlocal refused
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
             while queue:
-                writer.write(queue.pop())
+                request = queue.pop()
+                writer.write(request)
                 status = await reader.readline()
-                length = 0
+                length, retry_after = 0, 1.0
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
+                    name = name.strip().lower()
+                    if name == b"content-length":
                         length = int(value)
+                    elif name == b"retry-after":
+                        retry_after = float(value)
                 answer = await reader.readexactly(length)
+                if status.split()[1:2] == [b"503"]:
+                    refused += 1
+                    queue.append(request)
+                    await asyncio.sleep(retry_after)
+                    continue
                 if status.split()[1:2] != [b"200"] or orjson.loads(answer) != {"success": True}:
                     raise RuntimeError(f"batch refused: {status!r} {answer[:200]!r}")
         finally:
@@ -204,7 +239,7 @@ async def send(url: str, bodies: list[bytes], concurrency: int) -> float:
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, refused
 
 
 def wait_drained(engine, timeout: float) -> None:
@@ -293,6 +328,115 @@ def raw_insert(store_url: str, all_batches: list[list[dict]], message_ids: bool 
     return elapsed
 
 
+#: A poison row: parses, but has no UTC equivalent (it is before the year 1 in UTC).
+POISON_TIMESTAMP = "0001-01-01T00:00:00+05:00"
+#: One row in this many is poison (0.5 %).
+POISON_EVERY = 200
+
+
+def fill_inbox(engine, events: int, poison: bool) -> int:
+    """Put ``events`` rows straight into the inbox, as ingestion stores them, in one
+    transaction; with ``poison``, one in :data:`POISON_EVERY` carries the poison
+    timestamp. Returns how many do."""
+    now = datetime.now(UTC)
+    received = now.isoformat()
+    dialect = engine.dialect
+    bind = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+    moment = bind(now) if bind is not None else now
+    rows, poisoned = [], 0
+    for batch in batches(events, 1000):
+        for m in batch:
+            # In the middle of a pipeline batch, so the rows before it are written first.
+            if poison and m["properties"]["n"] % POISON_EVERY == 137:
+                m = {**m, "timestamp": POISON_TIMESTAMP}
+                poisoned += 1
+            body = orjson.dumps({**m, "receivedAt": received}).decode()
+            rows.append(("web", "event", m["messageId"], partition_key(m), body, moment))
+    mark = "%s" if dialect.name == "postgresql" else "?"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.executemany(
+            "INSERT INTO inbox (connection, kind, message_id, partition_key, body,"
+            f" received_at, status) VALUES ({', '.join([mark] * 6)}, 'pending')",
+            rows,
+        )
+        raw.commit()
+        cursor.close()
+    finally:
+        raw.close()
+    return poisoned
+
+
+def pipeline_seconds(store_url: str, events: int, variant: str) -> float:
+    """Seconds a pipeline worker takes to process ``events`` inbox rows of a fresh store:
+    ``clean``, ``poison`` (0.5 % poison rows), or ``bisection`` (the same poison rows with
+    the check that quarantines them up front turned off, so each fails its batch)."""
+    from spokehub.config import validate
+    from spokehub.pipeline import Pipeline, records
+    from spokehub.registry import Registry
+
+    engine = create_store_engine(store_url)
+    upgrade(engine)
+    try:
+        poisoned = fill_inbox(engine, events, poison=variant != "clean")
+        project = validate(
+            {
+                "store": {"url": store_url},
+                "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
+            }
+        )
+        pipeline = Pipeline(engine, project, Registry.load(allow=()))
+        check = records._in_utc_range
+        if variant == "bisection":
+            records._in_utc_range = lambda _field, _moment: None
+        try:
+            settle()
+            started = time.perf_counter()
+            stats = pipeline.drain()
+            elapsed = time.perf_counter() - started
+        finally:
+            records._in_utc_range = check
+    finally:
+        engine.dispose()
+    if (stats.processed, stats.quarantined) != (events - poisoned, poisoned):
+        raise RuntimeError(
+            f"{variant}: {stats.processed} processed and {stats.quarantined} quarantined"
+            f" of {events} rows with {poisoned} poison"
+        )
+    return elapsed
+
+
+VARIANTS = ("clean", "poison", "bisection")
+
+
+def pipeline_poison(backend: str, store_urls: Iterator[str], events: int, rounds: int) -> None:
+    """The pipeline's rate clean, with poison rows, and with poison found by bisection
+    alone; the variants in turn, each round on fresh stores; medians compared."""
+    seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            seconds[variant].append(pipeline_seconds(next(store_urls), events, variant))
+    rate = {v: events / statistics.median(seconds[v]) for v in VARIANTS}
+    print(f"{backend}: pipeline alone, {events} inbox rows, median of {rounds} rounds")
+    for variant, label in (
+        ("clean", "clean"),
+        ("poison", "0.5 % poison"),
+        ("bisection", "0.5 % poison, found by bisection alone"),
+    ):
+        runs = ", ".join(f"{events / t:,.0f}" for t in seconds[variant])
+        ratio = rate[variant] / rate["clean"]
+        print(
+            f"  {label:<40} {rate[variant]:>8,.0f} events/s  ({ratio:.2f} x clean; rounds {runs})"
+        )
+    met = rate["poison"] >= 0.8 * rate["clean"]
+    print(
+        f"  target (0.5 % poison >= 0.8 x clean): {'met' if met else 'NOT met'}"
+        f" ({rate['poison'] / rate['clean']:.2f} x)",
+        flush=True,
+    )
+
+
 def settle() -> None:
     """Before a timed phase: the previous phase's writes flushed to disk, so the kernel's
     writeback of them does not throttle this one (on a small machine it swung runs by a
@@ -308,10 +452,15 @@ def run_backend(
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_store_engine(store_url)
         try:
-            with daemon(store_url, Path(tmp), args.api_only) as url:
+            with daemon(store_url, Path(tmp), args.api_only, args.max_pending) as url:
                 settle()
                 started = time.perf_counter()
-                ack_seconds = asyncio.run(send(url, bodies, args.concurrency))
+                ack_seconds, refused = asyncio.run(send(url, bodies, args.concurrency))
+                if args.max_pending is not None:
+                    print(
+                        f"  {refused} requests answered 503 (high-water mark"
+                        f" {args.max_pending:,} pending rows) and sent again"
+                    )
                 if not args.api_only:
                     wait_drained(engine, timeout=args.drain_timeout)
                 drain_seconds = time.perf_counter() - started
@@ -342,10 +491,41 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="SQLite runs (fresh daemon and stores each)"
     )
+    parser.add_argument(
+        "--max-pending",
+        type=int,
+        default=None,
+        help="the daemon's backpressure high-water mark (default: off)",
+    )
+    parser.add_argument("--pipeline-events", type=int, default=20_000)
+    parser.add_argument("--pipeline-rounds", type=int, default=3)
+    parser.add_argument(
+        "--pipeline-only", action="store_true", help="only the pipeline with poison rows"
+    )
     args = parser.parse_args()
     if args.quick:
         args.events, args.rounds = 10_000, 1
+        args.pipeline_events, args.pipeline_rounds = 5_000, 1
+    # The pipeline's warnings (a batch bisected) would bury the figures.
+    configure_logging(json_output=False, level=logging.ERROR)
 
+    if not args.pipeline_only:
+        run_ingestion(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        urls = (f"sqlite:///{Path(tmp) / f'pipeline-{n}.db'}" for n in itertools.count())
+        pipeline_poison("sqlite", urls, args.pipeline_events, args.pipeline_rounds)
+    if args.pg_url != "skip":
+        with contextlib.ExitStack() as stack:
+
+            def schemas() -> Iterator[str]:
+                while True:
+                    yield stack.enter_context(scratch_schema(args.pg_url, "bench"))
+
+            pipeline_poison("postgresql", schemas(), args.pipeline_events, 1)
+    return 0
+
+
+def run_ingestion(args: argparse.Namespace) -> None:
     rounds: list[Result] = []
     for n in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
@@ -384,7 +564,6 @@ def main() -> int:
         + ", ".join(f"{r.raw_seconds / r.ack_seconds:.2f}" for r in rounds)
         + ")"
     )
-    return 0
 
 
 if __name__ == "__main__":

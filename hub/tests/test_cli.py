@@ -104,7 +104,7 @@ def test_missing_env_var_names_yaml_path(run_cli, tmp_path: Path):
 
 def test_unknown_spoke_names_yaml_path(run_cli, tmp_path: Path):
     _write(tmp_path, dest_spoke="hubspott")
-    result = run_cli("config", "validate", env={"OUT_PATH": "o.jsonl"})
+    result = run_cli("config", "validate", env={"OUT_PATH": "o.jsonl", "SPOKEHUB_PLUGINS": "files"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: connections.crm.spoke: unknown destination spoke 'hubspott' (installed: files)"

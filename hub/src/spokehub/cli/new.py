@@ -11,7 +11,9 @@ import typer
 from ..scaffold import ScaffoldError, SpokeNames, new_spoke
 from .context import fail, out
 
-app = typer.Typer(help="Start a new package from a template.", no_args_is_help=True)
+app = typer.Typer(
+    help="Start a new package from a template: spokehub new spoke NAME.", no_args_is_help=True
+)
 
 
 class Kind(StrEnum):

@@ -26,8 +26,14 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Test files run in parallel, one worker per CPU (a file stays on one worker, so a
+# module's shared daemon is started once); PYTEST_WORKERS=0 runs them all in one process.
+# pytest's exit 5 (no test collected) is not a failure here.
+PYTEST_WORKERS ?= auto
+
 pytest: setup
-	$(BIN)/python -m pytest $(PKG_TESTS) tests $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PKG_TESTS) tests $(PYTEST_ARGS); \
+		rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test: lint pytest
 

@@ -57,7 +57,7 @@ class Daemon:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 90.0) -> Daemon:
+    def start(self, timeout: float = 120.0) -> Daemon:
         """Start it and wait until ``/readyz`` answers; a daemon that does not get there is
         killed (with its pipeline process) before the error is raised. The timeout is
         generous because a start imports two processes, which a busy machine slows down."""

@@ -55,7 +55,7 @@ def send(daemon: Daemon, n: int) -> None:
 def test_the_pipeline_process_processes_and_stops_with_the_daemon(tmp_path):
     port = free_port()
     daemon = Daemon(write_project(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", port), port)
-    daemon.start(timeout=60)
+    daemon.start()
     assert daemon.proc is not None
     kids = children(daemon.proc.pid)
     assert len(kids) == 1
@@ -68,14 +68,14 @@ def test_the_pipeline_process_processes_and_stops_with_the_daemon(tmp_path):
 def test_a_killed_daemon_leaves_no_pipeline_process_behind(tmp_path):
     port = free_port()
     daemon = Daemon(write_project(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", port), port)
-    daemon.start(timeout=60)
+    daemon.start()
     assert daemon.proc is not None
     (child,) = children(daemon.proc.pid)
     send(daemon, 1)
     daemon.kill()  # SIGKILL: no chance to stop the child; its stdin closes instead
     assert wait_gone(child)
     # A new daemon on the same store finishes what was acknowledged.
-    daemon = Daemon(daemon.config, port).start(timeout=60)
+    daemon = Daemon(daemon.config, port).start()
     try:
         daemon.wait_idle(60)
     finally:

@@ -70,7 +70,7 @@ def test_two_daemons_share_the_inbox_without_loss_duplicates_or_reordering(pg_sc
 
     def start(d: Daemon) -> None:
         try:
-            d.start(timeout=60)
+            d.start()
         except BaseException as exc:  # reported below
             errors.append(exc)
 

@@ -366,10 +366,17 @@ class SpokeConformance:
         streams = _run(self._with_spoke(config, lambda s: s.streams()))
         return list(streams)
 
+    def _read_through(
+        self, session: _Session, stream: str, state: Mapping[str, Any] | None
+    ) -> _Read:
+        """A read of ``stream`` from ``state`` that must end without an error."""
+        done = _run(self._read(session.config, stream, state))
+        if done.error is not None:
+            self._raise_read_error(stream, done.error)
+        return done
+
     def _full_read(self, session: _Session, stream: str) -> _Read:
-        full = _run(self._read(session.config, stream, None))
-        if full.error is not None:
-            self._raise_read_error(stream, full.error)
+        full = self._read_through(session, stream, None)
         if not full.seen():
             _fail(
                 f"{self._who}.read({stream!r}) yielded no records from the example config:"
@@ -639,9 +646,7 @@ class SpokeConformance:
                 for number, (position, checkpoint) in enumerate(checkpoints, start=1):
                     if (number - 1) % step and number != len(checkpoints):
                         continue
-                    resumed = _run(self._read(session.config, stream.name, checkpoint.state))
-                    if resumed.error is not None:
-                        self._raise_read_error(stream.name, resumed.error)
+                    resumed = self._read_through(session, stream.name, checkpoint.state)
                     self._assert_no_gap(
                         stream.name,
                         full,
@@ -686,9 +691,7 @@ class SpokeConformance:
                     committed = stopped.checkpoints
                     state = committed[-1][1].state if committed else None
                     before = stopped.seen(committed[-1][0]) if committed else []
-                    resumed = _run(self._read(session.config, stream.name, state))
-                    if resumed.error is not None:
-                        self._raise_read_error(stream.name, resumed.error)
+                    resumed = self._read_through(session, stream.name, state)
                     self._assert_no_gap(
                         stream.name,
                         full,
@@ -724,9 +727,7 @@ class SpokeConformance:
                         " instead of counting pages, and dedupe by record_id"
                     )
                 for position, checkpoint in altered.checkpoints:
-                    resumed = _run(self._read(session.config, stream.name, checkpoint.state))
-                    if resumed.error is not None:
-                        self._raise_read_error(stream.name, resumed.error)
+                    resumed = self._read_through(session, stream.name, checkpoint.state)
                     self._assert_no_gap(
                         stream.name,
                         full,

@@ -39,7 +39,7 @@ from .pacing import Pacer, wait_or_stop
 from .record import SUPERSEDED, CallLog, Result, finish
 from .send import Answer, Sender, summary
 from .settings import DeliverySettings
-from .verdicts import judge
+from .verdicts import dead, judge
 
 log = get_logger("spokehub.delivery")
 
@@ -309,13 +309,7 @@ class Lane:
                 first = exc.errors(include_url=False, include_input=False)[0]
                 where = ".".join(str(p) for p in first["loc"]) or "(top level)"
                 results.append(
-                    Result(
-                        row.id,
-                        "dead",
-                        row.attempts + 1,
-                        finished_at=now,
-                        error=f"stored change is invalid at {where}: {first['msg']}",
-                    )
+                    dead(row, now, f"stored change is invalid at {where}: {first['msg']}")
                 )
                 continue
             if change.item_id in seen_items:
@@ -351,16 +345,8 @@ class Lane:
             elif isinstance(change, Forget) and self.can_delete:
                 forgets.append((row, change))
             else:
-                results.append(
-                    Result(
-                        row.id,
-                        "dead",
-                        row.attempts + 1,
-                        finished_at=now,
-                        error=f"destination {self.connection!r} does not accept "
-                        f"{change.kind!r} changes",
-                    )
-                )
+                refused = f"destination {self.connection!r} does not accept {change.kind!r} changes"
+                results.append(dead(row, now, refused))
 
         superseded: dict[int, int] = {}
         if self.coalesces:

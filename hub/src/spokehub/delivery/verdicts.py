@@ -15,6 +15,11 @@ from .send import Answer, summary
 NO_OUTCOME = "the destination returned no outcome for this item"
 
 
+def dead(row: Claimed, now: datetime, error: str) -> Result:
+    """``row`` given up after one more attempt, ready for replay, with ``error`` as why."""
+    return Result(row.id, "dead", row.attempts + 1, finished_at=now, error=error)
+
+
 def judge(
     row: Claimed,
     answer: Answer | None,
@@ -32,17 +37,11 @@ def judge(
     if isinstance(answer, Delivered):
         return Result(row.id, "delivered", tried, finished_at=now, external_id=answer.external_id)
     if isinstance(answer, Rejected):
-        return Result(
-            row.id,
-            "dead",
-            tried,
-            finished_at=now,
-            error=f"rejected by the destination: {answer.reason}",
-        )
+        return dead(row, now, f"rejected by the destination: {answer.reason}")
     if isinstance(answer, AuthError):
         return None
     if isinstance(answer, PermanentError):
-        return Result(row.id, "dead", tried, finished_at=now, error=summary(answer))
+        return dead(row, now, summary(answer))
     if isinstance(answer, Throttled):
         return _retry(row, row.attempts, policy, now, answer.retry_after, summary(answer), rng)
     if isinstance(answer, RetryAfter):

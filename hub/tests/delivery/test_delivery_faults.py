@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections import deque
 
+import pytest
 from delivery_helpers import (
     FAST,
     Faults,
@@ -19,6 +20,7 @@ from delivery_helpers import (
     run_until,
     settled,
 )
+from sqlalchemy.exc import OperationalError
 
 from spokehub.delivery.claim import claim
 from spokehub.delivery.status import lane_status
@@ -206,6 +208,19 @@ async def test_denied_consent_is_recorded_as_suppressed(sqlite_engine, vendors):
     assert second.status == "delivered"
     assert set(vendor.accepted) == {"e2"}
     assert lane_status(sqlite_engine, ["crm"])[0].suppressed == 1
+
+
+async def test_no_item_goes_out_when_consent_cannot_be_read(sqlite_engine, vendors):
+    vendor = vendors()
+    fill(sqlite_engine, "crm", [event("e1", "c1")], purpose="email_marketing")
+    with sqlite_engine.begin() as conn:  # the store cannot answer for consent
+        conn.exec_driver_sql("DROP TABLE consents")
+    lane = lane_for(sqlite_engine, vendor.url, destination_class("mailer"))
+    with pytest.raises(OperationalError):
+        await lane.run_once()
+    await lane.spoke.aclose()
+    assert vendor.accepted == {}
+    assert [r.status for r in rows(sqlite_engine)] == ["pending"]  # tried again later
 
 
 async def test_consent_is_read_only_for_items_that_serve_a_purpose(sqlite_engine, vendors):

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError
 
 from spokehub.profiles.tables import consents
 from spokehub.store.driver_sql import transaction
@@ -34,18 +33,15 @@ def read_consents(engine: Engine, contact_ids: Sequence[str]) -> dict[str, dict[
     if not contact_ids:
         return {}
     found: dict[str, dict[str, bool]] = {}
-    try:
-        with transaction(engine, readonly=True) as conn:
-            rows = conn.execute(
-                select(consents.c.contact_id, consents.c.purpose, consents.c.granted).where(
-                    consents.c.contact_id.in_(sorted(set(contact_ids)))
-                )
+    # A store error propagates: answering "no decisions" would send past a denial.
+    with transaction(engine, readonly=True) as conn:
+        rows = conn.execute(
+            select(consents.c.contact_id, consents.c.purpose, consents.c.granted).where(
+                consents.c.contact_id.in_(sorted(set(contact_ids)))
             )
-            for contact_id, purpose, granted in rows:
-                found.setdefault(contact_id, {})[purpose] = bool(granted)
-    except DBAPIError:
-        # The profile store's tables are not migrated in this store: no decisions known.
-        return {}
+        )
+        for contact_id, purpose, granted in rows:
+            found.setdefault(contact_id, {})[purpose] = bool(granted)
     return found
 
 

@@ -11,63 +11,21 @@ from __future__ import annotations
 import base64
 import logging
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import orjson
 import pytest
-import uvicorn
 from structlog.testing import capture_logs
 
-from spokehub.api import create_app
-from spokehub.api.server import server_config
-from spokehub.config import validate
 from spokehub.pipeline import Pipeline
 from spokehub.registry import Registry
 from spokehub.store.gate import gate_of
 
-KEY = "wk-stalled"
+from .live import KEY, live_server
+
 EVENTS = 5000
 #: Long enough that the pipeline has processed every event before it runs out.
 BODY_TIMEOUT = 20.0
-
-
-@contextmanager
-def live_server(engine, http: dict) -> Iterator[tuple[int, object]]:
-    project = validate(
-        {
-            "server": {"http": http},
-            "connections": {"web": {"kind": "source", "write_keys": [KEY]}},
-        }
-    )
-    app = create_app(project, Registry.load(allow=()), engine)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        server_config(
-            app,
-            project.server.http,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield port, project
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def post(port: int, body: bytes) -> bytes:
@@ -106,7 +64,8 @@ def still_open(s: socket.socket) -> bool:
 
 @pytest.mark.slow
 def test_a_stalled_unauthenticated_body_holds_no_writer_back_and_is_cut_off(sqlite_engine):
-    with live_server(sqlite_engine, {"unauthenticated_body_timeout_seconds": BODY_TIMEOUT}) as (
+    http = {"unauthenticated_body_timeout_seconds": BODY_TIMEOUT}
+    with live_server(sqlite_engine, {"http": http}) as (
         port,
         project,
     ):
@@ -145,7 +104,7 @@ def test_a_stalled_unauthenticated_body_holds_no_writer_back_and_is_cut_off(sqli
 
 
 def test_half_sent_headers_are_cut_off_after_the_header_timeout(sqlite_engine):
-    with live_server(sqlite_engine, {"header_timeout_seconds": 0.5}) as (port, _project):
+    with live_server(sqlite_engine, {"http": {"header_timeout_seconds": 0.5}}) as (port, _project):
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             s.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: hub\r\nContent-Le")
             assert read_all(s) == b""  # closed, without an answer

@@ -109,6 +109,49 @@ def test_gzip_body(client, engine):
         ),
         (b'{"batch": [{"type": "nope", "userId": "u"}]}', 400, "invalid_type", "batch[0].type"),
         (b'{"batch": [{"type": "track", "userId": "u"}]}', 400, "invalid_field", "batch[0].event"),
+        # A type that is not a string (an object or a list cannot even be looked up).
+        (b'{"batch": [{"type": {"a": 1}, "userId": "u"}]}', 400, "invalid_type", "batch[0].type"),
+        (b'{"batch": [{"type": ["track"], "userId": "u"}]}', 400, "invalid_type", "batch[0].type"),
+        # What the store cannot hold, by either path (the first message takes the fast one).
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e", "messageId": "m1"},'
+            b' {"type": "track", "userId": "u\\u0000", "event": "e", "messageId": "m2"}]}',
+            400,
+            "invalid_field",
+            "batch[1].userId: must not contain NUL",
+        ),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e",'
+            b' "properties": {"a": [{"k\\u0000": 1}]}}]}',
+            400,
+            "invalid_field",
+            "batch[0].properties: must not contain NUL",
+        ),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e", "messageId": "m",'
+            b' "timestamp": "0001-01-01T00:00:00+05:00"}]}',
+            400,
+            "invalid_field",
+            "batch[0].timestamp: must be a moment between the years 1 and 9999 in UTC",
+        ),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e",'
+            b' "sentAt": "9999-12-31T23:00:00-05:00"}]}',
+            400,
+            "invalid_field",
+            "batch[0].sentAt: must be a moment between the years 1 and 9999 in UTC",
+        ),
+        # Nested deeper than the encoder writes: refused, not a server error.
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": "e", "properties": '
+            + b'{"a":' * 300
+            + b"1"
+            + b"}" * 301
+            + b"]}",
+            400,
+            "too_deep",
+            "batch[0]",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_naming_the_problem(client, engine, body, status, code, names):
@@ -117,6 +160,21 @@ def test_bad_input_gets_a_4xx_naming_the_problem(client, engine, body, status, c
     assert r.json()["success"] is False
     assert r.json()["code"] == code
     assert names in r.json()["message"]
+    assert pending(engine) == 0
+
+
+def test_the_edge_year_is_fine_where_it_has_a_utc_equivalent(client, engine):
+    for moment in ("0001-01-01T00:00:00Z", "0001-01-01T05:00:00+05:00", "9999-12-31T23:59Z"):
+        body = {"userId": "u", "event": "e", "timestamp": moment}
+        assert post(client, "/v1/track", body).status_code == 200
+    assert pending(engine) == 3
+
+
+def test_a_deep_single_call_is_refused_too(client, engine):
+    deep = b"[" * 1000 + b"]" * 1000
+    body = b'{"userId": "u", "event": "e", "properties": {"p": ' + deep + b"}}"
+    r = client.post("/v1/track", content=body, auth=(KEY, ""))
+    assert (r.status_code, r.json()["code"]) == (400, "too_deep")
     assert pending(engine) == 0
 
 

@@ -31,6 +31,7 @@ from ..ingest import (
     write_messages,
 )
 from ..ingest.body import read_within
+from ..ingest.storable import check_storable
 from ..store.engine import urgent_write_ahead
 from .auth import header_source, source_for_key
 
@@ -150,6 +151,8 @@ async def ingest(request: Request, kind: str) -> Response:
         if source is None:
             source = source_for_key(app.state.project, write_key_in_body(payload))
         accepted = check_messages(kind, payload, received_at, settings)
+    # Either path: nothing the store could not hold is acknowledged.
+    check_storable(kind, accepted)
     # Only a complete, authenticated body ready to commit makes background writers of
     # other processes (the pipeline) hold back for it: a client that stalls, or never
     # authenticates, holds nobody back.

@@ -228,7 +228,10 @@ def _check_common(msg: dict[str, Any], received_at: str, max_bytes: int) -> Acce
         return None
     msg["receivedAt"] = received_at
     msg.pop("writeKey", None)
-    body = orjson.dumps(msg)
+    try:
+        body = orjson.dumps(msg)
+    except orjson.JSONEncodeError:  # nested too deep: the full path says so
+        return None
     if len(body) > max_bytes:
         return None
     return Accepted(keys[0], keys[1], body)
@@ -241,7 +244,7 @@ def _keys(msg: dict[str, Any]) -> tuple[str, str] | None:
     # normalizes the value.
     get = msg.get
     type_ = get("type")
-    if type_ not in CALL_TYPES:
+    if type(type_) is not str or type_ not in CALL_TYPES:
         return None
     for name in _ID_FIELDS:
         value = get(name)
@@ -282,7 +285,7 @@ def _check_message(where: str, msg: Any, received_at: str, settings: IngestSetti
     if not isinstance(msg, dict):
         raise IngestError(400, "invalid_shape", f"{where or 'body'}: must be a JSON object")
     type_ = msg.get("type")
-    if type_ not in CALL_TYPES:
+    if type(type_) is not str or type_ not in CALL_TYPES:
         allowed = ", ".join(sorted(CALL_TYPES))
         raise IngestError(400, "invalid_type", f"{field('type')}: must be one of {allowed}")
     for name in _ID_FIELDS:
@@ -323,7 +326,13 @@ def _check_message(where: str, msg: Any, received_at: str, settings: IngestSetti
         raise IngestError(400, "invalid_field", f"{field('messageId')}: must not contain NUL")
     msg = {**msg, "messageId": message_id, "receivedAt": received_at}
     msg.pop("writeKey", None)
-    body = orjson.dumps(msg)
+    try:
+        body = orjson.dumps(msg)
+    except orjson.JSONEncodeError:
+        # orjson writes at most 254 levels of objects and arrays.
+        raise IngestError(
+            400, "too_deep", f"{where or 'body'}: nests objects and arrays too deep"
+        ) from None
     if len(body) > settings.max_event_bytes:
         raise IngestError(
             413,

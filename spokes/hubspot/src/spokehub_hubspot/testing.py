@@ -1,0 +1,745 @@
+"""A sandbox of HubSpot's CRM API, for tests, demos and trying the spoke offline.
+
+Built from HubSpot's documented request and response shapes on the conformance kit's
+server base, for one portal, under both the numbered paths (``/crm/v3/objects/…``,
+``/crm/v4/associations/…``) and the dated ones (``/crm/objects/2026-03/…``,
+``/crm/associations/2026-03/…``):
+
+- ``GET …/objects/{type}`` (paged with ``limit`` and ``after``, ``properties``) and
+  ``GET …/objects/{type}/{id}`` (``idProperty`` to read by e-mail or domain);
+- ``POST …/objects/{type}/batch/upsert`` (``inputs`` of ``idProperty``, ``id``,
+  ``properties``, ``objectWriteTraceId``; contacts by ``email``, companies by ``domain``)
+  and ``batch/update`` (by object id), at most 100 inputs: 200 with ``results``, 207
+  Multi-Status with ``errors`` naming inputs by ``objectWriteTraceId`` in their
+  ``context``, 400 ``VALIDATION_ERROR`` for a batch refused whole (an invalid e-mail, a
+  duplicate id, a property the portal lacks with ``strict_properties``);
+- ``POST …/objects/contacts/gdpr-delete`` (``objectId``, ``idProperty``): 204, the contact
+  and its associations gone, an unknown address blocklisted;
+- ``POST …/associations/{from}/{to}/batch/create`` (201, 207 for unknown objects) and
+  ``batch/archive`` (204);
+- HubSpot's error body (``status``, ``message``, ``correlationId``, ``category``,
+  ``errors``): 401 ``INVALID_AUTHENTICATION`` for a token it does not know, 403
+  ``MISSING_SCOPES`` for a write with :data:`SANDBOX_READ_ONLY_TOKEN`, and 429 with
+  ``errorType`` ``RATE_LIMIT`` and ``policyName`` ``TEN_SECONDLY_ROLLING`` past the burst
+  limit (100 requests in any ten seconds unless ``rate_limit`` says otherwise) or
+  ``DAILY`` past ``daily_limit``.
+
+State is kept for tests and demos to read: :attr:`HubSpotSandbox.contacts` and
+:attr:`~HubSpotSandbox.companies` by id, found by e-mail or domain with
+:meth:`~HubSpotSandbox.contact` and :meth:`~HubSpotSandbox.company`, and
+:attr:`~HubSpotSandbox.associations`. Every write stamps ``lastmodifieddate`` (contacts)
+or ``hs_lastmodifieddate`` (companies) from ``now``, so a reader of changes since a time
+(the CRM search API, for a source) has what it filters on. Serve it with::
+
+    python -m spokehub_hubspot.testing --port 8765
+
+and point a connection's ``base_url`` at the URL it prints, with ``access_token:``
+:data:`SANDBOX_ACCESS_TOKEN`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from spokehub_contracts import RateLimit
+from spokehub_contracts.testing import Sandbox, SandboxRequest, SandboxResponse, route
+
+#: The private app token the sandbox accepts, with every scope.
+SANDBOX_ACCESS_TOKEN = "pat-na1-sandbox-0000-0000-000000000000"
+#: A token that may read but not write: writes get 403 ``MISSING_SCOPES``.
+SANDBOX_READ_ONLY_TOKEN = "pat-na1-sandbox-read-only-0000-00000000"
+#: HubSpot's burst limit for the smallest accounts: 100 requests in any ten seconds.
+BURST_LIMIT = RateLimit(requests=100, per_seconds=10.0)
+
+#: Object type names and ids HubSpot accepts in paths.
+OBJECT_TYPES = {
+    "contacts": "contacts",
+    "0-1": "contacts",
+    "companies": "companies",
+    "0-2": "companies",
+}
+TYPE_IDS = {"contacts": "0-1", "companies": "0-2"}
+#: Properties whose values are unique in a portal, usable as ``idProperty``.
+UNIQUE_PROPERTIES = {"contacts": ("email", "hs_object_id"), "companies": ("domain", "hs_object_id")}
+#: Each type's last-modified property, the one an incremental reader filters on.
+MODIFIED_PROPERTY = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate"}
+#: Properties every portal has (a selection of HubSpot's defaults).
+STANDARD_PROPERTIES = {
+    "contacts": frozenset(
+        {
+            "email",
+            "firstname",
+            "lastname",
+            "phone",
+            "mobilephone",
+            "jobtitle",
+            "company",
+            "website",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "date_of_birth",
+            "lifecyclestage",
+            "hubspot_owner_id",
+            "hs_object_id",
+            "createdate",
+            "lastmodifieddate",
+        }
+    ),
+    "companies": frozenset(
+        {
+            "name",
+            "domain",
+            "website",
+            "industry",
+            "numberofemployees",
+            "annualrevenue",
+            "phone",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "country",
+            "description",
+            "hs_object_id",
+            "createdate",
+            "hs_lastmodifieddate",
+        }
+    ),
+}
+#: What ``GET`` shows of an object when no ``properties`` are asked for.
+SHOWN_BY_DEFAULT = {
+    "contacts": (
+        "createdate",
+        "email",
+        "firstname",
+        "hs_object_id",
+        "lastmodifieddate",
+        "lastname",
+    ),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+}
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATED = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")
+_DEFAULT: Any = object()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def hubspot_error(
+    message: str,
+    category: str,
+    *,
+    status: int = 400,
+    errors: Iterable[Mapping[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> SandboxResponse:
+    """HubSpot's error body: ``status``, ``message``, ``correlationId``, ``category``,
+    ``errors`` when there are details, and any ``extra`` fields."""
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+    }
+    details = list(errors)
+    if details:
+        body["errors"] = details
+    body.update(extra)
+    return SandboxResponse.json(body, status=status, headers=headers)
+
+
+class HubSpotSandbox(Sandbox):
+    """HubSpot's CRM for one portal.
+
+    :param rate_limit: the burst limit, :data:`BURST_LIMIT` unless given (``None``: none).
+    :param daily_limit: requests a day before 429 ``DAILY`` (none unless given).
+    :param strict_properties: refuse a property the portal lacks (400
+        ``PROPERTY_DOESNT_EXIST``), as HubSpot does; off by default, so that a mapping to
+        custom properties can be tried without defining them (:meth:`define_property`).
+    :param now: the wall clock for ``createdAt`` and the last-modified properties.
+    """
+
+    name = "hubspot"
+    tokens = (SANDBOX_ACCESS_TOKEN, SANDBOX_READ_ONLY_TOKEN)
+    max_batch = 100
+
+    def __init__(
+        self,
+        *,
+        rate_limit: RateLimit | Mapping[str, RateLimit] | None = _DEFAULT,
+        daily_limit: int | None = None,
+        strict_properties: bool = False,
+        now: Callable[[], datetime] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(rate_limit=BURST_LIMIT if rate_limit is _DEFAULT else rate_limit, **kwargs)
+        self.daily_limit = daily_limit
+        self.daily_used = 0
+        self.strict_properties = strict_properties
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        #: Objects by type and id: ``{"id", "properties", "createdAt", "updatedAt", "archived"}``.
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "companies": {}}
+        #: Contact-to-company associations: ``(contact id, company id)`` → type ids.
+        self.associations: dict[tuple[str, str], set[int]] = {}
+        #: Ids of contacts erased by GDPR delete, and addresses blocked by it.
+        self.gdpr_deleted: list[str] = []
+        self.blocklist: set[str] = set()
+        self.properties: dict[str, set[str]] = {k: set(v) for k, v in STANDARD_PROPERTIES.items()}
+        self._ids = itertools.count(101)
+
+    # -- what the sandbox holds ----------------------------------------------------------
+
+    @property
+    def contacts(self) -> dict[str, dict[str, Any]]:
+        return self.objects["contacts"]
+
+    @property
+    def companies(self) -> dict[str, dict[str, Any]]:
+        return self.objects["companies"]
+
+    def contact(self, email: str) -> dict[str, Any] | None:
+        """The contact with this e-mail address (any case), or ``None``."""
+        return self._find("contacts", "email", email)
+
+    def company(self, domain: str) -> dict[str, Any] | None:
+        """The company with this domain, or ``None``."""
+        return self._find("companies", "domain", domain)
+
+    def companies_of(self, contact_id: str) -> set[str]:
+        """The ids of the companies a contact is associated with."""
+        return {company for contact, company in self.associations if contact == contact_id}
+
+    def define_property(self, object_type: str, name: str) -> None:
+        """Create a custom property in the portal (Settings → Properties)."""
+        with self.lock:
+            self.properties[object_type].add(name)
+
+    def exhaust_daily_limit(self) -> None:
+        """Spend the day's requests: the next one gets 429 ``DAILY``."""
+        with self.lock:
+            self.daily_limit = self.daily_used
+
+    def stats(self) -> dict[str, Any]:
+        figures = super().stats()
+        with self.lock:
+            figures.update(
+                contacts=len(self.contacts),
+                companies=len(self.companies),
+                associations=len(self.associations),
+                max_in_window=self.max_in_window(self._window()),
+            )
+        return figures
+
+    # -- HubSpot's answers ---------------------------------------------------------------
+
+    def auth_failed_response(self, request: SandboxRequest) -> SandboxResponse:
+        return hubspot_error(
+            "Authentication credentials not found. This API supports OAuth 2.0"
+            " authentication and you can find more details at"
+            " https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            "INVALID_AUTHENTICATION",
+            status=401,
+        )
+
+    def _missing_scopes(self, scope: str) -> SandboxResponse:
+        return hubspot_error(
+            "This app hasn't been granted all required scopes to make this call. Read more"
+            " about required scopes here: https://developers.hubspot.com/scopes.",
+            "MISSING_SCOPES",
+            status=403,
+            errors=[
+                {
+                    "message": "One or more of the following scopes are required.",
+                    "context": {"requiredGranularScopes": [scope]},
+                }
+            ],
+            links={"scopes": "https://developers.hubspot.com/scopes"},
+        )
+
+    def throttle_response(self, request: SandboxRequest, retry_after: float) -> SandboxResponse:
+        window = self._window()
+        limit = self.rate_limits.get("default")
+        return SandboxResponse.json(
+            {
+                "status": "error",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": "TEN_SECONDLY_ROLLING",
+                "requestId": str(uuid.uuid4()),
+            },
+            status=429,
+            headers={
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window * 1000)),
+                "X-HubSpot-RateLimit-Max": str(limit.requests if limit else 100),
+                "X-HubSpot-RateLimit-Remaining": "0",
+            },
+        )
+
+    def _daily_response(self) -> SandboxResponse:
+        return SandboxResponse.json(
+            {
+                "status": "error",
+                "message": "You have reached your daily limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": "DAILY",
+                "requestId": str(uuid.uuid4()),
+            },
+            status=429,
+            headers={
+                "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+                "X-HubSpot-RateLimit-Daily-Remaining": "0",
+            },
+        )
+
+    def error_response(self, request: SandboxRequest, status: int) -> SandboxResponse:
+        if status == 401:
+            return self.auth_failed_response(request)
+        if status == 403:
+            return self._missing_scopes("crm.objects.contacts.write")
+        return hubspot_error(
+            "An internal error occurred. Please try again later.", "INTERNAL_ERROR", status=status
+        )
+
+    def batch_too_large_response(self, request: SandboxRequest, count: int) -> SandboxResponse:
+        return hubspot_error(
+            f"Batch input size exceeds the limit of {self.max_batch}: got {count} inputs",
+            "VALIDATION_ERROR",
+        )
+
+    def not_found_response(self, request: SandboxRequest) -> SandboxResponse:
+        return hubspot_error("resource not found", "OBJECT_NOT_FOUND", status=404)
+
+    # -- routes --------------------------------------------------------------------------
+
+    @route("GET", "/crm/v3/objects/{object_type}")
+    @route("GET", "/crm/objects/{version}/{object_type}")
+    def list_objects(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request):
+            return refusal
+        object_type = self._type(request)
+        try:
+            limit = min(max(1, int(request.query.get("limit", "10"))), 100)
+            start = int(request.query.get("after") or "0")
+        except ValueError:
+            return hubspot_error("limit and after must be numbers", "VALIDATION_ERROR")
+        found = sorted(self.objects[object_type].values(), key=lambda o: int(o["id"]))
+        page = self.paginate(request, found, start, limit)
+        wanted = _wanted(request, object_type)
+        body: dict[str, Any] = {"results": [_shown(o, wanted) for o in page.items]}
+        if page.next_start is not None:
+            after = str(page.next_start)
+            link = f"{request.path}?limit={limit}&after={after}"
+            body["paging"] = {"next": {"after": after, "link": link}}
+        return SandboxResponse.json(body)
+
+    @route("GET", "/crm/v3/objects/{object_type}/{object_id}")
+    @route("GET", "/crm/objects/{version}/{object_type}/{object_id}")
+    def read_object(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request):
+            return refusal
+        object_type = self._type(request)
+        id_property = request.query.get("idProperty") or "hs_object_id"
+        found = self._find(object_type, id_property, request.params["object_id"])
+        if found is None:
+            return hubspot_error("Object not found.", "OBJECT_NOT_FOUND", status=404)
+        return SandboxResponse.json(_shown(found, _wanted(request, object_type)))
+
+    @route("POST", "/crm/v3/objects/{object_type}/batch/upsert")
+    @route("POST", "/crm/objects/{version}/{object_type}/batch/upsert")
+    def batch_upsert(self, request: SandboxRequest) -> SandboxResponse:
+        return self._batch_write(request, upsert=True)
+
+    @route("POST", "/crm/v3/objects/{object_type}/batch/update")
+    @route("POST", "/crm/objects/{version}/{object_type}/batch/update")
+    def batch_update(self, request: SandboxRequest) -> SandboxResponse:
+        return self._batch_write(request, upsert=False)
+
+    @route("POST", "/crm/v3/objects/contacts/gdpr-delete")
+    @route("POST", "/crm/objects/{version}/contacts/gdpr-delete")
+    def gdpr_delete(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request, write=True):
+            return refusal
+        body = _body(request)
+        object_id = body.get("objectId") if isinstance(body, dict) else None
+        if not isinstance(object_id, str) or not object_id:
+            return hubspot_error("objectId is required", "VALIDATION_ERROR")
+        id_property = body.get("idProperty") or "hs_object_id"
+        if id_property not in UNIQUE_PROPERTIES["contacts"]:
+            return hubspot_error(f"{id_property} is not a unique property", "VALIDATION_ERROR")
+        found = self._find("contacts", id_property, object_id)
+        if found is None:
+            if id_property != "email":
+                return hubspot_error("Object not found.", "OBJECT_NOT_FOUND", status=404)
+            self.blocklist.add(object_id.lower())
+            return SandboxResponse.empty(204)
+        del self.contacts[found["id"]]
+        for pair in [pair for pair in self.associations if pair[0] == found["id"]]:
+            del self.associations[pair]
+        self.gdpr_deleted.append(found["id"])
+        email = found["properties"].get("email")
+        if email:
+            self.blocklist.add(email.lower())
+        return SandboxResponse.empty(204)
+
+    @route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/create")
+    @route("POST", "/crm/associations/{version}/{from_type}/{to_type}/batch/create")
+    def associate(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request, write=True):
+            return refusal
+        ends, refusal = self._ends(request)
+        if refusal:
+            return refusal
+        inputs = _inputs(request)
+        if inputs is None:
+            return hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
+        if refusal := self.check_batch(request, len(inputs)):
+            return refusal
+        refused = self.partial_failures(request, len(inputs))
+        results, errors = [], []
+        for position, entry in enumerate(inputs):
+            try:
+                from_id = str(entry["from"]["id"])
+                to_id = str(entry["to"]["id"])
+                types = [int(t["associationTypeId"]) for t in entry["types"]]
+            except (KeyError, TypeError, ValueError):
+                return hubspot_error(
+                    "each input needs from.id, to.id and types", "VALIDATION_ERROR"
+                )
+            pair = (from_id, to_id) if ends[0] == "contacts" else (to_id, from_id)
+            unknown = [
+                (key, object_id)
+                for key, object_id, object_type in (
+                    ("fromObjectId", from_id, ends[0]),
+                    ("toObjectId", to_id, ends[1]),
+                )
+                if object_id not in self.objects[object_type]
+            ]
+            if unknown or position in refused:
+                context = {key: [object_id] for key, object_id in unknown} or {
+                    "fromObjectId": [from_id],
+                    "toObjectId": [to_id],
+                }
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": "No object exists with the given id"
+                        if unknown
+                        else "The association could not be made",
+                        "context": context,
+                    }
+                )
+                continue
+            self.associations.setdefault(pair, set()).update(types)
+            results.append(
+                {
+                    "fromObjectTypeId": TYPE_IDS[ends[0]],
+                    "fromObjectId": int(from_id),
+                    "toObjectTypeId": TYPE_IDS[ends[1]],
+                    "toObjectId": int(to_id),
+                    "labels": [],
+                }
+            )
+        return self._batch_answer(results, errors, success=201)
+
+    @route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/archive")
+    @route("POST", "/crm/associations/{version}/{from_type}/{to_type}/batch/archive")
+    def dissociate(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request, write=True):
+            return refusal
+        ends, refusal = self._ends(request)
+        if refusal:
+            return refusal
+        inputs = _inputs(request)
+        if inputs is None:
+            return hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
+        if refusal := self.check_batch(request, len(inputs)):
+            return refusal
+        for entry in inputs:
+            try:
+                from_id = str(entry["from"]["id"])
+                to_ids = [str(to["id"]) for to in entry["to"]]
+            except (KeyError, TypeError):
+                return hubspot_error("each input needs from.id and to[].id", "VALIDATION_ERROR")
+            for to_id in to_ids:
+                pair = (from_id, to_id) if ends[0] == "contacts" else (to_id, from_id)
+                self.associations.pop(pair, None)
+        return SandboxResponse.empty(204)
+
+    # -- batch writes --------------------------------------------------------------------
+
+    def _batch_write(self, request: SandboxRequest, *, upsert: bool) -> SandboxResponse:
+        if refusal := self._admit(request, write=True):
+            return refusal
+        object_type = self._type(request)
+        inputs = _inputs(request)
+        if inputs is None:
+            return hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
+        if refusal := self.check_batch(request, len(inputs)):
+            return refusal
+        if refusal := self._validate(object_type, inputs, upsert=upsert):
+            return refusal
+        refused = self.partial_failures(request, len(inputs))
+        results, errors = [], []
+        for position, entry in enumerate(inputs):
+            trace = entry.get("objectWriteTraceId")
+            context = {"objectWriteTraceId": [str(trace)]} if trace is not None else {}
+            if position in refused:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": "Property values were not valid",
+                        "context": context or {"ids": [str(entry["id"])]},
+                    }
+                )
+                continue
+            id_property = entry.get("idProperty") or "hs_object_id"
+            found = self._find(object_type, id_property, str(entry["id"]))
+            if found is None and not upsert:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Object not found. objectId are usually numeric.",
+                        "context": {**context, "ids": [str(entry["id"])]},
+                    }
+                )
+                continue
+            properties = {k: _text(v) for k, v in (entry.get("properties") or {}).items()}
+            if found is None and id_property != "hs_object_id":
+                properties.setdefault(id_property, str(entry["id"]))
+            written, new = self._write(object_type, found, properties)
+            result = {**_shown(written, (*properties, *SHOWN_BY_DEFAULT[object_type]))}
+            if upsert:
+                result["new"] = new
+            if trace is not None:
+                result["objectWriteTraceId"] = str(trace)
+            results.append(result)
+        return self._batch_answer(results, errors, success=200)
+
+    def _validate(
+        self, object_type: str, inputs: list[Any], *, upsert: bool
+    ) -> SandboxResponse | None:
+        """What makes HubSpot refuse the whole batch: a malformed input, an id property
+        that is not unique, the same id twice, an invalid e-mail, a missing property."""
+        seen: set[tuple[str, str]] = set()
+        duplicates: list[str] = []
+        missing: set[str] = set()
+        for entry in inputs:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str | int):
+                return hubspot_error("each input needs an id", "VALIDATION_ERROR")
+            properties = entry.get("properties")
+            if not isinstance(properties, dict):
+                return hubspot_error("each input needs properties", "VALIDATION_ERROR")
+            id_property = entry.get("idProperty") or "hs_object_id"
+            if id_property not in UNIQUE_PROPERTIES[object_type]:
+                return hubspot_error(
+                    f"{id_property} is not a unique property of {object_type}",
+                    "VALIDATION_ERROR",
+                )
+            key = (id_property, str(entry["id"]).lower())
+            if key in seen:
+                duplicates.append(str(entry["id"]))
+            seen.add(key)
+            email = properties.get("email") or (entry["id"] if id_property == "email" else None)
+            if object_type == "contacts" and email is not None and not _EMAIL.match(str(email)):
+                invalid = {
+                    "isValid": False,
+                    "message": f"Email address {email} is invalid",
+                    "error": "INVALID_EMAIL",
+                    "name": "email",
+                }
+                return hubspot_error(
+                    f"Property values were not valid: {_json([invalid])}",
+                    "VALIDATION_ERROR",
+                    errors=[
+                        {
+                            "message": invalid["message"],
+                            "code": "INVALID_EMAIL",
+                            "context": {"propertyName": ["email"]},
+                        }
+                    ],
+                )
+            if self.strict_properties:
+                missing |= set(properties) - self.properties[object_type]
+        if duplicates:
+            return hubspot_error(
+                f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique",
+                "VALIDATION_ERROR",
+            )
+        if missing:
+            entries = [
+                {
+                    "isValid": False,
+                    "message": f'Property "{name}" does not exist',
+                    "error": "PROPERTY_DOESNT_EXIST",
+                    "name": name,
+                    "localizedErrorMessage": f'Property "{name}" does not exist',
+                }
+                for name in sorted(missing)
+            ]
+            return hubspot_error(
+                f"Property values were not valid: {_json(entries)}",
+                "VALIDATION_ERROR",
+                errors=[
+                    {
+                        "message": entry["message"],
+                        "code": "PROPERTY_DOESNT_EXIST",
+                        "context": {"propertyName": [entry["name"]]},
+                    }
+                    for entry in entries
+                ],
+            )
+        return None
+
+    def _write(
+        self, object_type: str, found: dict[str, Any] | None, properties: dict[str, str]
+    ) -> tuple[dict[str, Any], bool]:
+        stamp = _iso(self.now())
+        new = found is None
+        if found is None:
+            object_id = str(next(self._ids))
+            found = {
+                "id": object_id,
+                "properties": {"hs_object_id": object_id, "createdate": stamp},
+                "createdAt": stamp,
+                "archived": False,
+            }
+            self.objects[object_type][object_id] = found
+        found["properties"].update(properties)
+        found["properties"][MODIFIED_PROPERTY[object_type]] = stamp
+        found["updatedAt"] = stamp
+        return found, new
+
+    def _batch_answer(
+        self, results: list[dict[str, Any]], errors: list[dict[str, Any]], *, success: int
+    ) -> SandboxResponse:
+        stamp = _iso(self.now())
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": stamp,
+            "completedAt": stamp,
+        }
+        if errors:
+            body["numErrors"] = len(errors)
+            body["errors"] = [{"links": {}, "errors": [], **e} for e in errors]
+            return SandboxResponse.json(body, status=207)
+        return SandboxResponse.json(body, status=success)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _admit(self, request: SandboxRequest, *, write: bool = False) -> SandboxResponse | None:
+        """The checks every route makes first: the path's version and object type, the
+        token's scopes, the daily limit (which counts the request)."""
+        version = request.params.get("version")
+        if version is not None and not _DATED.match(version):
+            return self.not_found_response(request)
+        for key in ("object_type", "from_type", "to_type"):
+            if key in request.params and request.params[key] not in OBJECT_TYPES:
+                return hubspot_error(
+                    f"Unable to infer object type from: {request.params[key]}",
+                    "VALIDATION_ERROR",
+                )
+        if write and _token(request) == SANDBOX_READ_ONLY_TOKEN:
+            object_type = OBJECT_TYPES[request.params.get("object_type", "contacts")]
+            return self._missing_scopes(f"crm.objects.{object_type}.write")
+        if self.daily_limit is not None and self.daily_used >= self.daily_limit:
+            return self._daily_response()
+        self.daily_used += 1
+        return None
+
+    def _type(self, request: SandboxRequest) -> str:
+        return OBJECT_TYPES[request.params.get("object_type", "contacts")]
+
+    def _ends(self, request: SandboxRequest) -> tuple[tuple[str, str], SandboxResponse | None]:
+        ends = (OBJECT_TYPES[request.params["from_type"]], OBJECT_TYPES[request.params["to_type"]])
+        if set(ends) != {"contacts", "companies"}:
+            refusal = hubspot_error(
+                "this sandbox associates contacts and companies only", "VALIDATION_ERROR"
+            )
+            return ends, refusal
+        return ends, None
+
+    def _find(self, object_type: str, id_property: str, value: str) -> dict[str, Any] | None:
+        objects = self.objects[object_type]
+        if id_property in ("hs_object_id", "id"):
+            return objects.get(value)
+        wanted = value.strip().lower()
+        return next(
+            (
+                o
+                for o in objects.values()
+                if str(o["properties"].get(id_property, "")).lower() == wanted
+            ),
+            None,
+        )
+
+    def _window(self) -> float:
+        limit = self.rate_limits.get("default")
+        return limit.per_seconds if limit else BURST_LIMIT.per_seconds
+
+
+def _token(request: SandboxRequest) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" else ""
+
+
+def _body(request: SandboxRequest) -> Any:
+    try:
+        return request.json()
+    except ValueError:
+        return None
+
+
+def _inputs(request: SandboxRequest) -> list[Any] | None:
+    body = _body(request)
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    return inputs if isinstance(inputs, list) else None
+
+
+def _text(value: Any) -> str:
+    """A property value as HubSpot stores it: text (numbers and booleans written out)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _wanted(request: SandboxRequest, object_type: str) -> tuple[str, ...]:
+    asked = request.query.get("properties")
+    return tuple(asked.split(",")) if asked else SHOWN_BY_DEFAULT[object_type]
+
+
+def _shown(found: dict[str, Any], wanted: Iterable[str]) -> dict[str, Any]:
+    properties = found["properties"]
+    return {
+        "id": found["id"],
+        "properties": {name: properties.get(name) for name in dict.fromkeys(wanted)},
+        "createdAt": found["createdAt"],
+        "updatedAt": found["updatedAt"],
+        "archived": found["archived"],
+    }
+
+
+if __name__ == "__main__":
+    HubSpotSandbox.main()

@@ -422,3 +422,36 @@ def test_forget_without_email_or_hubspot_id_is_rejected(hubspot: HubSpot) -> Non
     outcome = hubspot.run(lambda d: d.forget([Identifier(type="user_id", value="u-1")]))
     assert isinstance(outcome, Rejected)
     assert hubspot.sandbox.requests == []
+
+
+def by_user_id(change: Any) -> Any:
+    """``change`` as a call that names the person by a user id alone."""
+    return change.model_copy(update={"identifiers": (Identifier(type="user_id", value="u-1"),)})
+
+
+def test_a_change_naming_the_person_by_user_id_finds_the_contact_by_the_hubs_id(
+    hubspot: HubSpot,
+) -> None:
+    async def in_turn(destination: Any) -> Any:
+        await destination.write([person(1, first_name="Ada")])
+        return await destination.write(
+            [by_user_id(order(1)), by_user_id(membership(1, "acme.com"))]
+        )
+
+    outcomes = hubspot.run(in_turn)
+    ada = hubspot.sandbox.contact(email(1))
+    assert ada is not None
+    assert [o.external_id for o in outcomes if isinstance(o, Delivered)] == [ada["id"]] * 2
+    assert ada["properties"]["last_order_id"] == "order-1"
+    assert len(hubspot.sandbox.companies_of(ada["id"])) == 1
+
+
+def test_after_forget_the_spoke_no_longer_knows_the_address(hubspot: HubSpot) -> None:
+    async def forget_then_order(destination: Any) -> Any:
+        await destination.write([person(1)])
+        await destination.forget([Identifier(type="email", value=email(1))])
+        return await destination.write([by_user_id(order(1))])
+
+    [outcome] = hubspot.run(forget_then_order)
+    assert isinstance(outcome, Rejected) and "e-mail" in outcome.reason
+    assert hubspot.sandbox.contacts == {}

@@ -59,8 +59,8 @@ log = logging.getLogger(__name__)
 #: spoke keeps to the floor, and waits out HubSpot's 429 if other apps of the portal
 #: spend the budget too.
 BURST_LIMIT = RateLimit(requests=100, per_seconds=BURST_WINDOW_SECONDS)
-#: Accounts whose domain the spoke remembers for the memberships that name them.
-_DOMAINS_KEPT = 100_000
+#: Accounts (domains) and people (e-mail addresses) the spoke remembers, each.
+_KEPT = 100_000
 
 
 @dataclass
@@ -143,8 +143,10 @@ class HubSpotDestination(Destination):
             throttle_signal=hubspot_signal(config.time_zone),
         )
         # Hub account id → company domain, learned from account changes, for the
-        # memberships that name the account alone.
+        # memberships that name the account alone; hub contact id → e-mail address, for
+        # the changes that name the person by a user id alone.
         self._domains: dict[str, str] = {}
+        self._emails: dict[str, str] = {}
 
     async def check(self) -> CheckResult:
         """Read one contact (``GET /crm/v3/objects/contacts?limit=1``): tells a refused
@@ -213,6 +215,10 @@ class HubSpotDestination(Destination):
                 requests.append({"objectId": identifier.value})
         if not requests:
             return Rejected(item_id="forget", reason="no e-mail address or HubSpot contact id")
+        # The spoke forgets the addresses too, not only HubSpot.
+        erased = {body["objectId"] for body in requests}
+        for key in [k for k, email in self._emails.items() if email in erased]:
+            del self._emails[key]
         refused: list[str] = []
         for body in requests:
             try:
@@ -278,7 +284,7 @@ class HubSpotDestination(Destination):
         else:
             plan.reject(item, f"{self.name} does not take {change.kind!r} changes")
             return
-        contact = _contact_input(change, properties)
+        contact = self._contact_input(change, properties)
         if contact is None:
             plan.company_of.pop(item, None)
             plan.ended.pop(item, None)
@@ -286,14 +292,30 @@ class HubSpotDestination(Destination):
             return
         plan.contact(item, contact)
 
+    def _contact_input(self, change: Change, properties: dict[str, str]) -> BatchInput | None:
+        """The contact ``change`` is about: by e-mail (upserted), else by the HubSpot
+        contact id the hub recorded (updated). A change that names the person by neither
+        (an order or a membership carries the identifiers of its own call, often a user
+        id alone) uses the address of the hub contact's last change that had one."""
+        email = contact_email(change)
+        if email is not None and change.contact_id:
+            _remember(self._emails, change.contact_id, email)
+        contact_id = contact_id_of(change.identifiers)
+        if email is None and contact_id is None and change.contact_id:
+            email = self._emails.get(change.contact_id)
+        if email is not None:
+            return BatchInput(f"email:{email}", email, "email", {**properties, "email": email})
+        if contact_id is not None:
+            properties.pop("email", None)
+            return BatchInput(f"id:{contact_id}", contact_id, None, properties)
+        return None
+
     def _company_input(self, change: UpsertAccount) -> BatchInput | None:
         account = change.account
         domain = account_domain(account)
         if domain is None:
             return None
-        if len(self._domains) >= _DOMAINS_KEPT:
-            self._domains.pop(next(iter(self._domains)))
-        self._domains[account.account_id] = domain
+        _remember(self._domains, account.account_id, domain)
         properties = properties_of(account_source(account), self.company_mapping)
         properties["domain"] = domain
         return BatchInput(f"domain:{domain}", domain, "domain", properties)
@@ -329,17 +351,12 @@ class HubSpotDestination(Destination):
         return {item: (ended if plan.ended[item] else made)[pair] for item, pair in pairs.items()}
 
 
-def _contact_input(change: Change, properties: dict[str, str]) -> BatchInput | None:
-    """The contact ``change`` is about: by e-mail (upserted), else by the HubSpot contact
-    id the hub recorded (updated)."""
-    email = contact_email(change)
-    if email is not None:
-        return BatchInput(f"email:{email}", email, "email", {**properties, "email": email})
-    contact_id = contact_id_of(change.identifiers)
-    if contact_id is not None:
-        properties.pop("email", None)
-        return BatchInput(f"id:{contact_id}", contact_id, None, properties)
-    return None
+def _remember(memory: dict[str, str], key: str, value: str) -> None:
+    """Remember ``key`` as the latest, forgetting the oldest beyond :data:`_KEPT`."""
+    memory.pop(key, None)
+    if len(memory) >= _KEPT:
+        memory.pop(next(iter(memory)))
+    memory[key] = value
 
 
 def _outcome(

@@ -103,3 +103,48 @@ def test_without_configured_origins_no_preflight_is_answered(sqlite_engine):
         r = c.options("/v1/track", headers={"Origin": SHOP, **PREFLIGHT})
         assert r.status_code == 405
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_analytics_js_short_paths_and_its_rate_limit_header(client, sqlite_engine):
+    """analytics-next posts to ``{apiHost}/t``, ``/i``, ``/p``, ``/s``, ``/g``, ``/a`` and,
+    batching, ``/b``; on a 429 it waits for ``X-RateLimit-Reset`` seconds."""
+    calls = {
+        "t": {"type": "track", "userId": "u1", "event": "Viewed"},
+        "i": {"type": "identify", "userId": "u1", "traits": {"plan": "pro"}},
+        "p": {"type": "page", "anonymousId": "a1", "name": "Home"},
+        "s": {"type": "screen", "anonymousId": "a1", "name": "Main"},
+        "g": {"type": "group", "userId": "u1", "groupId": "g1"},
+        "a": {"type": "alias", "userId": "u1", "previousId": "a1"},
+        "b": {"batch": [{"type": "track", "anonymousId": "a1", "event": "Batched"}]},
+    }
+    for path, body in calls.items():
+        r = client.options(f"/v1/{path}", headers={"Origin": SHOP, **PREFLIGHT})
+        assert r.status_code == 200, path
+        r = client.post(
+            f"/v1/{path}",
+            content=orjson.dumps({**body, "writeKey": KEY}),
+            headers={"Origin": SHOP, "Content-Type": "text/plain"},
+        )
+        assert r.status_code == 200, (path, r.text)
+        assert r.headers["access-control-allow-origin"] == SHOP
+    with sqlite_engine.connect() as conn:
+        bodies = conn.execute(select(inbox.c.body).order_by(inbox.c.id)).scalars().all()
+    types = [orjson.loads(b)["type"] for b in bodies]
+    assert types == ["track", "identify", "page", "screen", "group", "alias", "track"]
+    # A short path takes its own call type only, as the long one does.
+    r = client.post("/v1/t", content=orjson.dumps({**calls["p"], "writeKey": KEY}))
+    assert (r.status_code, r.json()["code"]) == (400, "invalid_type")
+
+    # Wrong keys until the address is throttled: the 429 says when, in both headers, and
+    # a page may read them.
+    for _ in range(40):
+        r = client.post(
+            "/v1/t",
+            content=orjson.dumps({**calls["t"], "writeKey": "wrong"}),
+            headers={"Origin": SHOP, "Content-Type": "text/plain"},
+        )
+        if r.status_code == 429:
+            break
+    assert r.status_code == 429
+    assert r.headers["x-ratelimit-reset"] == r.headers["retry-after"]
+    assert "x-ratelimit-reset" in r.headers["access-control-expose-headers"].lower()

@@ -17,9 +17,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import ServerSettings
 from ..ingest import BATCH_KINDS, CALL_TYPES
+from .ingestion import SHORT_PATHS
 
 #: The paths a browser may send to.
-INGESTION_PATHS = frozenset(f"/v1/{kind}" for kind in (*CALL_TYPES, *BATCH_KINDS))
+INGESTION_PATHS = frozenset(f"/v1/{kind}" for kind in (*CALL_TYPES, *BATCH_KINDS, *SHORT_PATHS))
 #: How long a browser may keep a preflight's answer (Chromium's cap is 2 h).
 PREFLIGHT_MAX_AGE = 7200
 
@@ -34,7 +35,8 @@ class IngestionCORS:
             allow_origins=origins,
             allow_methods=["POST"],
             allow_headers=["*"],
-            expose_headers=["Retry-After"],
+            # When to send again: Retry-After, and analytics.js reads X-RateLimit-Reset.
+            expose_headers=["Retry-After", "X-RateLimit-Reset"],
             max_age=PREFLIGHT_MAX_AGE,
         )
 

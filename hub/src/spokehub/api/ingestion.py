@@ -102,8 +102,13 @@ _BATCH_SCHEMA: dict[str, Any] = {
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "malformed JSON, wrong types, missing identity"},
     401: {"model": ErrorBody, "description": "missing or unknown write key"},
+    408: {"model": ErrorBody, "description": "the body did not arrive in time"},
     413: {"model": ErrorBody, "description": "event over 32 KB or body over 500 KB"},
     415: {"model": ErrorBody, "description": "unsupported Content-Encoding"},
+    503: {
+        "model": ErrorBody,
+        "description": "backlog full, disk nearly full or shutting down; see Retry-After",
+    },
 }
 
 
@@ -198,24 +203,28 @@ def _endpoint(kind: str) -> Any:
     return endpoint
 
 
-for _kind in (*sorted(CALL_TYPES), *sorted(BATCH_KINDS)):
+#: analytics.js (analytics-next) posts to ``{apiHost}/<first letter of the call type>``,
+#: and its batching mode to ``{apiHost}/b``; with ``apiHost`` set to the hub's ``/v1``
+#: these are the paths it uses.
+SHORT_PATHS = {kind[0]: kind for kind in CALL_TYPES} | {"b": "batch"}
+
+
+def _route(path: str, kind: str, summary: str) -> None:
+    schema = _BATCH_SCHEMA if kind in BATCH_KINDS else _message_schema(kind, type_required=False)
     router.add_api_route(
-        f"/v1/{_kind}",
-        _endpoint(_kind),
+        path,
+        _endpoint(kind),
         methods=["POST"],
         response_model=Success,
         responses=_RESPONSES,
-        summary=f"Ingest {_kind}",
+        summary=summary,
         openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": _BATCH_SCHEMA
-                        if _kind in BATCH_KINDS
-                        else _message_schema(_kind, type_required=False)
-                    }
-                },
-            }
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
         },
     )
+
+
+for _kind in (*sorted(CALL_TYPES), *sorted(BATCH_KINDS)):
+    _route(f"/v1/{_kind}", _kind, f"Ingest {_kind}")
+for _short, _kind in sorted(SHORT_PATHS.items()):
+    _route(f"/v1/{_short}", _kind, f"Ingest {_kind} (analytics.js short path)")

@@ -135,7 +135,8 @@ class AuthGuard:
             raise HTTPException(
                 429,
                 f"too many failed authentications from this address; retry in {seconds} s",
-                headers={"Retry-After": str(seconds)},
+                # analytics.js waits for X-RateLimit-Reset (seconds) on a 429.
+                headers={"Retry-After": str(seconds), "X-RateLimit-Reset": str(seconds)},
             )
 
     def failed(self, request: Request, reason: str) -> None:

@@ -47,10 +47,12 @@ def _isort_key(name: str) -> tuple[int, str]:
 
 
 def _public_names(module: types.ModuleType) -> set[str]:
+    # dir(), not vars(): a name the package loads on first use (the HTTP toolkit's) is
+    # listed by the module's __dir__ before anything has asked for it.
     return {
         name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(module)
+        if not name.startswith("_") and not isinstance(getattr(module, name), types.ModuleType)
     }
 
 

@@ -57,6 +57,11 @@ def test_config_validate_loads_neither_the_store_nor_the_http_stack(tmp_path):
     loaded = _loaded(tmp_path, "config", "validate")
     assert "spokehub.cli.config" in loaded
     assert not _roots(loaded) & {"alembic", "fastapi", "sqlalchemy", "starlette", "uvicorn"}
+    # Reading the spokes' configurations imports every spoke, and every spoke imports the
+    # contracts' HTTP toolkit; the client itself, and the phone and e-mail libraries, load
+    # only where a spoke sends a request or a value is normalized.
+    assert "spokehub_contracts" in _roots(loaded)
+    assert not _roots(loaded) & {"httpx", "tenacity", "phonenumbers", "email_validator"}
     heavy = {"api", "daemon", "delivery", "pipeline", "store", "sync"}
     assert not {m for m in loaded if m.split(".")[:2] in [["spokehub", h] for h in heavy]}
 

@@ -4,6 +4,8 @@ Vendors import this package and nothing of the hub. The public names are listed 
 ``__all__``; everything in underscore modules is private and may move.
 """
 
+import typing as _typing
+
 from ._errors import (
     AuthError,
     ConfigError,
@@ -13,14 +15,6 @@ from ._errors import (
     Throttled,
     TransientError,
     ValidationFailed,
-)
-from ._http import (
-    AuthHook,
-    RateLimiter,
-    SpokeClient,
-    ThrottleSignal,
-    bearer_auth,
-    parse_retry_after,
 )
 from ._normalize import (
     BUILTIN_IDENTIFIER_TYPES,
@@ -77,6 +71,37 @@ from ._spoke import (
     WebhookRequest,
 )
 from .hookspecs import PROJECT_NAME, hookimpl, hookspec
+
+if _typing.TYPE_CHECKING:
+    from ._http import (
+        AuthHook,
+        RateLimiter,
+        SpokeClient,
+        ThrottleSignal,
+        bearer_auth,
+        parse_retry_after,
+    )
+
+#: The HTTP toolkit's names, loaded on first use: the hub reads configurations and data
+#: without ever talking HTTP, and need not load the client for it.
+_HTTP_TOOLKIT = frozenset(
+    {"AuthHook", "RateLimiter", "SpokeClient", "ThrottleSignal", "bearer_auth", "parse_retry_after"}
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _HTTP_TOOLKIT:
+        from . import _http
+
+        value = getattr(_http, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _HTTP_TOOLKIT)
+
 
 __version__ = "0.1.0"
 

@@ -30,12 +30,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pydantic_core
-from pydantic import SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+if TYPE_CHECKING:
+    # httpx and tenacity are imported where a client is built and a request sent, not
+    # here: a process that only reads spokes (``spokehub config validate``) never pays for
+    # them, while every spoke may still import this toolkit at its head.
+    import httpx
+    from pydantic import SecretStr
+    from tenacity import RetryCallState
 
 from ._errors import AuthError, PermanentError, Throttled, TransientError
 from ._redact import MASK, is_sensitive_key, redact
@@ -47,11 +52,11 @@ logger = logging.getLogger("spokehub_contracts.http")
 #: Adds authentication headers to a request, at send time. It receives the request (so it
 #: can sign the body) and returns the headers to set; reading ``SecretStr`` values here,
 #: rather than when the client is built, keeps secrets out of long-lived objects.
-AuthHook = Callable[[httpx.Request], Mapping[str, str]]
+AuthHook = Callable[["httpx.Request"], Mapping[str, str]]
 
 #: Reads a vendor-specific throttle signal from a response and answers how many seconds
 #: to wait, or ``None`` when the response carries no such signal.
-ThrottleSignal = Callable[[httpx.Response], float | None]
+ThrottleSignal = Callable[["httpx.Response"], float | None]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -75,8 +80,12 @@ CLIENT_DEFAULTS: ContextVar[ClientDefaults | None] = ContextVar(
     "spokehub_client_defaults", default=None
 )
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+#: Seconds to connect, and to read, write or wait for a pooled connection.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT_SECONDS = 30.0
+#: Connection pool size: all connections, and those kept alive between requests.
+DEFAULT_MAX_CONNECTIONS = 20
+DEFAULT_MAX_KEEPALIVE = 10
 
 # Long enough to quote a vendor's reason, short enough for one log line.
 _VENDOR_MESSAGE_CHARS = 200
@@ -198,8 +207,8 @@ class SpokeClient:
     :param headers: sent with every request. Keep credentials out of here and use ``auth``.
     :param auth: an :data:`AuthHook` called on every attempt to add credentials.
     :param rate_limit: the vendor's budget; every attempt, retries included, counts.
-    :param timeout: connect 5 s and read/write/pool 30 s by default.
-    :param limits: connection pool size.
+    :param timeout: connect 5 s and read/write/pool 30 s when not given (or ``None``).
+    :param limits: connection pool size; 20 connections, 10 kept alive when not given.
     :param attempts: how many times one request is tried in all (``1`` disables retries).
     :param backoff: first backoff in seconds after a transient error; doubles per attempt,
         with jitter, up to ``max_backoff``.
@@ -227,8 +236,8 @@ class SpokeClient:
         headers: Mapping[str, str] | None = None,
         auth: AuthHook | None = None,
         rate_limit: RateLimit | None = None,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        limits: httpx.Limits = DEFAULT_LIMITS,
+        timeout: httpx.Timeout | float | None = None,
+        limits: httpx.Limits | None = None,
         attempts: int = 3,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
@@ -240,8 +249,17 @@ class SpokeClient:
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
+        import httpx
+
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if timeout is None:
+            timeout = httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, connect=DEFAULT_CONNECT_TIMEOUT)
+        if limits is None:
+            limits = httpx.Limits(
+                max_connections=DEFAULT_MAX_CONNECTIONS,
+                max_keepalive_connections=DEFAULT_MAX_KEEPALIVE,
+            )
         defaults = CLIENT_DEFAULTS.get()
         if defaults is not None:
             transport = transport or defaults.transport
@@ -338,6 +356,8 @@ class SpokeClient:
         :raises TransientError: 5xx, 408, timeout or connection failure on the last attempt.
         :raises PermanentError: any other status; ``vendor_message`` holds the reason.
         """
+        import httpx
+
         if json is not None and content is None and data is None:
             # Encoded once for every attempt (see :func:`encode_json`).
             content = encode_json(json)
@@ -357,6 +377,8 @@ class SpokeClient:
         if tries == 1:
             # Nothing to retry: no retry machinery either.
             return await self._attempt(method, url, send_kwargs)
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(tries),
             retry=retry_if_exception(self._should_retry),
@@ -371,6 +393,8 @@ class SpokeClient:
     async def _attempt(
         self, method: str, url: str | httpx.URL, send_kwargs: dict[str, Any]
     ) -> httpx.Response:
+        import httpx
+
         await self.rate_limiter.acquire()
         request = self._client.build_request(method, url, **send_kwargs)
         added: dict[str, str] = {}

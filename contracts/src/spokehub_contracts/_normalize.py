@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from ._errors import ValidationFailed
 
 #: Identifier types the hub knows without configuration. Anything else must be namespaced
@@ -28,6 +25,10 @@ def normalize_email(value: str) -> str:
 
     :raises ValidationFailed: when the address is not syntactically valid.
     """
+    # Loaded on the first address, like phonenumbers below: importing the contracts should
+    # not compile a syntax checker for a process that never reads an e-mail address.
+    from email_validator import EmailNotValidError, validate_email
+
     candidate = value.strip().lower()
     try:
         result = validate_email(candidate, check_deliverability=False, allow_smtputf8=True)
@@ -44,6 +45,9 @@ def normalize_phone(value: str, default_region: str | None = "US") -> str:
 
     :raises ValidationFailed: when the number cannot be parsed or is not a possible number.
     """
+    # Loaded on the first number, not with the contracts: its metadata is a large import.
+    import phonenumbers
+
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]

@@ -21,11 +21,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from spokehub_contracts import AuthError, TransientError, redact
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Graph's throttling codes: application, user, page and per-call limits, and the
 #: business-use-case limits (80003 is custom audiences').

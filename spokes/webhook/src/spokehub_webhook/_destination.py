@@ -7,9 +7,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import BaseModel
 
 from spokehub_contracts import (
@@ -36,6 +35,9 @@ from spokehub_contracts import (
 
 from ._config import WebhookConfig
 from ._signing import ID_HEADER, message_id, signing_auth
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,15 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from spokehub_contracts import AuthHook
+
+if TYPE_CHECKING:
+    import httpx
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"

@@ -27,12 +27,13 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
 from spokehub_contracts import MASK, PermanentError, ThrottleSignal, parse_retry_after, redact
+
+if TYPE_CHECKING:
+    import httpx
 
 #: The burst limit, counted over a rolling ten seconds.
 TEN_SECONDLY_ROLLING = "TEN_SECONDLY_ROLLING"

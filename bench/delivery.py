@@ -18,10 +18,18 @@ does not compete with the lanes for the interpreter. The script prints:
   lanes' start.
 - latency: p50/p99 from the outbox row being written to its outcome being recorded, at
   20 items/s (target p99 < 500 ms).
+- HubSpot: the hubspot spoke, loaded through its entry point as ``spokehub serve`` loads
+  it, drains a backlog of person upserts (100 contacts a batch upsert) into the HubSpot
+  sandbox in a process of its own, which keeps HubSpot's documented burst limit: 100
+  requests in any rolling ten seconds, a 429 ``TEN_SECONDLY_ROLLING`` beyond. Printed:
+  the rate sustained where the sandbox counts, over whole ten-second budgets, against
+  that limit (target >= 0.95), the 429s after the first window (the warm-up; target
+  none), and the contacts the sandbox holds at the end (every one, once).
 
 Every figure is measured on this run, on a fresh SQLite store.
 
-    python bench/delivery.py [--items 40000] [--seconds 10] [--quick]
+    python bench/delivery.py [--items 40000] [--seconds 10] [--hubspot-items 30100]
+                             [--part all|fake|hubspot] [--quick]
 """
 
 from __future__ import annotations
@@ -34,12 +42,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
+from spokehub.config import validate
 from spokehub.delivery import DeliverySettings, run_lanes
 from spokehub.registry import Registry
 from spokehub.store import create_store_engine, upgrade
@@ -47,10 +57,14 @@ from spokehub.store.driver_sql import utc, utcnow
 from spokehub.store.tables import delivery_attempts, outbox
 from spokehub.testing.fake_spoke import destination_class, plugin
 from spokehub.testing.outbox import event, fill, make_project
-from spokehub_contracts import RateLimit
+from spokehub_contracts import Identifier, Person, RateLimit, UpsertPerson
+from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN
 
 RATE = 50
 BATCH = 100
+# HubSpot's documented burst limit for the smallest accounts.
+HUBSPOT_RATE = 100
+HUBSPOT_WINDOW = 10.0
 MAXIMUM = RATE * BATCH
 # Workers in flight: one waits for the vendor while another records its batch and claims
 # the next.
@@ -58,13 +72,16 @@ SETTINGS = DeliverySettings(concurrency=4)
 
 
 class VendorProcess:
-    """The fake vendor in a subprocess; it exits when its stdin closes."""
+    """A vendor sandbox in a subprocess (the fake vendor unless ``module`` names another
+    sandbox module); it exits when its stdin closes."""
 
-    def __init__(self, rate: int, per: float = 1.0) -> None:
+    def __init__(
+        self, rate: int, per: float = 1.0, module: str = "spokehub.testing.fake_vendor"
+    ) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                *("-m", "spokehub.testing.fake_vendor"),
+                *("-m", module),
                 *("--rate", str(rate)),
                 *("--per", str(per)),
                 "--until-stdin-closes",
@@ -77,7 +94,7 @@ class VendorProcess:
         line = self.proc.stdout.readline().strip()
         if not line.startswith("http://127.0.0.1:"):
             self.stop()
-            raise RuntimeError("the fake vendor did not start")
+            raise RuntimeError(f"the vendor sandbox {module} did not start")
         self.url = line
 
     def stats(self) -> dict[str, Any]:
@@ -153,15 +170,109 @@ def sustained(arrivals: list[float], rate: int, per: float = 1.0) -> tuple[float
     return rate * q / span, rate * q, span
 
 
+def hubspot(items: int) -> None:
+    """The hubspot spoke draining ``items`` person upserts into the HubSpot sandbox at
+    HubSpot's documented burst limit."""
+    vendor = VendorProcess(HUBSPOT_RATE, HUBSPOT_WINDOW, module="spokehub_hubspot.testing")
+    registry = Registry.load(allow=["hubspot"])
+    project = validate(
+        {
+            "connections": {
+                "crm": {
+                    "kind": "destination",
+                    "spoke": "hubspot",
+                    "config": {"base_url": vendor.url, "access_token": SANDBOX_ACCESS_TOKEN},
+                }
+            }
+        },
+        registry,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_store_engine(f"sqlite:///{tmp}/bench-hubspot.db")
+        upgrade(engine)
+        try:
+            for start in range(0, items, 5000):
+                fill(engine, "crm", [_person(i) for i in range(start, min(items, start + 5000))])
+
+            async def drain() -> None:
+                while not await _settled(engine):
+                    await asyncio.sleep(0.2)
+
+            asyncio.run(_run(engine, project, registry, drain))
+            delivered = _delivered(engine)
+            first, last = _window(engine)
+            seen = vendor.stats()
+        finally:
+            engine.dispose()
+            vendor.stop()
+    budget = HUBSPOT_RATE / HUBSPOT_WINDOW
+    # Over the requests the sandbox accepted: a 429 is no progress.
+    accepted = Counter(seen["arrivals"]) - Counter(seen["throttled_at"])
+    req_rate, counted, span = sustained(list(accepted.elements()), HUBSPOT_RATE, HUBSPOT_WINDOW)
+    ratio = req_rate / budget
+    warm_up_end = min(seen["arrivals"]) + HUBSPOT_WINDOW
+    late_429s = sum(1 for at in seen["throttled_at"] if at >= warm_up_end)
+    elapsed = (last - first).total_seconds()
+    print(
+        f"HubSpot sandbox, {items} person upserts in batches of {BATCH}, its burst limit"
+        f" {HUBSPOT_RATE} requests in any {HUBSPOT_WINDOW:g}s ({budget:g} req/s):"
+    )
+    print(
+        f"  sustained at the sandbox: {counted} requests in {span:.3f}s = {req_rate:.3f}"
+        f" req/s ({req_rate * BATCH:.0f} contacts/s), ratio {ratio:.3f} of the limit"
+        f" (target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'})"
+    )
+    print(
+        f"  429s: {seen['rate_rejections']} in all, {late_429s} after the first"
+        f" {HUBSPOT_WINDOW:g}s (target none: {'met' if late_429s == 0 else 'NOT met'});"
+        f" most requests in any {HUBSPOT_WINDOW:g}s {seen['max_in_window']}"
+    )
+    print(
+        f"  end to end: {delivered} of {items} delivered in {elapsed:.2f}s"
+        f" ({delivered / elapsed:.0f} contacts/s); the sandbox holds {seen['contacts']}"
+        f" contacts from {seen['inputs']} inputs in {seen['requests']} requests"
+    )
+    if delivered != items or seen["contacts"] != items:
+        raise SystemExit("not every contact arrived once")
+
+
+def _person(i: int) -> UpsertPerson:
+    address = f"person{i}@example.com"
+    return UpsertPerson(
+        item_id=f"h{i}",
+        contact_id=f"c{i}",
+        identifiers=(Identifier(type="email", value=address),),
+        person=Person(email=address, first_name="Ada", last_name=f"Example{i}"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=40_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="low-load phase length")
-    parser.add_argument("--quick", action="store_true", help="15000 items, 4 s of low load")
+    parser.add_argument(
+        "--hubspot-items",
+        type=int,
+        default=30_100,
+        help="person upserts for the HubSpot run (100 a request, 100 requests in 10 s)",
+    )
+    parser.add_argument("--part", choices=("all", "fake", "hubspot"), default="all")
+    parser.add_argument(
+        "--quick", action="store_true", help="15000 items, 4 s of low load, 20100 upserts"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.items, args.seconds = 15_000, 4.0
+        args.items, args.seconds, args.hubspot_items = 15_000, 4.0, 20_100
+    if args.part in ("all", "fake"):
+        fake_vendor(args)
+    if args.part in ("all", "hubspot"):
+        if args.part == "all":
+            print()
+        hubspot(args.hubspot_items)
 
+
+def fake_vendor(args: argparse.Namespace) -> None:
+    """Throughput and latency against the fake vendor."""
     vendor = VendorProcess(RATE)
     cls = destination_class("bench", batch_size=BATCH, rate_limit=RateLimit(requests=RATE))
     registry = Registry.load(allow=[], extra_plugins=[("bench", plugin(cls))])

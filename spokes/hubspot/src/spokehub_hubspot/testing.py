@@ -199,6 +199,11 @@ class HubSpotSandbox(Sandbox):
         self.blocklist: set[str] = set()
         self.properties: dict[str, set[str]] = {k: set(v) for k, v in STANDARD_PROPERTIES.items()}
         self._ids = itertools.count(101)
+        # The unique properties' values (lowercased) → object id, as HubSpot finds them.
+        self._indexes: dict[str, dict[str, dict[str, str]]] = {
+            object_type: {name: {} for name in names if name != "hs_object_id"}
+            for object_type, names in UNIQUE_PROPERTIES.items()
+        }
 
     # -- what the sandbox holds ----------------------------------------------------------
 
@@ -233,13 +238,17 @@ class HubSpotSandbox(Sandbox):
             self.daily_limit = self.daily_used
 
     def stats(self) -> dict[str, Any]:
+        """The base's figures (the burst window's busiest count as ``max_in_window``),
+        what the portal holds, the inputs received, and when each 429 was answered."""
         figures = super().stats()
         with self.lock:
             figures.update(
                 contacts=len(self.contacts),
                 companies=len(self.companies),
                 associations=len(self.associations),
+                inputs=sum(r.items or 0 for r in self.requests),
                 max_in_window=self.max_in_window(self._window()),
+                throttled_at=[r.at for r in self.requests if r.status == 429],
             )
         return figures
 
@@ -388,6 +397,7 @@ class HubSpotSandbox(Sandbox):
             self.blocklist.add(object_id.lower())
             return SandboxResponse.empty(204)
         del self.contacts[found["id"]]
+        self._unindex("contacts", found)
         for pair in [pair for pair in self.associations if pair[0] == found["id"]]:
             del self.associations[pair]
         self.gdpr_deleted.append(found["id"])
@@ -622,7 +632,9 @@ class HubSpotSandbox(Sandbox):
                 "archived": False,
             }
             self.objects[object_type][object_id] = found
+        self._unindex(object_type, found)
         found["properties"].update(properties)
+        self._index(object_type, found)
         found["properties"][MODIFIED_PROPERTY[object_type]] = stamp
         found["updatedAt"] = stamp
         return found, new
@@ -681,6 +693,10 @@ class HubSpotSandbox(Sandbox):
         objects = self.objects[object_type]
         if id_property in ("hs_object_id", "id"):
             return objects.get(value)
+        index = self._indexes[object_type].get(id_property)
+        if index is not None:
+            object_id = index.get(value.strip().lower())
+            return objects.get(object_id) if object_id is not None else None
         wanted = value.strip().lower()
         return next(
             (
@@ -690,6 +706,18 @@ class HubSpotSandbox(Sandbox):
             ),
             None,
         )
+
+    def _index(self, object_type: str, found: dict[str, Any]) -> None:
+        for name, index in self._indexes[object_type].items():
+            value = found["properties"].get(name)
+            if value:
+                index[str(value).strip().lower()] = found["id"]
+
+    def _unindex(self, object_type: str, found: dict[str, Any]) -> None:
+        for name, index in self._indexes[object_type].items():
+            value = found["properties"].get(name)
+            if value and index.get(str(value).strip().lower()) == found["id"]:
+                del index[str(value).strip().lower()]
 
     def _window(self) -> float:
         limit = self.rate_limits.get("default")

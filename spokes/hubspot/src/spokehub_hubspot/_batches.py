@@ -262,10 +262,12 @@ async def _associate(
             return await _halving(pairs, again, lambda p: p, reason)
         return {pair: Written(reason=reason) for pair in pairs}
     answer = _json(response, path)
-    made: set[Pair] = set()
-    for result in answer.get("results") or () if isinstance(answer, Mapping) else ():
-        if isinstance(result, Mapping):
-            made.add((str(result.get("fromObjectId")), str(result.get("toObjectId"))))
+    results = answer.get("results") if isinstance(answer, Mapping) else None
+    made = {
+        (str(result.get("fromObjectId")), str(result.get("toObjectId")))
+        for result in results or ()
+        if isinstance(result, Mapping)
+    }
     errors = batch_errors(answer)
     written: dict[Pair, Written] = {}
     for pair in pairs:

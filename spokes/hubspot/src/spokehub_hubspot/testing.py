@@ -29,7 +29,9 @@ State is kept for tests and demos to read: :attr:`HubSpotSandbox.contacts` and
 :meth:`~HubSpotSandbox.contact` and :meth:`~HubSpotSandbox.company`, and
 :attr:`~HubSpotSandbox.associations`. Every write stamps ``lastmodifieddate`` (contacts)
 or ``hs_lastmodifieddate`` (companies) from ``now``, so a reader of changes since a time
-(the CRM search API, for a source) has what it filters on. Serve it with::
+has what it filters on: the CRM search API (``POST …/objects/{type}/search``, paged with
+``after``, with its own per-second limit, ``policyName`` ``SECONDLY``) is the source
+side's to add, beside :meth:`HubSpotSandbox.list_objects`. Serve it with::
 
     python -m spokehub_hubspot.testing --port 8765
 

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from spokehub.testing.dists import make_fake_distribution
-from spokehub.testing.fixtures import PG_REQUIRED_VAR, pg_unreachable, pg_verdict
+from spokehub.testing.fixtures import CLI_COLUMNS, PG_REQUIRED_VAR, pg_unreachable, pg_verdict
 
 URL = "postgresql+psycopg://postgres@db.example:5432/test"
 
@@ -115,3 +115,12 @@ def test_each_test_leaves_logging_as_it_found_it(pytester):
     pytester.makepyfile(LOGGING_THEN_LOGGING)
     result = pytester.runpytest_inprocess("-p", "spokehub.testing.fixtures", "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
+
+
+def test_the_cli_runner_renders_at_one_width_whatever_the_terminal(run_cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("LINES", "24")
+    result = run_cli("spokes", env={"SPOKEHUB_PLUGINS": "files"})
+    assert result.returncode == 0, result.stderr
+    widest = max(len(line) for line in result.stdout.splitlines())
+    assert 40 < widest <= int(CLI_COLUMNS)

@@ -132,6 +132,18 @@ def sqlite_engine(tmp_path) -> Iterator[Engine]:
         eng.dispose()
 
 
+#: The terminal width :func:`run_cli` gives every run.
+CLI_COLUMNS = "250"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's workers start with COLUMNS=80 and LINES=24 in their environment, and a
+    # rich console built while they are set keeps that size for good; without them the CLI
+    # renders alike in a worker and in a single process.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
+
 @dataclass(frozen=True)
 class CliResult:
     """One run of the command: its exit code and what it wrote to each stream (read like
@@ -204,8 +216,9 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
 
     ``env`` adds variables (``SPOKEHUB_*`` from the outer environment are dropped);
     ``extra_path`` puts a folder of distributions on ``sys.path`` for the run, as
-    ``PYTHONPATH`` would for a process. Call it from a plain (not async) test: commands run
-    their own event loop.
+    ``PYTHONPATH`` would for a process. Every run sees a terminal :data:`CLI_COLUMNS` wide,
+    whatever the outer one, so rich tables wrap the same in every run. Call it from a plain
+    (not async) test: commands run their own event loop.
     """
     main = _console_script()
 
@@ -216,6 +229,11 @@ def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
         with pytest.MonkeyPatch.context() as mp, _logging_kept():
             for name in [k for k in os.environ if k.startswith("SPOKEHUB_")]:
                 mp.delenv(name)
+            # A rich console keeps the width it was built with when COLUMNS was set then,
+            # and the CLI builds its consoles in whichever run first needs them: one width
+            # for all runs keeps the output independent of the order tests run in.
+            mp.setenv("COLUMNS", CLI_COLUMNS)
+            mp.delenv("LINES", raising=False)
             for name, value in (env or {}).items():
                 mp.setenv(name, value)
             if extra_path is not None:

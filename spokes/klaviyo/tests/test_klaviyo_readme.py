@@ -1,0 +1,34 @@
+"""The README's config example is valid, and its claims about the defaults hold."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from spokehub_klaviyo import DEFAULT_REVISION, PRODUCTION_URL, KlaviyoDestination
+from spokehub_klaviyo.testing import SANDBOX_API_KEY, SANDBOX_READ_ONLY_KEY
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_config_example_validates() -> None:
+    yaml = pytest.importorskip("yaml")
+    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
+    assert block, "the README has a yaml example"
+    project = yaml.safe_load(block.group(1))
+    [(name, connection)] = project["connections"].items()
+    assert connection["spoke"] == "klaviyo" and connection["kind"] == "destination"
+    # ${KLAVIYO_API_KEY} comes from the environment.
+    config = {**connection["config"], "api_key": SANDBOX_API_KEY}
+    model = KlaviyoDestination.Config.model_validate(config)
+    assert model.revision == DEFAULT_REVISION and model.base_url == PRODUCTION_URL
+    KlaviyoDestination(model, connection=name)
+    [route] = project["routes"]
+    assert set(route["kinds"]) == set(KlaviyoDestination.capabilities.record_kinds)
+
+
+def test_readme_names_the_defaults_and_the_sandbox_keys() -> None:
+    for value in (DEFAULT_REVISION, PRODUCTION_URL, SANDBOX_API_KEY, SANDBOX_READ_ONLY_KEY):
+        assert f"`{value}`" in README, value

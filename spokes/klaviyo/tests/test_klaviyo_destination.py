@@ -206,6 +206,19 @@ def test_check_tells_a_bad_key_from_an_outage(klaviyo: Klaviyo) -> None:
     assert [r.path for r in klaviyo.sandbox.requests] == ["/api/accounts"] * 6
 
 
+def test_check_tells_a_base_url_that_is_no_klaviyo(klaviyo: Klaviyo) -> None:
+    wrong = klaviyo.run(lambda d: d.check(), base_url=klaviyo.sandbox.url + "/v2")
+    assert wrong.status == CheckStatus.CONFIG_ERROR
+    assert "not_found" in wrong.message
+
+
+def test_an_outage_after_some_items_defers_the_rest(klaviyo: Klaviyo) -> None:
+    klaviyo.sandbox.add_faults(Fault.passthrough(), *[Fault.error(503)] * 3)
+    outcomes = klaviyo.write([person(1), onboarding_due(1), person(2)])
+    assert [o.status for o in outcomes] == ["delivered", "retry", "retry"]
+    assert klaviyo.sandbox.events == []
+
+
 def test_forget_requests_one_deletion_job_per_identifier(klaviyo: Klaviyo) -> None:
     klaviyo.write([person(1), onboarding_due(1)])
     identifiers = [

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from spokehub_contracts import (
     AuthError,
+    AuthHook,
     Capabilities,
     Change,
     CheckResult,
@@ -45,11 +46,13 @@ DELETION_JOBS_PATH = "/api/data-privacy-deletion-jobs"
 #: The spoke's budget: under the steady limit of profile import (700 a minute, the
 #: tightest of the write endpoints) and its burst (75 a second).
 RATE_LIMIT = RateLimit(requests=10, per_seconds=1)
+#: How long the unsent rest of a batch waits after an outage cut the batch short.
+RETRY_SECONDS = 30.0
 #: The identifiers a deletion job may name, in the order they are erased.
 ERASABLE = {"email": "email", "phone": "phone_number"}
 
 
-def klaviyo_auth(api_key: SecretStr) -> Any:
+def klaviyo_auth(api_key: SecretStr) -> AuthHook:
     """The toolkit :data:`AuthHook` that sends ``Authorization: Klaviyo-API-Key <key>``,
     reading the secret on every request."""
 
@@ -148,7 +151,7 @@ class KlaviyoDestination(Destination):
             except (Throttled, TransientError) as exc:
                 if not sent:
                     raise
-                wait = exc.retry_after if isinstance(exc, Throttled) else 30.0
+                wait = exc.retry_after if isinstance(exc, Throttled) else RETRY_SECONDS
                 for left in (change, *pending):
                     outcomes.append(RetryAfter(item_id=left.item_id, seconds=wait, reason=str(exc)))
                 break

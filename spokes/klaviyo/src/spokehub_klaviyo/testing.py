@@ -175,6 +175,7 @@ class KlaviyoSandbox(Sandbox):
         attributes, refusal = self._resource(request, "profile")
         if refusal:
             return refusal
+        # One item a request, counted into the log; a scripted ``partial`` fault refuses it.
         if self.check_batch(request, 1) or self.partial_failures(request, 1):
             return invalid("Invalid email address", "/data/attributes/email")
         if refusal := _check_profile(attributes):

@@ -149,3 +149,15 @@ def test_a_body_the_spoke_cannot_parse_is_400(hub, engine):
     assert r.status_code == 400
     assert r.json()["code"] == "invalid_webhook"
     assert _inbox(engine) == []
+
+
+def test_a_full_backlog_holds_webhooks_back_too(hub, engine):
+    watch = hub.client.app.state.backpressure
+    watch.max_pending = 1
+    for n in (1, 2):
+        body = {"contacts": [{"id": n, "email": f"p{n}@example.com"}]}
+        assert _post(hub.client, "crm", body).status_code == 200
+    r = _post(hub.client, "crm", {"contacts": [{"id": 3, "email": "p3@example.com"}]})
+    assert r.status_code == 503
+    assert r.json()["code"] == "backlog_full" and "retry-after" in r.headers
+    assert len(_inbox(engine)) == 2

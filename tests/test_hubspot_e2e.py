@@ -5,9 +5,7 @@ from the environment."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +13,7 @@ import yaml
 
 from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN, HubSpotSandbox
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
+from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
 
 
 def _project(tmp_path: Path, port: int, url: str) -> Path:
@@ -48,12 +46,6 @@ def _project(tmp_path: Path, port: int, url: str) -> Path:
         )
     )
     return path
-
-
-def _wait(done: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def test_an_identify_reaches_hubspot_as_a_contact(
@@ -101,7 +93,7 @@ def test_an_identify_reaches_hubspot_as_a_contact(
                     and hubspot.companies_of(contact["id"])
                 )
 
-            _wait(arrived)
+            wait_until(arrived)
         finally:
             assert daemon.stop() == 0
     contact = hubspot.contact("ada@example.com")

@@ -4,9 +4,7 @@ traits and the event on it, with the API key taken from the environment."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +12,7 @@ import yaml
 
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, KlaviyoSandbox
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
+from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
 
 
 def _project(tmp_path: Path, port: int, url: str) -> Path:
@@ -43,12 +41,6 @@ def _project(tmp_path: Path, port: int, url: str) -> Path:
         )
     )
     return path
-
-
-def _wait(done: Any, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def test_an_identify_and_an_onboarding_event_reach_klaviyo(
@@ -80,7 +72,7 @@ def test_an_identify_and_an_onboarding_event_reach_klaviyo(
                 f"{daemon.url}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=10
             )
             assert response.status_code == 200, response.text
-            _wait(
+            wait_until(
                 lambda: (
                     sandbox.events
                     and (sandbox.profile_by_email("ada@example.com") or {})

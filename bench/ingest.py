@@ -521,7 +521,9 @@ def main() -> int:
         help="the daemon's backpressure high-water mark (default: off)",
     )
     parser.add_argument("--pipeline-events", type=int, default=20_000)
-    parser.add_argument("--pipeline-rounds", type=int, default=3)
+    parser.add_argument(
+        "--pipeline-rounds", type=int, default=3, help="0: no pipeline-with-poison section"
+    )
     parser.add_argument(
         "--pipeline-only", action="store_true", help="only the pipeline with poison rows"
     )
@@ -534,6 +536,8 @@ def main() -> int:
 
     if not args.pipeline_only:
         run_ingestion(args)
+    if args.pipeline_rounds < 1:
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         urls = (f"sqlite:///{Path(tmp) / f'pipeline-{n}.db'}" for n in itertools.count())
         pipeline_poison("sqlite", urls, args.pipeline_events, args.pipeline_rounds, judge_cpu=True)

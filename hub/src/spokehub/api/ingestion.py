@@ -157,7 +157,7 @@ async def ingest(request: Request, kind: str) -> Response:
             source = source_for_key(app.state.project, write_key_in_body(payload))
         accepted = check_messages(kind, payload, received_at, settings)
     # Either path: nothing the store could not hold is acknowledged.
-    check_storable(kind, accepted)
+    check_storable(kind, accepted, body)
     # Only a complete, authenticated body ready to commit makes background writers of
     # other processes (the pipeline) hold back for it: a client that stalls, or never
     # authenticates, holds nobody back.

@@ -65,10 +65,10 @@ class MemoryStore:
         for key, (cid, _connection) in plan.new_identifiers.items():
             self.contact[key] = cid
             self.row[key] = next(self._rows)
-        for pair, edge in plan.edges.items():
+        for pair, (_record, status, _reason) in plan.edges.items():
             stored = self.edges.get(pair)
-            if stored is None or (stored == "rejected" and edge.status == "active"):
-                self.edges[pair] = edge.status
+            if stored is None or (stored == "rejected" and status == "active"):
+                self.edges[pair] = status
 
     def resolve(self, rules: IdentityRules, records: list[Evidence]) -> Plan:
         batch = normalize(rules, records)
@@ -134,8 +134,8 @@ def test_default_rules_keep_limits_and_profiles_are_active_components(corpus, cu
         for merge in plan.merges:
             assert merge.survivor < merge.absorbed, "the oldest contact ID survives"
         for refusal in plan.refusals:
-            entry = next(e for e in normalize(rules, batch).entries if e.index == refusal.record)
-            assert refusal.kept == entry.keys[0], "a record keeps its first identifier's link"
+            keys = next(ks for i, ks, _us in normalize(rules, batch).entries if i == refusal.record)
+            assert refusal.kept == keys[0], "a record keeps its first identifier's link"
             assert refusal.refused != refusal.kept
     parts = store.partition()
     assert sum(len(p) for p in parts) == len({i for ids in corpus for i in ids})

@@ -198,7 +198,7 @@ def _new_refusals(
     fresh: set[tuple[int, int]] = set()
     for refusal in plan.refusals:
         kept, k = refusal.kept, refusal.refused
-        if plan.edges[(kept, k) if kept < k else (k, kept)].status == "rejected":
+        if plan.edges[(kept, k) if kept < k else (k, kept)][1] == "rejected":
             a, b = key_ids[kept], key_ids[k]
             fresh.add((a, b) if a < b else (b, a))
     stored_ids = {k[0] for k in graph.known.values()}

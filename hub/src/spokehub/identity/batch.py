@@ -11,24 +11,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
-from typing import NamedTuple
 
 from ..store.driver_sql import utc
 from .evidence import Evidence, Key
 from .rules import IdentityRules
 from .tables import EPOCH, MICROSECOND
 
-
-class Entry(NamedTuple):
-    """One record with at least one usable identifier."""
-
-    #: The record's position in the records given.
-    index: int
-    #: Its identifiers: blocked ones out, no repeats, highest priority first (then by type
-    #: and value).
-    keys: list[Key]
-    #: When it was observed, in microseconds since the epoch (how sightings are stored).
-    micros: int
+#: One record with at least one usable identifier: ``(index, keys, micros)``, that is the
+#: record's position in the records given; its identifiers, blocked ones out, no repeats,
+#: highest priority first (then by type and value); and when it was observed, in
+#: microseconds since the epoch (how sightings are stored). A plain tuple: a batch makes
+#: one per record, and a named tuple costs many times more to build.
+Entry = tuple[int, list[Key], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,5 +79,5 @@ def normalize(rules: IdentityRules, records: Sequence[Evidence]) -> Batch:
         else:
             ks = sorted(seen, key=priority)
         all_keys.update(ks)
-        entries.append(Entry(i, ks, (when[i] - EPOCH) // MICROSECOND))
+        entries.append((i, ks, (when[i] - EPOCH) // MICROSECOND))
     return Batch(records, when, entries, all_keys, ignored)

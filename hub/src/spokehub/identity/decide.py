@@ -79,14 +79,10 @@ class Merge(NamedTuple):
     linked: tuple[Key, ...]
 
 
-class Edge(NamedTuple):
-    """An evidence edge to store: the first record of the batch that showed the pair
-    (``active``) or, if none may join it, the first that was refused (``rejected``, with
-    the rule)."""
-
-    record: int
-    status: str
-    reason: str | None
+#: An evidence edge to store: ``(record, status, reason)``, the batch's first record that
+#: showed the pair, ``active``, or, if none may join it, the first that was refused,
+#: ``rejected``, with the rule. A plain tuple: a batch plans one per linked pair.
+PlannedEdge = tuple[int, str, str | None]
 
 
 class Refusal(NamedTuple):
@@ -124,7 +120,7 @@ class Plan:
     new_identifiers: dict[Key, tuple[str, str]] = field(default_factory=dict)
     first_seen: dict[Key, int] = field(default_factory=dict)
     last_seen: dict[Key, int] = field(default_factory=dict)
-    edges: dict[tuple[Key, Key], Edge] = field(default_factory=dict)
+    edges: dict[tuple[Key, Key], PlannedEdge] = field(default_factory=dict)
     refusals: list[Refusal] = field(default_factory=list)
 
     def changes(self) -> list[ProfileChange]:
@@ -145,8 +141,7 @@ def needs(rules: IdentityRules, batch: Batch, known: dict[Key, Known]) -> Needs:
     never = frozenset(rules.never_merge_on)
     counts: set[str] = set()
     linked: set[int] = set()
-    for entry in batch.entries:
-        ks = entry.keys
+    for _i, ks, _us in batch.entries:
         if len(ks) > 1:
             got = [known.get(k) for k in ks]
             cids = [g[1] if g else None for g in got]
@@ -235,7 +230,7 @@ def decide(
     last_at: dict[Key, int] = {}
     new_keys: dict[Key, str] = {}  # identifiers new to the store: the connection first seen
     record_node: dict[int, int] = {}
-    pending_edges: dict[tuple[Key, Key], Edge] = {}
+    pending_edges: dict[tuple[Key, Key], PlannedEdge] = {}
     # (survivor node, absorbed node, record index, the record's linked identifiers)
     merges: list[tuple[int, int, int, tuple[Key, ...]]] = []
     rejects: list[tuple[int, Key, Key, str]] = []  # (record index, anchor, dropped, rule)
@@ -370,17 +365,17 @@ def decide(
             # active edges must connect it, or unmerge would split it wrongly.
             pending = pending_edges.get(pair)
             if pending is None or pending[1] != "active":
-                pending_edges[pair] = Edge(i, "active", None)
+                pending_edges[pair] = (i, "active", None)
         for k, rule in dropped:
             pair = (anchor_key, k) if anchor_key < k else (k, anchor_key)
             if pair not in pending_edges:
-                pending_edges[pair] = Edge(i, "rejected", rule)
+                pending_edges[pair] = (i, "rejected", rule)
                 rejects.append((i, anchor_key, k, rule))
 
     # New contact IDs, handed out in the order the records and new identifiers need them.
     fresh: dict[int, None] = {}
-    for entry in batch.entries:
-        root = find(record_node[entry.index])
+    for i, _keys, _us in batch.entries:
+        root = find(record_node[i])
         if contact_of_node[root] is None:
             fresh[root] = None
     for node in {key_node[k] for k in new_keys}:
@@ -396,8 +391,8 @@ def decide(
         return cid
 
     plan = Plan(contact_ids=[None] * len(records))
-    for entry in batch.entries:
-        plan.contact_ids[entry.index] = contact_of_node[find(record_node[entry.index])]
+    for i, _keys, _us in batch.entries:
+        plan.contact_ids[i] = contact_of_node[find(record_node[i])]
     plan.created = sorted(contact_of(root) for root in fresh)
     for survivor, absorbed, i, linked in merges:
         absorbed_id = contact_of_node[absorbed]

@@ -48,6 +48,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -391,6 +392,9 @@ def pipeline_seconds(store_url: str, events: int, variant: str) -> tuple[float, 
             }
         )
         pipeline = Pipeline(engine, project, Registry.load(allow=()))
+        # As the daemon's pipeline process does once it has started.
+        gc.collect()
+        gc.freeze()
         check = records._in_utc_range
         if variant == "bisection":
             records._in_utc_range = lambda _field, _moment: None
@@ -401,6 +405,7 @@ def pipeline_seconds(store_url: str, events: int, variant: str) -> tuple[float, 
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         finally:
             records._in_utc_range = check
+            gc.unfreeze()
     finally:
         engine.dispose()
     if (stats.processed, stats.quarantined) != (events - poisoned, poisoned):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from typing import Annotated
 
@@ -37,6 +38,10 @@ def run(
     engine = migrated_engine(st)
     with breaking_changes_fail():  # the worker publishes the project's contract first
         pipeline = Pipeline(engine, st.project, st.registry, batch_size=batch_size)
+    # As ``serve`` does: what is loaded by now lives as long as the process; out of the
+    # collector's sight, its full passes no longer walk it at every few batches.
+    gc.collect()
+    gc.freeze()
     if once:
         stats = pipeline.drain()
         out.print(

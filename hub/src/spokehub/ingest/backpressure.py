@@ -81,6 +81,7 @@ class Backpressure:
         self._lock = threading.Lock()
         self._counting: asyncio.Future[None] | None = None
         self._paused_logged_at = -float("inf")
+        self._failure_logged_at = -float("inf")
 
     @property
     def enabled(self) -> bool:
@@ -157,7 +158,10 @@ class Backpressure:
         try:
             self.count()
         except Exception as exc:  # the store is busy or down: keep the last figures
-            log.warning("backlog not counted", error=type(exc).__name__)
+            # At most a line a minute while it stays down (counts come every interval).
+            if self.clock() - self._failure_logged_at >= 60.0:
+                self._failure_logged_at = self.clock()
+                log.warning("backlog not counted", error=type(exc).__name__)
         finally:
             self._counted_at = self.clock()
 

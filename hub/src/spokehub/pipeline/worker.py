@@ -14,7 +14,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, utcnow
 
 from ..config import Project
-from ..datacontract import EffectiveContract, load_contract
+from ..datacontract import EffectiveContract, Verdict, load_contract
 from ..datacontract.store import publish
 from ..logs import get_logger
 from ..registry import Registry
@@ -59,6 +59,16 @@ class _RecordFailed(Exception):
         self.batch = batch
         #: Stage, field and rule, as it is quarantined.
         self.reason = reason
+
+
+class _Screened(NamedTuple):
+    """A row as the contract screen left it, its verdict, and what preparing it gave: the
+    record, the reason it was rejected, or ``None`` when a transform dropped it (or the
+    verdict took it out before it was prepared)."""
+
+    row: InboxRow
+    verdict: Verdict | None
+    outcome: SourceRecord | RecordRejected | None
 
 
 @dataclass
@@ -109,6 +119,9 @@ class Pipeline:
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
         self.screen = ContractScreen(_live_contract(engine, project))
+        # What screening and preparing each row of the current batch gave (both depend on
+        # the row alone), so a batch that goes round again does that work once.
+        self._screened: dict[int, _Screened] = {}
 
     # -- one batch --------------------------------------------------------------------
 
@@ -123,20 +136,23 @@ class Pipeline:
         alone (:meth:`_bisect`): one such row costs about ``2 log2(batch)`` smaller
         transactions.
         """
-        for attempt in range(3):
-            try:
-                return self._claim_and_process()
-            except DBAPIError as exc:
-                if _sqlstate(exc) in _RETRY_STATES and attempt < 2:
-                    continue
-                if isinstance(exc, OperationalError | InterfaceError):
-                    raise
-                log.warning("batch failed; bisecting it", error=type(exc).__name__)
-                return self._bisect()
-            except Exception as exc:
-                log.warning("batch failed; bisecting it", error=type(exc).__name__)
-                return self._bisect()
-        raise AssertionError("unreachable")
+        try:
+            for attempt in range(3):
+                try:
+                    return self._claim_and_process()
+                except DBAPIError as exc:
+                    if _sqlstate(exc) in _RETRY_STATES and attempt < 2:
+                        continue
+                    if isinstance(exc, OperationalError | InterfaceError):
+                        raise
+                    log.warning("batch failed; bisecting it", error=type(exc).__name__)
+                    return self._bisect()
+                except Exception as exc:
+                    log.warning("batch failed; bisecting it", error=type(exc).__name__)
+                    return self._bisect()
+            raise AssertionError("unreachable")
+        finally:
+            self._screened.clear()
 
     def drain(self, max_batches: int | None = None) -> BatchStats:
         """Process batches until the inbox has nothing pending (or ``max_batches``)."""
@@ -246,7 +262,7 @@ class Pipeline:
                 quarantined.append(_quarantine_row(row, *set_aside[row.id]))
                 statuses[row.id] = "quarantined"
                 continue
-            row, verdict = self.screen.screen(row)
+            row, verdict, outcome = self._screen_and_prepare(row)
             if verdict is not None:
                 verdicts.append((row.connection, verdict))
                 if verdict.action == "quarantine":
@@ -259,16 +275,14 @@ class Pipeline:
                 if verdict.action == "drop":
                     statuses[row.id] = "dropped"
                     continue
-            try:
-                record = self._prepare(row)
-            except RecordRejected as v:
-                quarantined.append(_quarantine_row(row, v.stage, v.field, v.rule))
+            if isinstance(outcome, RecordRejected):
+                quarantined.append(_quarantine_row(row, outcome.stage, outcome.field, outcome.rule))
                 statuses[row.id] = "quarantined"
                 continue
-            if record is None:
+            if outcome is None:
                 statuses[row.id] = "dropped"
                 continue
-            prepared.append((row, record))
+            prepared.append((row, outcome))
 
         contact_ids = resolve(
             conn, self.rules, [(str(row.id), row.connection, rec) for row, rec in prepared]
@@ -312,6 +326,23 @@ class Pipeline:
         stats.dropped = values.count("dropped")
         stats.outbox = len(outbox_rows)
         return stats
+
+    def _screen_and_prepare(self, row: InboxRow) -> _Screened:
+        # Once per row and batch, however often the batch goes round.
+        screened = self._screened.get(row.id)
+        if screened is None:
+            row, verdict = self.screen.screen(row)
+            outcome: SourceRecord | RecordRejected | None = None
+            if verdict is None or verdict.action not in ("quarantine", "drop"):
+                try:
+                    outcome = self._prepare(row)
+                except RecordRejected as rejected:
+                    # Kept without its traceback and the error it replaced, whose frames
+                    # would hold it in a cycle only the collector frees.
+                    outcome = rejected.with_traceback(None)
+                    outcome.__context__ = None
+            screened = self._screened[row.id] = _Screened(row, verdict, outcome)
+        return screened
 
     def _prepare(self, row: InboxRow) -> SourceRecord | None:
         record: SourceRecord | None = to_record(row.kind, row.body, row.received_at)

@@ -51,7 +51,6 @@ from ._schema import (
     Consent,
     ConsentPurpose,
     Event,
-    EventType,
     Identifier,
     Membership,
     Person,
@@ -59,6 +58,7 @@ from ._schema import (
     ScoredTrait,
     utcnow,
 )
+from ._segment import SEGMENT_SPEC, EventType, SegmentField, SegmentFieldType, SegmentSpec
 from ._spoke import (
     Capabilities,
     CheckResult,
@@ -109,6 +109,7 @@ __all__ = [
     "BUILTIN_IDENTIFIER_TYPES",
     "MASK",
     "PROJECT_NAME",
+    "SEGMENT_SPEC",
     "Account",
     "Address",
     "AudienceEntered",
@@ -142,6 +143,9 @@ __all__ = [
     "RejectedRecord",
     "RetryAfter",
     "ScoredTrait",
+    "SegmentField",
+    "SegmentFieldType",
+    "SegmentSpec",
     "Source",
     "SourceRecord",
     "SpokeClient",

@@ -10,12 +10,23 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from operator import attrgetter
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from ._errors import ValidationFailed
 from ._normalize import BUILTIN_IDENTIFIER_TYPES, check_identifier_type, normalize_identifier
+from ._segment import SEGMENT_SPEC, EventType, SegmentField, SegmentFieldType
 
 
 def utcnow() -> datetime:
@@ -163,19 +174,93 @@ class Consent(_Model):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
-class EventType(StrEnum):
-    """The six Segment spec call types."""
+def _wire(name: str) -> Any:
+    # An Event attribute as the Segment spec declares it: wire name, limit, default.
+    spec = SEGMENT_SPEC.field(name)
+    alias = name if name != spec.attribute else None
+    if spec.type is SegmentFieldType.OBJECT:
+        return Field(default_factory=dict, alias=alias)
+    if spec.type is SegmentFieldType.ID:
+        # Segment clients send numeric IDs; they are IDs, not numbers (a bool is neither).
+        return Field(
+            default=None, alias=alias, max_length=spec.max_length, coerce_numbers_to_str=True
+        )
+    return Field(default=None, alias=alias, max_length=spec.max_length)
 
-    IDENTIFY = "identify"
-    TRACK = "track"
-    PAGE = "page"
-    SCREEN = "screen"
-    GROUP = "group"
-    ALIAS = "alias"
+
+class _FromText:
+    # A Segment timestamp: a datetime, or ISO 8601 text read as one; never a number,
+    # which pydantic alone would read as seconds since 1970 and the ingestion API refuses.
+    # Built from pydantic-core's own validators, so checking it costs no Python call.
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.union_schema(
+            [
+                core_schema.datetime_schema(strict=True),
+                core_schema.chain_schema(
+                    [core_schema.str_schema(strict=True), core_schema.datetime_schema()]
+                ),
+            ],
+            custom_error_type="datetime_from_text",
+            custom_error_message="must be an ISO 8601 date-time",
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "date-time"}
+
+
+class _NullAllowed:
+    # A Segment object that may be null (its absence): read as None here, and made an
+    # empty object by Event's model validator (a field validator would cost a Python call
+    # for every object present).
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.nullable_schema(handler(source))
+
+
+_Timestamp = Annotated[datetime, _FromText]
+_Object = Annotated[dict[str, Any], _NullAllowed]
+
+
+def _attributes(fields: tuple[SegmentField, ...]) -> tuple[str, ...]:
+    return tuple(f.attribute for f in fields if f.attribute is not None)
+
+
+_OBJECT_ATTRIBUTES = _attributes(SEGMENT_SPEC.of_type(SegmentFieldType.OBJECT))
+_objects_of = attrgetter(*_OBJECT_ATTRIBUTES)
+# The cross-field rules as attribute getters (C calls): an Event is validated several
+# times per message on its way through the pipeline.
+_NUL_FREE = tuple(
+    (attrgetter(f.attribute), f"{f.name} {f.nul_rule}")
+    for f in SEGMENT_SPEC.checked
+    if not f.nul_allowed and f.attribute is not None
+)
+_IDENTITY = tuple(
+    attrgetter(attribute)
+    for attribute in _attributes(tuple(SEGMENT_SPEC.field(name) for name in SEGMENT_SPEC.identity))
+)
+_REQUIRED = {
+    call_type: (
+        attrgetter(SEGMENT_SPEC.field(name).attribute or ""),
+        SEGMENT_SPEC.required_rule(call_type),
+    )
+    for call_type, name in SEGMENT_SPEC.required_by_type.items()
+}
 
 
 class Event(BaseModel):
-    """A Segment-spec message.
+    """A Segment-spec message, checked against :data:`SEGMENT_SPEC` (the rules the hub's
+    ingestion applies, and what ingestion leaves to this model: timestamps read as
+    date-times).
 
     Accepts Segment's camelCase wire names (``userId``, ``messageId``, ``sentAt``) as well as
     snake_case. Unknown top-level keys are kept in ``extra`` rather than refused, as Segment
@@ -185,39 +270,40 @@ class Event(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="allow", hide_input_in_errors=True)
 
     type: EventType
-    message_id: str | None = Field(default=None, alias="messageId", max_length=256)
-    user_id: str | None = Field(default=None, alias="userId", max_length=512)
-    anonymous_id: str | None = Field(default=None, alias="anonymousId", max_length=512)
-    event: str | None = Field(default=None, max_length=512)
-    name: str | None = Field(default=None, max_length=512)
-    group_id: str | None = Field(default=None, alias="groupId", max_length=512)
-    previous_id: str | None = Field(default=None, alias="previousId", max_length=512)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
-    integrations: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime | None = None
-    sent_at: datetime | None = Field(default=None, alias="sentAt")
-    received_at: datetime | None = Field(default=None, alias="receivedAt")
-
-    @field_validator("user_id", "anonymous_id", "group_id", "previous_id", mode="before")
-    @classmethod
-    def _ids_as_text(cls, value: Any) -> Any:
-        # Segment clients send numeric IDs; they are IDs, not numbers.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        return value
+    message_id: str | None = _wire("messageId")
+    user_id: str | None = _wire("userId")
+    anonymous_id: str | None = _wire("anonymousId")
+    event: str | None = _wire("event")
+    name: str | None = _wire("name")
+    group_id: str | None = _wire("groupId")
+    previous_id: str | None = _wire("previousId")
+    properties: _Object = _wire("properties")
+    traits: _Object = _wire("traits")
+    context: _Object = _wire("context")
+    integrations: _Object = _wire("integrations")
+    timestamp: _Timestamp | None = _wire("timestamp")
+    sent_at: _Timestamp | None = _wire("sentAt")
+    original_timestamp: _Timestamp | None = _wire("originalTimestamp")
+    received_at: _Timestamp | None = _wire("receivedAt")
 
     @model_validator(mode="after")
     def _spec_rules(self) -> Event:
-        if not (self.user_id or self.anonymous_id):
-            raise ValueError("userId or anonymousId is required")
-        if self.type is EventType.TRACK and not self.event:
-            raise ValueError("event is required for a track call")
-        if self.type is EventType.GROUP and not self.group_id:
-            raise ValueError("groupId is required for a group call")
-        if self.type is EventType.ALIAS and not self.previous_id:
-            raise ValueError("previousId is required for an alias call")
+        if None in _objects_of(self):
+            for attribute in _OBJECT_ATTRIBUTES:
+                if getattr(self, attribute) is None:
+                    setattr(self, attribute, {})
+        for value_of, rule in _NUL_FREE:
+            value = value_of(self)
+            if value is not None and "\x00" in value:
+                raise ValueError(rule)
+        for value_of in _IDENTITY:
+            if value_of(self):
+                break
+        else:
+            raise ValueError(SEGMENT_SPEC.identity_rule)
+        required = _REQUIRED.get(self.type)
+        if required is not None and not required[0](self):
+            raise ValueError(required[1])
         return self
 
     def identifiers(self) -> list[Identifier]:

@@ -70,7 +70,7 @@ import orjson
 import yaml
 from sqlalchemy import func, select
 
-from spokehub.ingest.messages import partition_key
+from spokehub.ingest import partition_key
 from spokehub.logs import configure_logging
 from spokehub.store import create_store_engine, upgrade
 from spokehub.store.scratch import scratch_schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 
 import orjson
 import pytest
@@ -152,6 +153,25 @@ def test_gzip_body(client, engine):
             "too_deep",
             "batch[0]",
         ),
+        (b'{"batch": [["track"]]}', 400, "invalid_shape", "batch[0]: must be a JSON object"),
+        (
+            b'{"batch": [{"type": "track", "userId": "u", "event": {"a": 1}}]}',
+            400,
+            "invalid_field",
+            "batch[0].event: must be a string",
+        ),
+        (
+            orjson.dumps({"batch": [{"type": "track", "userId": "u" * 513, "event": "e"}]}),
+            400,
+            "invalid_field",
+            "batch[0].userId: at most 512 characters",
+        ),
+        (
+            b'{"sentAt": 5, "batch": [{"type": "track", "userId": "u", "event": "e"}]}',
+            400,
+            "invalid_field",
+            "sentAt: must be a string",
+        ),
     ],
 )
 def test_bad_input_gets_a_4xx_naming_the_problem(client, engine, body, status, code, names):
@@ -176,6 +196,31 @@ def test_a_deep_single_call_is_refused_too(client, engine):
     r = client.post("/v1/track", content=body, auth=(KEY, ""))
     assert (r.status_code, r.json()["code"]) == (400, "too_deep")
     assert pending(engine) == 0
+
+
+def nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+def test_nesting_beyond_the_limit_is_refused(client, engine, path):
+    # A message (itself the first level) nests at most 64 levels; 300 was a 500 when the
+    # hub encoded it again.
+    def call(depth: int):
+        msg = {"type": "track", "userId": "u", "event": "e", "properties": nested(depth - 1)}
+        body = {"batch": [msg]} if path == "/v1/batch" else msg
+        # orjson writes no more than 254 levels; the standard library does.
+        return client.post(path, content=json.dumps(body), auth=(KEY, ""))
+
+    assert call(64).status_code == 200
+    for depth in (65, 300):
+        r = call(depth)
+        assert (r.status_code, r.json()["code"]) == (400, "too_deep"), r.text
+        assert "deeper than 64 levels" in r.json()["message"]
+    assert pending(engine) == 1
 
 
 def test_oversized_event_and_batch(client, engine):

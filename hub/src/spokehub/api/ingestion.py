@@ -18,7 +18,8 @@ from spokehub_contracts import utcnow
 from ..ingest import (
     BATCH_KINDS,
     CALL_TYPES,
-    REQUIRED_BY_TYPE,
+    MAX_BATCH_BYTES,
+    MAX_EVENT_BYTES,
     Accepted,
     InboxWrite,
     IngestError,
@@ -34,6 +35,7 @@ from ..ingest.body import read_within
 from ..ingest.storable import check_storable
 from ..store.engine import urgent_write_ahead
 from .auth import header_source, source_for_key
+from .segment_schema import batch_schema, message_schema
 
 router = APIRouter(tags=["ingestion"])
 
@@ -52,58 +54,16 @@ class ErrorBody(BaseModel):
     message: str
 
 
-_ID = {"type": "string", "minLength": 1}
-_MESSAGE_PROPERTIES: dict[str, Any] = {
-    "userId": _ID,
-    "anonymousId": _ID,
-    "messageId": {"type": "string", "maxLength": 256},
-    "event": {"type": "string"},
-    "name": {"type": "string"},
-    "groupId": {"type": "string"},
-    "previousId": {"type": "string"},
-    "properties": {"type": "object"},
-    "traits": {"type": "object"},
-    "context": {"type": "object"},
-    "integrations": {"type": "object"},
-    "timestamp": {"type": "string", "format": "date-time"},
-    "writeKey": {"type": "string"},
-}
-#: A message needs an identity: ``userId`` or ``anonymousId`` (or both).
-_IDENTITY: list[dict[str, Any]] = [{"required": ["userId"]}, {"required": ["anonymousId"]}]
-
-
-def _message_schema(kind: str, *, type_required: bool) -> dict[str, Any]:
-    """What one ``kind`` message must hold (the call's own required field included)."""
-    required = ["type"] if type_required else []
-    field = REQUIRED_BY_TYPE.get(kind)
-    properties = {**_MESSAGE_PROPERTIES, "type": {"type": "string", "enum": [kind]}}
-    if field:
-        required.append(field)
-        properties[field] = _ID
-    return {"type": "object", "required": required, "properties": properties, "anyOf": _IDENTITY}
-
-
-_BATCH_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["batch"],
-    "properties": {
-        "batch": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "oneOf": [_message_schema(k, type_required=True) for k in sorted(CALL_TYPES)]
-            },
-        },
-        "writeKey": {"type": "string"},
-        "sentAt": {"type": "string"},
-        "context": {"type": "object"},
-    },
-}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "malformed JSON, wrong types, missing identity"},
+    400: {"model": ErrorBody, "description": "malformed JSON, a message breaking the spec"},
     401: {"model": ErrorBody, "description": "missing or unknown write key"},
     408: {"model": ErrorBody, "description": "the body did not arrive in time"},
-    413: {"model": ErrorBody, "description": "event over 32 KB or body over 500 KB"},
+    413: {
+        "model": ErrorBody,
+        "description": (
+            f"a message over {MAX_EVENT_BYTES} bytes or a body over {MAX_BATCH_BYTES} bytes"
+        ),
+    },
     415: {"model": ErrorBody, "description": "unsupported Content-Encoding"},
     503: {
         "model": ErrorBody,
@@ -210,7 +170,7 @@ SHORT_PATHS = {kind[0]: kind for kind in CALL_TYPES} | {"b": "batch"}
 
 
 def _route(path: str, kind: str, summary: str) -> None:
-    schema = _BATCH_SCHEMA if kind in BATCH_KINDS else _message_schema(kind, type_required=False)
+    schema = batch_schema() if kind in BATCH_KINDS else message_schema(kind, type_required=False)
     router.add_api_route(
         path,
         _endpoint(kind),

@@ -15,7 +15,7 @@ from spokehub_contracts import Source, WebhookRequest
 
 from ..ingest import Accepted, IngestError, write_messages
 from ..ingest.body import read_within
-from ..ingest.messages import record_message_id
+from ..ingest.keys import record_message_id
 from ..logs import get_logger
 from .ingestion import ErrorBody, Success
 from .throttle import auth_check

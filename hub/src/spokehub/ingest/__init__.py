@@ -2,7 +2,9 @@
 
 from .body import decode, parse_json, read_capped
 from .errors import IngestError
+from .fast import read_batch
 from .inbox import InboxWrite, prune_message_ids, write_messages, write_messages_in
+from .keys import partition_key, record_message_id
 from .limits import MAX_BATCH_BYTES, MAX_EVENT_BYTES, IngestSettings
 from .messages import (
     BATCH_KINDS,
@@ -11,8 +13,6 @@ from .messages import (
     Accepted,
     check_message,
     check_messages,
-    partition_key,
-    read_batch,
     split_messages,
     write_key_in_body,
 )
@@ -35,6 +35,7 @@ __all__ = [
     "prune_message_ids",
     "read_batch",
     "read_capped",
+    "record_message_id",
     "split_messages",
     "write_key_in_body",
     "write_messages",

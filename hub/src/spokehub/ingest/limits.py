@@ -1,12 +1,14 @@
-"""Size limits and de-duplication settings of the ingestion API (Segment's own limits)."""
+"""Size limits and de-duplication settings of the ingestion API."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Segment's documented limits: 32 KB per call, 500 KB per batch request.
-MAX_EVENT_BYTES = 32 * 1024
-MAX_BATCH_BYTES = 500 * 1024
+from spokehub_contracts import SEGMENT_SPEC
+
+#: The Segment message spec's limits (Segment's own): 32 KB per call, 500 KB per request.
+MAX_EVENT_BYTES = SEGMENT_SPEC.max_message_bytes
+MAX_BATCH_BYTES = SEGMENT_SPEC.max_request_bytes
 DEFAULT_DEDUP_WINDOW = 24 * 3600.0
 
 

@@ -7,7 +7,8 @@ so that what is acknowledged can be processed on either backend.
   store it, but both backends answer alike. (Nothing is stripped: a changed value would
   be a silent loss.) Lone surrogates, the other characters PostgreSQL refuses, never get
   this far: the JSON parsers refuse them.
-- **Timestamps** the pipeline reads (``timestamp``, ``sentAt``) must have a UTC
+- **Timestamps** the pipeline reads (``timestamp``, ``sentAt``, ``originalTimestamp``:
+  those :class:`~spokehub_contracts.Event` reads as date-times) must have a UTC
   equivalent: ``0001-01-01T00:00:00+05:00`` parses, but falls before the year 1 in UTC
   and cannot be stored.
 
@@ -26,6 +27,8 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from spokehub_contracts import SEGMENT_SPEC, SegmentFieldType
+
 from .errors import IngestError
 from .messages import BATCH_KINDS, Accepted
 
@@ -35,7 +38,11 @@ _NUL = b"\\u0000"
 #: A string value starting with a year that an offset can push out of range.
 _EDGE_YEARS = (b'"0001-', b'"9999-')
 #: The message fields the pipeline reads as moments (received at is the hub's own).
-TIMESTAMP_FIELDS = ("timestamp", "sentAt")
+TIMESTAMP_FIELDS = tuple(
+    f.name
+    for f in SEGMENT_SPEC.of_type(SegmentFieldType.TIMESTAMP)
+    if f.attribute is not None and f.name != SEGMENT_SPEC.received_at
+)
 
 NUL_RULE = "must not contain NUL (\\u0000)"
 UTC_RANGE_RULE = "must be a moment between the years 1 and 9999 in UTC"

@@ -22,7 +22,7 @@ from spokehub_contracts import RejectedRecord, Source, SourceRecord, StateCheckp
 from ..config import Project
 from ..http_runtime import prepare_vendor_http
 from ..ingest import Accepted, write_messages_in
-from ..ingest.messages import record_message_id
+from ..ingest.keys import record_message_id
 from ..logs import get_logger
 from ..registry import Registry
 from ..store.driver_sql import dialect_insert, transaction

@@ -214,6 +214,40 @@ class Forget(_Change):
     kind: Literal["forget"] = "forget"
 
 
+class MergeContacts(_Change):
+    """Two contacts the destination holds are one person: keep ``contact_id``, fold in the other.
+
+    Sent only to destinations that declare ``Capabilities.merges`` (a CRM's merge endpoint).
+    Every other destination that received the absorbed contact gets the survivor upserted
+    and a :class:`Forget` for the absorbed contact instead.
+
+    :param absorbed_contact_id: the hub contact ID that no longer exists after the merge.
+    :param absorbed_identifiers: the identifiers the destination may know the absorbed
+        contact by (as they were when it was last sent).
+    :param external_id: the destination's own id for the survivor, if it answered one.
+    :param absorbed_external_id: the destination's own id for the absorbed contact, if any.
+    """
+
+    kind: Literal["merge"] = "merge"
+    absorbed_contact_id: str
+    absorbed_identifiers: tuple[Identifier, ...] = ()
+    external_id: str | None = None
+    absorbed_external_id: str | None = None
+
+
+class ConsentChanged(_Change):
+    """A person's consent for one purpose changed; the destination updates its subscription status.
+
+    The one channel for subscription status (an e-mail tool's subscribe / unsubscribe, a
+    CRM's opt-out): whatever the source of the change, destinations that keep a status and
+    list ``consent`` in their record kinds receive it. The hub sends it regardless of the
+    purpose gate: a denial must reach a tool that would otherwise send.
+    """
+
+    kind: Literal["consent"] = "consent"
+    consent: Consent
+
+
 Change = Annotated[
     UpsertPerson
     | UpsertAccount
@@ -221,7 +255,9 @@ Change = Annotated[
     | TrackEvent
     | AudienceEntered
     | AudienceExited
-    | Forget,
+    | Forget
+    | MergeContacts
+    | ConsentChanged,
     Field(discriminator="kind"),
 ]
 
@@ -233,6 +269,8 @@ ChangeKind = Literal[
     "audience_entered",
     "audience_exited",
     "forget",
+    "merge",
+    "consent",
 ]
 
 

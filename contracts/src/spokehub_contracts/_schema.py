@@ -163,6 +163,8 @@ class ConsentPurpose(StrEnum):
     SMS_MARKETING = "sms_marketing"
     ADS_PERSONALIZATION = "ads_personalization"
     ANALYTICS = "analytics"
+    #: Transactional service messages (order confirmations, support): not marketing.
+    SERVICE = "service"
 
 
 class Consent(_Model):

@@ -55,6 +55,11 @@ class Capabilities(BaseModel):
         latest of several upserts of one object in one batch. A destination that keeps
         every version (an append-only log, a history table) declares ``False`` and
         receives each change.
+    :param merges: for a destination, whether the vendor can merge two of its records
+        (a CRM's merge endpoint); the hub then sends ``merge`` changes, and otherwise the
+        survivor upserted and a ``forget`` for the absorbed contact.
+    :param purposes: the consent purposes this destination's sends usually serve; a
+        suggestion the connection's own ``purposes:`` overrides.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -68,6 +73,8 @@ class Capabilities(BaseModel):
     incremental: bool = False
     webhooks: bool = False
     upserts: bool = True
+    merges: bool = False
+    purposes: tuple[str, ...] = ()
 
 
 class CheckStatus(StrEnum):

@@ -130,6 +130,8 @@ def test_declared_capabilities() -> None:
         "audience_entered",
         "audience_exited",
         "forget",
+        "merge",
+        "consent",
     }
     assert caps.batch_size == 500
     assert caps.can_delete

@@ -10,13 +10,15 @@ from .._records import (
     AudienceEntered,
     AudienceExited,
     Change,
+    ConsentChanged,
     Forget,
+    MergeContacts,
     TrackEvent,
     UpsertAccount,
     UpsertMembership,
     UpsertPerson,
 )
-from .._schema import Account, Event, Identifier, Membership, Person
+from .._schema import Account, Consent, ConsentPurpose, Event, Identifier, Membership, Person
 
 
 def example_identifiers(n: int, types: Iterable[str] = ()) -> tuple[Identifier, ...]:
@@ -62,6 +64,14 @@ def example_change(kind: str, n: int, identifier_types: Iterable[str] = ()) -> C
         return AudienceExited(**common, audience="recent_buyers")
     if kind == "forget":
         return Forget(**common)
+    if kind == "merge":
+        absorbed = Identifier(type="email", value=f"person{n}.old@example.com")
+        return MergeContacts(
+            **common, absorbed_contact_id=f"contact-{n}-old", absorbed_identifiers=(absorbed,)
+        )
+    if kind == "consent":
+        consent = Consent(purpose=ConsentPurpose.EMAIL_MARKETING, granted=False, source="example")
+        return ConsentChanged(**common, consent=consent)
     raise ValueError(f"no example for change kind {kind!r}")
 
 

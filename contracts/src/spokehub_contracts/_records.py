@@ -176,11 +176,22 @@ class _Change(_Frozen):
 
 
 class UpsertPerson(_Change):
-    """Create or update a person with these traits (latest wins)."""
+    """Create or update a person with these traits (latest wins).
+
+    The hub sends the whole profile every time, not only what one record changed: the
+    current traits (identifier traits such as ``email`` and ``phone`` in their normalized
+    form), every model score and every consent decision.
+
+    :param scores: score name to its current value (what most tools store as a property).
+    :param score_details: score name to the whole score: value, model and ``computed_at``.
+    :param consents: consent purpose (``email_marketing``) to whether it is granted.
+    """
 
     kind: Literal["upsert_person"] = "upsert_person"
     person: Person
     scores: dict[str, Any] = Field(default_factory=dict)
+    score_details: dict[str, ScoredTrait] = Field(default_factory=dict)
+    consents: dict[str, bool] = Field(default_factory=dict)
 
 
 class UpsertAccount(_Change):

@@ -72,6 +72,14 @@ from ._spoke import (
     Stream,
     WebhookRequest,
 )
+from ._warehouse import (
+    ACCOUNTS_TABLE,
+    EVENT_COLUMNS,
+    PERSONS_TABLE,
+    TRACKS_TABLE,
+    warehouse_columns,
+    warehouse_name,
+)
 from .hookspecs import PROJECT_NAME, hookimpl, hookspec
 
 if _typing.TYPE_CHECKING:
@@ -108,10 +116,14 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "ACCOUNTS_TABLE",
     "BUILTIN_IDENTIFIER_TYPES",
+    "EVENT_COLUMNS",
     "MASK",
+    "PERSONS_TABLE",
     "PROJECT_NAME",
     "SEGMENT_SPEC",
+    "TRACKS_TABLE",
     "Account",
     "Address",
     "AudienceEntered",
@@ -181,4 +193,6 @@ __all__ = [
     "redact",
     "sha256_hex",
     "utcnow",
+    "warehouse_columns",
+    "warehouse_name",
 ]

@@ -3,7 +3,7 @@ the PostgreSQL destination creates, so BI and marketing read the same names."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -21,15 +21,24 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
+from spokehub_contracts import (
+    ACCOUNTS_TABLE,
+    EVENT_COLUMNS,
+    PERSONS_TABLE,
+    TRACKS_TABLE,
+    warehouse_columns,
+    warehouse_name,
+)
+
 from .models import event_model, traits_model
 from .spec import EffectiveContract, FieldSpec
 
 JSON_SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def slug(name: str) -> str:
-    """Segment's warehouse naming: ``Order Completed`` → ``order_completed``."""
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_") or "event"
+#: Segment's warehouse naming (``Order Completed`` → ``order_completed``), the contracts'
+#: rule, which warehouse destinations follow too.
+slug = warehouse_name
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -109,16 +118,11 @@ _COLUMN_TYPES: dict[str, Any] = {
 }
 
 
-def _columns(fields: dict[str, FieldSpec], taken: set[str]) -> list[Column[Any]]:
-    cols = []
-    for key in sorted(fields):
-        name = slug(key)
-        if name in taken:
-            continue
-        taken.add(name)
-        spec = fields[key]
-        cols.append(Column(name, _COLUMN_TYPES[spec.type](), comment=spec.description or None))
-    return cols
+def _columns(fields: dict[str, FieldSpec], taken: Iterable[str]) -> list[Column[Any]]:
+    return [
+        Column(name, _COLUMN_TYPES[fields[key].type](), comment=fields[key].description or None)
+        for key, name in warehouse_columns(fields, taken).items()
+    ]
 
 
 def warehouse_tables(contract: EffectiveContract, schema: str | None = None) -> MetaData:
@@ -127,7 +131,7 @@ def warehouse_tables(contract: EffectiveContract, schema: str | None = None) -> 
     md = MetaData(schema=schema)
     person = {"contact_id", "updated_at"}
     Table(
-        "persons",
+        PERSONS_TABLE,
         md,
         Column("contact_id", String(64), primary_key=True),
         Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -135,7 +139,7 @@ def warehouse_tables(contract: EffectiveContract, schema: str | None = None) -> 
     )
     account = {"account_id", "updated_at"}
     Table(
-        "accounts",
+        ACCOUNTS_TABLE,
         md,
         Column("account_id", String(512), primary_key=True),
         Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -153,10 +157,10 @@ def warehouse_tables(contract: EffectiveContract, schema: str | None = None) -> 
             Column("received_at", DateTime(timezone=True)),
         ]
 
-    Table("tracks", md, *base_columns(), Column("properties", JSON))
+    Table(TRACKS_TABLE, md, *base_columns(), Column("properties", JSON))
     for name in sorted(contract.events):
-        taken = {"id", "contact_id", "user_id", "anonymous_id", "event", "timestamp", "received_at"}
-        Table(slug(name), md, *base_columns(), *_columns(contract.events[name].properties, taken))
+        properties = contract.events[name].properties
+        Table(warehouse_name(name), md, *base_columns(), *_columns(properties, EVENT_COLUMNS))
     return md
 
 

@@ -211,6 +211,34 @@ class TestEvent:
         alias = Event.model_validate({"type": "alias", "userId": "new", "previousId": "old"})
         assert Identifier(type="user_id", value="old") in alias.identifiers()
 
+    def test_external_ids_become_identifiers_of_their_declared_type(self) -> None:
+        event = Event.model_validate(
+            {
+                "type": "track",
+                "event": "Order Completed",
+                "anonymousId": "a1",
+                "context": {
+                    "externalIds": [
+                        {"id": "Ada@Example.com ", "type": "email", "collection": "users"},
+                        {"id": "C-42", "type": "shopify:customer_id", "encoding": "none"},
+                        {"id": "GA1.2.3", "type": "ga_client_id", "collection": "users"},
+                        {"id": "IDFA-1", "type": "ios.idfa"},
+                        {"id": "acme", "type": "salesforce_id", "collection": "accounts"},
+                        {"id": "x", "type": "..."},
+                        {"id": "", "type": "phone"},
+                        "not an object",
+                    ]
+                },
+            }
+        )
+        assert [str(i) for i in event.identifiers()] == [
+            "anonymous_id:a1",
+            "email:ada@example.com",
+            "shopify:customer_id:C-42",
+            "external:ga_client_id:GA1.2.3",
+            "external:ios_idfa:IDFA-1",
+        ]
+
     def test_identifiers_skip_malformed_traits(self) -> None:
         event = Event(type="identify", user_id="u1", traits={"email": "not an email", "phone": ""})
         assert event.identifiers() == [Identifier(type="user_id", value="u1")]

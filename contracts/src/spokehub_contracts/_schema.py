@@ -8,6 +8,7 @@ not reserve goes into ``attributes`` (persons, accounts) or ``properties`` (even
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from operator import attrgetter
@@ -310,7 +311,8 @@ class Event(BaseModel):
 
     def identifiers(self) -> list[Identifier]:
         """The identifiers this message carries: user and anonymous IDs, e-mail and phone traits,
-        and for ``alias`` the previous ID. Values that fail normalization are left out."""
+        ``context.externalIds`` (see :func:`_external_identifier_type`), and for ``alias`` the
+        previous ID. Values that fail normalization are left out."""
         found: list[Identifier] = []
 
         def add(type_: str, value: Any) -> None:
@@ -326,9 +328,38 @@ class Event(BaseModel):
         if isinstance(traits, dict):
             add("email", traits.get("email"))
             add("phone", traits.get("phone"))
+        external = self.context.get("externalIds")
+        if isinstance(external, list):
+            for item in external:
+                if not isinstance(item, dict) or item.get("collection", "users") != "users":
+                    continue  # an account's ID (collection "accounts") names no person
+                type_ = _external_identifier_type(item.get("type"))
+                if type_ is not None:
+                    add(type_, item.get("id"))
         if self.type is EventType.ALIAS:
             add("user_id", self.previous_id)
         return found
+
+
+_NOT_IN_TYPE = re.compile(r"[^a-z0-9_]+")
+
+
+def _external_identifier_type(declared: object) -> str | None:
+    """The identifier type of a Segment ``context.externalIds`` entry of type ``declared``.
+
+    A built-in type (``email``, ``user_id``, ...) or a namespaced one (``shopify:customer_id``)
+    is taken as it is; any other name Segment uses (``ga_client_id``, ``ios.idfa``) becomes
+    ``external:<name>``, lower-cased with every run of other characters as ``_``
+    (``external:ios_idfa``). ``None`` when nothing usable is left.
+    """
+    if not isinstance(declared, str) or not declared:
+        return None
+    with contextlib.suppress(ValidationFailed):
+        return check_identifier_type(declared)
+    name = _NOT_IN_TYPE.sub("_", declared.lower()).strip("_")
+    if not name or not name[0].isalpha() or not name.isascii():
+        return None
+    return f"external:{name}"
 
 
 class ScoredTrait(_Model):

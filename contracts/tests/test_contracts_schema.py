@@ -408,3 +408,25 @@ def test_records_are_frozen() -> None:
     change = CHANGES[0]
     with pytest.raises(ValidationError):
         change.item_id = "other"  # type: ignore[misc]
+
+
+def test_a_privacy_request_is_a_record_kind_that_round_trips():
+    from spokehub_contracts import PrivacyAction, PrivacyRequest
+
+    record = SourceRecord(
+        stream="customers_redact",
+        record_id="shop-1:redact:42",
+        identifiers=(Identifier(type="email", value="Ada@Example.com"),),
+        data=PrivacyRequest(action=PrivacyAction.DELETE, reference="42"),
+    )
+    assert record.kind == "privacy_request"
+    again = SourceRecord.model_validate_json(record.model_dump_json())
+    assert again == record and isinstance(again.data, PrivacyRequest)
+    # Hand-made JSON without its kind is read as a privacy request by its action.
+    bare = SourceRecord.model_validate(
+        {"stream": "s", "identifiers": [], "data": {"action": "access"}}
+    )
+    assert bare.kind == "privacy_request" and bare.data.action is PrivacyAction.ACCESS
+    with pytest.raises(ValidationError) as err:
+        PrivacyRequest.model_validate({"action": "shred"})
+    assert "action" in str(err.value) and "shred" not in str(err.value)

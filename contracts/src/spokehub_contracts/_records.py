@@ -31,6 +31,7 @@ from ._schema import (
     Identifier,
     Membership,
     Person,
+    PrivacyRequest,
     RecordKind,
     ScoredTrait,
     utcnow,
@@ -48,6 +49,7 @@ _KIND_OF: dict[type[BaseModel], RecordKind] = {
     Consent: "consent",
     Event: "event",
     ScoredTrait: "score",
+    PrivacyRequest: "privacy_request",
 }
 
 
@@ -67,6 +69,8 @@ def _data_kind(value: Any) -> str | None:
             return kind
     if isinstance(value, Mapping):
         # Data written without its kind (hand-made JSON): infer it from required keys.
+        if "action" in value:
+            return "privacy_request"
         if "type" in value:
             return "event"
         if "purpose" in value:
@@ -95,7 +99,8 @@ RecordData = Annotated[
     | _tagged(Membership, "membership")
     | _tagged(Consent, "consent")
     | _tagged(Event, "event")
-    | _tagged(ScoredTrait, "score"),
+    | _tagged(ScoredTrait, "score")
+    | _tagged(PrivacyRequest, "privacy_request"),
     Discriminator(_data_kind),
 ]
 
@@ -122,8 +127,8 @@ class SourceRecord(_Frozen):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def kind(self) -> RecordKind:
-        """What ``data`` is: ``person``, ``account``, ``membership``, ``consent``, ``event``
-        or ``score``."""
+        """What ``data`` is: ``person``, ``account``, ``membership``, ``consent``, ``event``,
+        ``score`` or ``privacy_request``."""
         kind = _data_kind(self.data)
         assert kind is not None  # data is always one of the schema classes
         return kind  # type: ignore[return-value]

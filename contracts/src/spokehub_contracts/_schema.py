@@ -371,7 +371,45 @@ class ScoredTrait(_Model):
     computed_at: datetime = Field(default_factory=utcnow)
 
 
-RecordKind = Literal["person", "account", "membership", "consent", "event", "score"]
+class PrivacyAction(StrEnum):
+    """What a data subject asks for (the kinds of Segment's regulations)."""
+
+    #: Erase the person in the hub and in every destination that can delete.
+    DELETE = "delete"
+    #: Erase, then keep the identifiers out: new data carrying them is dropped.
+    DELETE_AND_SUPPRESS = "delete_and_suppress"
+    #: Lift an earlier suppression; nothing is erased.
+    UNSUPPRESS = "unsuppress"
+    #: Export what the hub holds about the person (a subject access request).
+    ACCESS = "access"
+
+
+class PrivacyRequest(_Model):
+    """A privacy request that reached a tool (Shopify's ``customers/redact`` and
+    ``customers/data_request``, a CRM's GDPR delete) and that the hub must carry out.
+
+    A source yields it as the ``data`` of a :class:`SourceRecord` whose ``identifiers``
+    name the data subject (at least one). The hub never stores it on a profile or routes
+    it: the pipeline files it as a privacy request, exactly as if it had been made through
+    the hub's own API, and carries it out (erasure in the hub and at every destination
+    that can delete, with a receipt per destination; or an access export).
+
+    :param action: what is asked.
+    :param reference: the tool's own id for the request, kept on the hub's request so the
+        two can be matched in an audit; never personal data.
+    :param reason: why, in words the tool gave (free text, kept with the request).
+    :param requested_at: when the subject asked, as the tool reports it.
+    """
+
+    action: PrivacyAction
+    reference: str | None = Field(default=None, max_length=256)
+    reason: str | None = Field(default=None, max_length=1000)
+    requested_at: datetime = Field(default_factory=utcnow)
+
+
+RecordKind = Literal[
+    "person", "account", "membership", "consent", "event", "score", "privacy_request"
+]
 
 __all__ = [
     "Account",
@@ -383,6 +421,8 @@ __all__ = [
     "Identifier",
     "Membership",
     "Person",
+    "PrivacyAction",
+    "PrivacyRequest",
     "RecordKind",
     "ScoredTrait",
     "utcnow",

@@ -64,7 +64,7 @@ from ._transport import Fault
 T = TypeVar("T")
 
 #: Person-like record kinds: without an identifier the hub cannot tell whose they are.
-_PERSON_KINDS = frozenset({"person", "consent", "membership", "score"})
+_PERSON_KINDS = frozenset({"person", "consent", "membership", "score", "privacy_request"})
 #: Loggers of the HTTP stack under the toolkit: their debug lines are not the spoke's.
 _TRANSPORT_LOGGERS = ("httpx", "httpcore", "hpack", "asyncio")
 #: Keys in record data that take the time of reading and so differ between two reads.

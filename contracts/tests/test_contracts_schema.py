@@ -12,6 +12,7 @@ from spokehub_contracts import (
     Account,
     AudienceEntered,
     AudienceExited,
+    Capabilities,
     Change,
     Consent,
     ConsentPurpose,
@@ -430,3 +431,12 @@ def test_a_privacy_request_is_a_record_kind_that_round_trips():
     with pytest.raises(ValidationError) as err:
         PrivacyRequest.model_validate({"action": "shred"})
     assert "action" in str(err.value) and "shred" not in str(err.value)
+
+
+def test_a_destination_declares_its_external_ids_as_a_namespaced_identifier_type() -> None:
+    assert Capabilities().external_id_type is None
+    declared = Capabilities(external_id_type="hubspot:contact_id")
+    assert declared.external_id_type == "hubspot:contact_id"
+    for bad in ("email", "contact_id", "HubSpot:Contact Id"):
+        with pytest.raises(ValueError, match="namespaced identifier type"):
+            Capabilities(external_id_type=bad)

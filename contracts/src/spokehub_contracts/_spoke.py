@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+from ._normalize import _NAMESPACED
 from ._records import Change, Outcome, RejectedRecord, SourceRecord, StateCheckpoint
 from ._schema import Identifier
 
@@ -60,6 +61,12 @@ class Capabilities(BaseModel):
         survivor upserted and a ``forget`` for the absorbed contact.
     :param purposes: the consent purposes this destination's sends usually serve; a
         suggestion the connection's own ``purposes:`` overrides.
+    :param external_id_type: for a destination whose ``Delivered`` outcomes of
+        ``upsert_person`` items carry the vendor's id for the person, the namespaced
+        identifier type that id is (``hubspot:contact_id``). The hub records it on the
+        contact as an identifier, through its inbox like any record; the change it causes
+        is never sent back to the destination that answered it. ``None`` (the default):
+        external ids are kept with the outcome only.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -75,6 +82,14 @@ class Capabilities(BaseModel):
     upserts: bool = True
     merges: bool = False
     purposes: tuple[str, ...] = ()
+    external_id_type: str | None = None
+
+    @field_validator("external_id_type")
+    @classmethod
+    def _namespaced(cls, value: str | None) -> str | None:
+        if value is not None and not _NAMESPACED.match(value):
+            raise ValueError("must be a namespaced identifier type such as 'hubspot:contact_id'")
+        return value
 
 
 class CheckStatus(StrEnum):

@@ -158,6 +158,14 @@ class ServerSettings(_Strict):
             "addresses or networks of reverse proxies whose X-Forwarded-For names the client"
         ),
     )
+    sync_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "seconds a sync run's lease on its connection lasts unless renewed; a run whose "
+            "process died is taken over this long after its last renewal"
+        ),
+    )
     auth_failures: AuthFailureSettings = Field(default_factory=AuthFailureSettings)
     backpressure: BackpressureSettings = Field(default_factory=BackpressureSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)

@@ -78,15 +78,19 @@ async def serve(
     )
     server = _Server(config)
 
-    def shutdown() -> None:
+    stopped_by = ["the daemon's shutdown"]
+
+    def shutdown(signame: str | None = None) -> None:
         if not stop.is_set():
             log.info("shutting down")
+            if signame is not None:
+                stopped_by[0] = signame
         app.state.accepting = False
         stop.set()
         server.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, shutdown)
+        loop.add_signal_handler(sig, shutdown, sig.name)
 
     tasks: list[asyncio.Task[Any]] = []
     if child is not None:
@@ -97,7 +101,11 @@ async def serve(
         else:
             pipeline = Pipeline(engine, project, registry)
             tasks.append(asyncio.create_task(pipeline.run(stop, wake), name="pipeline"))
-        tasks.append(asyncio.create_task(Scheduler(engine, project, registry).run(stop)))
+        tasks.append(
+            asyncio.create_task(
+                Scheduler(engine, project, registry, stop_reason=lambda: stopped_by[0]).run(stop)
+            )
+        )
         tasks.append(asyncio.create_task(run_lanes(engine, project, registry, stop)))
 
     # Everything loaded so far lives as long as the process: out of the collector's sight,

@@ -16,6 +16,7 @@ from ..datacontract.store import violation_totals
 from ..ingest.backpressure import BACKLOG_FULL, DISK_FULL, Backpressure
 from ..store.driver_sql import transaction
 from ..store.tables import inbox, outbox
+from ..sync.runs import totals as sync_run_totals
 
 
 class StoreCollector(Collector):
@@ -68,6 +69,7 @@ class StoreCollector(Collector):
         yield backlog
         yield depth
         yield from self._violations()
+        yield from self._sync_runs()
 
     def _violations(self) -> Iterator[Any]:
         family = CounterMetricFamily(
@@ -82,6 +84,22 @@ class StoreCollector(Collector):
             return
         for (source, event, rule), count in sorted(totals.items()):
             family.add_metric([source, event, rule], float(count))
+        yield family
+
+    def _sync_runs(self) -> Iterator[Any]:
+        family = CounterMetricFamily(
+            "spokehub_sync_runs",
+            "Sync runs recorded in the store, per source connection and status "
+            "(succeeded, failed, interrupted, running); alert on failed",
+            labels=["connection", "status"],
+        )
+        try:
+            with transaction(self.engine, readonly=True) as conn:
+                totals = sync_run_totals(conn)
+        except Exception:  # a scrape must not fail because the store is busy
+            return
+        for (connection, status), count in sorted(totals.items()):
+            family.add_metric([connection, status], float(count))
         yield family
 
 

@@ -205,3 +205,44 @@ ix_outbox_unfinished = Index(
     sqlite_where=outbox.c.status.in_(("pending", "retry", "inflight")),
     postgresql_where=outbox.c.status.in_(("pending", "retry", "inflight")),
 )
+
+# -- sync runs -------------------------------------------------------------------------
+
+#: One row per run of one stream of a source connection: what it read, where it stopped
+#: and why. status: running | succeeded | failed | interrupted. A ``running`` row whose
+#: process died is marked ``interrupted`` by the next run that takes the lease over.
+#: ``records``, ``rejected`` and ``checkpoints`` count what has been committed, and are
+#: written in the same transaction as the records they count.
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("connection", String(200), nullable=False),
+    Column("stream", String(200), nullable=False),
+    Column("holder", String(128), nullable=False),  # the process that ran it
+    Column("full_refresh", Boolean, nullable=False, server_default=false()),
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("records", BigInteger, nullable=False, server_default="0"),
+    Column("rejected", BigInteger, nullable=False, server_default="0"),
+    Column("checkpoints", Integer, nullable=False, server_default="0"),
+    Column("last_checkpoint_at", DateTime(timezone=True)),
+    Column("error", Text),  # redacted; for interrupted runs, what stopped them
+    Index("ix_sync_runs_connection_id", "connection", "id"),
+    Index("ix_sync_runs_status", "status"),
+)
+
+#: Who runs a source connection now: one row per connection while a run holds it. A
+#: holder renews ``expires_at`` while it runs; a row past its expiry belongs to a process
+#: that died and is taken over by the next run. Works the same on SQLite and PostgreSQL
+#: (an upsert whose update only applies to an expired row or to its own holder).
+sync_leases = Table(
+    "sync_leases",
+    metadata,
+    Column("connection", String(200), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -7,7 +7,9 @@ the path is added under the destination name to the change's free-form bag: a pe
 or account's ``attributes``, an event's ``properties``. Typed fields are left as they
 are, so every spoke still receives a valid change, and a spoke that sends custom fields
 sends the mapped ones with no code of its own. Paths are read from the person (with
-``scores.*`` for model scores), the account, or the event (``properties.*``,
+``scores.*`` for a model score's value, ``score_details.<name>.model`` and
+``.computed_at`` for where and when it was computed, ``consents.<purpose>`` for a consent
+decision, true or false, and ``contact_id``), the account, or the event (``properties.*``,
 ``context.*``, ``traits.*``). A path that holds nothing is skipped; memberships,
 audience changes and erasures carry no mappable fields and pass unchanged.
 """
@@ -27,7 +29,15 @@ def apply_mapping(change: Change, mapping: Mapping[str, str]) -> Change:
     if not mapping:
         return change
     if isinstance(change, UpsertPerson):
-        source = {**change.person.model_dump(mode="json"), "scores": change.scores}
+        source = {
+            **change.person.model_dump(mode="json"),
+            "scores": change.scores,
+            "score_details": {
+                name: score.model_dump(mode="json") for name, score in change.score_details.items()
+            },
+            "consents": change.consents,
+            "contact_id": change.contact_id,
+        }
         extra = _pick(source, mapping)
         person = change.person.model_copy(
             update={"attributes": {**change.person.attributes, **extra}}

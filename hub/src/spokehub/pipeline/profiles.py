@@ -3,9 +3,9 @@ produces for destinations.
 
 Only the identity and profile stores' public functions are used, inside the pipeline's
 transaction: ``resolve_profiles`` for the batch's evidence, then per record ``apply_traits``,
-``set_consent``, ``add_membership``/``end_membership``, ``set_scores`` and
-``resolved_traits``/``profile_view`` (for the profile's full current traits, which an
-``upsert_person`` carries so destinations can upsert latest-wins).
+``set_consent``, ``add_membership``/``end_membership``, ``set_scores``; an
+``upsert_person`` carries the whole profile (:func:`.outgoing.whole_person`), so
+destinations can upsert latest-wins.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from spokehub_contracts import (
     TrackEvent,
     UpsertAccount,
     UpsertMembership,
-    UpsertPerson,
 )
 
 from ..identity import Evidence, IdentityRules
@@ -37,18 +36,16 @@ from ..profiles import (
     add_membership,
     apply_traits,
     end_membership,
-    profile_view,
     resolve_profiles,
-    resolved_traits,
     set_consent,
     set_scores,
     upsert_account,
 )
 from ..store.driver_sql import cursor
+from .outgoing import whole_person
 from .records import (
     account_from_traits,
     identify_traits,
-    person_from_profile,
     person_from_traits,
     person_traits,
 )
@@ -133,19 +130,10 @@ def apply_record(
     def item_id() -> str:
         return f"{item_prefix}:{len(applied.changes)}"
 
-    def upsert_person(with_scores: bool = False) -> None:
+    def upsert_person() -> None:
         if contact_id is None:
             return
-        traits, current_scores = _current(conn, rules, contact_id, with_scores)
-        applied.changes.append(
-            UpsertPerson(
-                item_id=item_id(),
-                contact_id=contact_id,
-                identifiers=identifiers,
-                person=person_from_profile(traits),
-                scores=current_scores,
-            )
-        )
+        applied.changes.append(whole_person(conn, rules, contact_id, item_id(), identifiers))
 
     if isinstance(data, Event):
         _apply_event(
@@ -183,7 +171,7 @@ def apply_record(
             set_consent(conn, contact_id, data)
     elif isinstance(data, ScoredTrait) and contact_id is not None:
         set_scores(conn, contact_id, [data])
-        upsert_person(with_scores=True)
+        upsert_person()
     return applied
 
 
@@ -253,22 +241,6 @@ def _apply_traits(
     observed: datetime,
 ) -> None:
     apply_traits(conn, contact_id, values, connection=connection, observed_at=observed, rules=rules)
-
-
-def _current(
-    conn: Connection, rules: IdentityRules, contact_id: str, with_scores: bool
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The profile's current traits (after survivorship) and, when asked, its scores:
-    values only, as destinations get them (the provenance stays in the hub)."""
-    if not with_scores:
-        # The cheap path: traits only, no 360 view.
-        traits = resolved_traits(conn, contact_id, rules)
-        return {name: t.value for name, t in traits.items()}, {}
-    view = profile_view(conn, contact_id, rules)
-    return (
-        {name: t.value for name, t in view.traits.items()},
-        {name: s.value for name, s in view.scores.items()},
-    )
 
 
 def _upsert_account(

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, case, select
 
 from spokehub.identity import IdentityRules, TraitPolicy
 from spokehub.store.driver_sql import dialect_insert, utc
+from spokehub_contracts import ValidationFailed, normalize_identifier
 
 from .tables import traits
 
@@ -31,14 +32,35 @@ class Observation:
     first_observed_at: datetime
 
 
+#: Traits that are identifiers too: their value is the identifier's normalized form (what
+#: a CRM matches on and accepts), the value as the source sent it kept as ``raw``.
+IDENTIFIER_TRAITS = frozenset({"email", "phone"})
+
+
 @dataclass(frozen=True, slots=True)
 class TraitValue:
-    """A trait's surviving value and its provenance."""
+    """A trait's surviving value and its provenance.
+
+    ``raw`` is the value as the connection reported it, when the hub normalized it (an
+    e-mail trait ``" Ada@Example.com"`` has the value ``"ada@example.com"``); else ``None``.
+    """
 
     value: Any
     connection: str
     observed_at: datetime
     strategy: str
+    raw: Any = None
+
+
+def normalized(name: str, value: Any) -> Any:
+    """``value`` of trait ``name`` as it goes out: identifier traits normalized as their
+    identifiers are; a value that does not normalize (not an e-mail address) unchanged."""
+    if name not in IDENTIFIER_TRAITS or not isinstance(value, str):
+        return value
+    try:
+        return normalize_identifier(name, value)
+    except ValidationFailed:
+        return value
 
 
 def survive(observations: Iterable[Observation], policy: TraitPolicy) -> TraitValue | None:
@@ -84,12 +106,19 @@ def observations(
 def resolved_traits(
     conn: Connection, contact_id: str, rules: IdentityRules, names: Iterable[str] | None = None
 ) -> dict[str, TraitValue]:
-    """The profile's trait values after survivorship, with provenance."""
+    """The profile's trait values after survivorship, with provenance; identifier traits
+    normalized (:func:`normalized`), the value as observed kept in ``raw``."""
     out = {}
     for name, obs in observations(conn, contact_id, names).items():
         value = survive(obs, rules.policy_for(name))
-        if value is not None:
-            out[name] = value
+        if value is None:
+            continue
+        clean = normalized(name, value.value)
+        if clean != value.value:
+            value = TraitValue(
+                clean, value.connection, value.observed_at, value.strategy, raw=value.value
+            )
+        out[name] = value
     return out
 
 

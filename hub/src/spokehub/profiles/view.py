@@ -31,6 +31,8 @@ class TraitView(BaseModel):
     connection: str
     observed_at: datetime
     strategy: str
+    #: The value as the connection sent it, where the hub normalized it (an e-mail trait).
+    raw: Any = None
 
 
 class MembershipView(BaseModel):
@@ -138,7 +140,11 @@ def profile_view(
         )
     for name, t in sorted(resolved_traits(conn, live, rules).items()):
         view.traits[name] = TraitView(
-            value=t.value, connection=t.connection, observed_at=t.observed_at, strategy=t.strategy
+            value=t.value,
+            connection=t.connection,
+            observed_at=t.observed_at,
+            strategy=t.strategy,
+            raw=t.raw,
         )
     m, a = memberships.c, accounts.c
     for r in conn.execute(

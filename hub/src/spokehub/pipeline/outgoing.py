@@ -1,0 +1,56 @@
+"""The whole profile as an ``upsert_person`` carries it.
+
+Every upsert carries the profile as it stands after the record, not only what the record
+changed: destinations upsert latest-wins, and a route that maps ``scores.churn_risk`` or
+``consents.email_marketing`` must find them whatever record triggered the send (a track
+call, a pulled row, an identity change). Identifier traits go out normalized (the raw
+value stays in the trait's provenance in the hub).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, select
+
+from spokehub_contracts import Identifier, ScoredTrait, UpsertPerson
+
+from ..identity import IdentityRules
+from ..profiles import resolved_traits
+from ..profiles.tables import consents, scores
+from ..store.driver_sql import utc
+from .records import person_from_profile
+
+
+def whole_person(
+    conn: Connection,
+    rules: IdentityRules,
+    contact_id: str,
+    item_id: str,
+    identifiers: Sequence[Identifier],
+) -> UpsertPerson:
+    """An ``upsert_person`` of the live profile ``contact_id``: its current traits (after
+    survivorship), every score and every consent decision."""
+    traits = {name: t.value for name, t in resolved_traits(conn, contact_id, rules).items()}
+    details: dict[str, ScoredTrait] = {}
+    s = scores.c
+    for r in conn.execute(
+        select(s.name, s.value, s.model, s.computed_at).where(s.contact_id == contact_id)
+    ):
+        details[r.name] = ScoredTrait(
+            name=r.name, value=r.value, model=r.model, computed_at=utc(r.computed_at)
+        )
+    c = consents.c
+    decisions = {
+        r.purpose: bool(r.granted)
+        for r in conn.execute(select(c.purpose, c.granted).where(c.contact_id == contact_id))
+    }
+    return UpsertPerson(
+        item_id=item_id,
+        contact_id=contact_id,
+        identifiers=tuple(identifiers),
+        person=person_from_profile(traits),
+        scores={name: d.value for name, d in sorted(details.items())},
+        score_details=dict(sorted(details.items())),
+        consents=dict(sorted(decisions.items())),
+    )

@@ -31,6 +31,12 @@ from spokehub_contracts import ConfigError, ConsentPurpose, SpokeConfig
 
 from . import DEFAULT_FILE
 from ._errors import ConfigErrors, pydantic_config_errors
+from .audiences.definitions import (
+    ActivationSettings,
+    Audience,
+    Journey,
+    check_names_and_targets,
+)
 from .datacontract import parse_contract
 from .identity.rules import IdentityRules
 from .registry import Registry
@@ -231,6 +237,9 @@ class Project(_Strict):
     contract: dict[str, Any] | str | None = Field(
         default=None, description="the data contract, or the path of a contract file"
     )
+    audiences: dict[str, Audience] = Field(default_factory=dict)
+    journeys: dict[str, Journey] = Field(default_factory=dict)
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)
 
     # Filled by load(): each connection's config validated by its spoke's Config model.
     spoke_configs: dict[str, SpokeConfig] = Field(default_factory=dict, exclude=True)
@@ -353,6 +362,14 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
     named = data.get("connections")
     names = list(named) if isinstance(named, dict) else []
     errors.extend(_check_references(connections, routes, names))
+    errors.extend(
+        check_names_and_targets(
+            project.audiences if project else _valid_entries(data.get("audiences"), Audience),
+            project.journeys if project else _valid_entries(data.get("journeys"), Journey),
+            {name: conn.kind for name, conn in connections.items()},
+            set(names),
+        )
+    )
     spoke_configs: dict[str, SpokeConfig] = {}
     if registry is not None:
         errors.extend(_validate_spokes(connections, registry, spoke_configs))

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, utcnow
 
+from ..activation import Activation
 from ..config import Project
 from ..datacontract import EffectiveContract, Verdict, load_contract
 from ..datacontract.store import publish
@@ -29,6 +30,7 @@ from ..logs import get_logger
 from ..registry import Registry
 from ..store.driver_sql import cursor, json_text, transaction, utc
 from ..store.tables import quarantine
+from .activation import ActivationHook
 from .claims import InboxRow, claim
 from .profiles import EVENT_COLUMNS, apply_record, resolve
 from .records import to_record
@@ -119,6 +121,7 @@ class Pipeline:
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
         self.screen = ContractScreen(_live_contract(engine, project))
+        self.activation = ActivationHook(Activation(project))
         # What screening and preparing each row of the current batch gave (both depend on
         # the row alone), so a batch that goes round again does that work once.
         self._screened: dict[int, _Screened] = {}
@@ -290,6 +293,7 @@ class Pipeline:
         now = utcnow()
         outbox_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
+        changed: list[tuple[str, SourceRecord]] = []
         for row, record in prepared:
             apply = (
                 conn,
@@ -314,17 +318,22 @@ class Pipeline:
                 statuses[row.id] = "quarantined"
                 continue
             statuses[row.id] = "processed"
+            contact_id = contact_ids.get(str(row.id))
+            if contact_id is not None:
+                changed.append((contact_id, record))
             if applied.event_row is not None:
                 event_rows.append(applied.event_row)
             outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection))
 
         self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
+        # Audiences and journeys read the batch's profiles and events as just written.
+        activated = self.activation.after_batch(conn, changed)
         count(conn, verdicts)
         values = list(statuses.values())
         stats.processed = values.count("processed")
         stats.quarantined = values.count("quarantined")
         stats.dropped = values.count("dropped")
-        stats.outbox = len(outbox_rows)
+        stats.outbox = len(outbox_rows) + activated.outbox
         return stats
 
     def _screen_and_prepare(self, row: InboxRow) -> _Screened:

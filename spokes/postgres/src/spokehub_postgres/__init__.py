@@ -8,4 +8,17 @@ entry point, which names this module.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from collections.abc import Callable
+
+from spokehub_contracts import Destination, hookimpl
+
+from ._config import PostgresConfig
+from ._destination import PostgresDestination
+
+__all__ = ["PostgresConfig", "PostgresDestination", "register_destinations"]
+
+
+@hookimpl
+def register_destinations(register: Callable[[type[Destination]], None]) -> None:
+    """Hand :class:`PostgresDestination` to the hub."""
+    register(PostgresDestination)

@@ -51,3 +51,17 @@ def warehouse(pg_server: str) -> Iterator[tuple[str, str]]:
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_source_url(pg_server: str) -> Iterator[str]:
+    """A URL whose search_path is a new schema (the source's tables), dropped afterwards."""
+    schema = f"src_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in pg_server else "?"
+    try:
+        yield f"{pg_server}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

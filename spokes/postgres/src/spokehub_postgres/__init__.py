@@ -10,15 +10,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spokehub_contracts import Destination, hookimpl
+from spokehub_contracts import Destination, Source, hookimpl
 
 from ._config import PostgresConfig
 from ._destination import PostgresDestination
+from ._source import PostgresSource
+from ._source_config import PostgresSourceConfig, SourceStream
 
-__all__ = ["PostgresConfig", "PostgresDestination", "register_destinations"]
+__all__ = [
+    "PostgresConfig",
+    "PostgresDestination",
+    "PostgresSource",
+    "PostgresSourceConfig",
+    "SourceStream",
+    "register_destinations",
+    "register_sources",
+]
 
 
 @hookimpl
 def register_destinations(register: Callable[[type[Destination]], None]) -> None:
     """Hand :class:`PostgresDestination` to the hub."""
     register(PostgresDestination)
+
+
+@hookimpl
+def register_sources(register: Callable[[type[Source]], None]) -> None:
+    """Hand :class:`PostgresSource` to the hub."""
+    register(PostgresSource)

@@ -96,3 +96,21 @@ def feed(engine: Engine, messages: list[dict[str, Any]], source: str = "web") ->
         for i, m in enumerate(messages)
     ]
     return write_messages(engine, source, accepted, dedup_window=3600).stored
+
+
+def feed_records(engine: Engine, records: list[Any], source: str = "web") -> None:
+    """Put pulled records (``SourceRecord``) into the inbox, as a sync run does."""
+    from spokehub.store.driver_sql import utcnow
+    from spokehub.store.tables import inbox
+
+    with engine.begin() as conn:
+        for r in records:
+            conn.execute(
+                inbox.insert(),
+                {
+                    "connection": source,
+                    "kind": "record",
+                    "body": r.model_dump_json(),
+                    "received_at": utcnow(),
+                },
+            )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .conditions import Dependencies, Facts, dependencies, evaluate, windows
 from .definitions import Audience
@@ -63,6 +63,13 @@ class AudienceIndex:
                 self._on_accounts.add(name)
         #: Audiences whose truth can change with time alone (an event window).
         self.timed = {name for name, deps in self.deps.items() if deps.timed}
+        # A profile the batch created holds for these before anything is known about it
+        # (``not: {event: Order Completed}``): whatever a change touched, they are
+        # decided for it. An empty profile has no events, so any moment will do.
+        empty, anytime = Facts(), datetime(2000, 1, 1, tzinfo=UTC)
+        self._vacuous = {
+            name for name, a in self.audiences.items() if evaluate(a.where, empty, anytime)
+        }
 
     def __bool__(self) -> bool:
         return bool(self.audiences)
@@ -71,7 +78,7 @@ class AudienceIndex:
         """The audiences ``touched`` can move."""
         if touched.everything:
             return set(self.audiences)
-        out: set[str] = set()
+        out = set(self._vacuous)
         for keys, table in (
             (touched.traits, self._by_trait),
             (touched.scores, self._by_score),

@@ -23,7 +23,16 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from spokehub.store.driver_sql import utcnow
-from spokehub_contracts import AuthError, Change, CheckStatus, Destination, Forget, Throttled
+from spokehub_contracts import (
+    AuthError,
+    Change,
+    CheckStatus,
+    Delivered,
+    Destination,
+    Forget,
+    Throttled,
+    UpsertPerson,
+)
 
 from ..config import Project, Route
 from ..http_runtime import prepare_vendor_http
@@ -40,6 +49,7 @@ from .record import SUPERSEDED, CallLog, Result, finish
 from .send import Answer, Sender, summary
 from .settings import DeliverySettings
 from .verdicts import dead, judge
+from .writeback import WriteBack, write_back
 
 log = get_logger("spokehub.delivery")
 
@@ -101,6 +111,7 @@ class Lane:
         self.accepts = frozenset(caps.record_kinds)
         self.can_delete = caps.can_delete
         self.coalesces = caps.upserts
+        self.external_id_type = caps.external_id_type
         self.pacer = Pacer(caps.rate_limit)
         self.paused = False
         self._failures = 0
@@ -235,7 +246,7 @@ class Lane:
         unsent = [row.id for row in claimed]
         try:
             async with self._keep_lease(unsent):
-                results, to_release, calls, lane_error = await self._deliver(claimed)
+                results, to_release, calls, lane_error, found = await self._deliver(claimed)
             more = (
                 stop is not None
                 and not stop.is_set()
@@ -254,6 +265,7 @@ class Lane:
                     to_release,
                     claim_next=self.batch_size if more else 0,
                     lease_seconds=self.settings.lease_seconds,
+                    write_backs=found,
                 )
             )
             try:
@@ -290,7 +302,9 @@ class Lane:
 
     async def _deliver(
         self, claimed: Sequence[Claimed]
-    ) -> tuple[list[Result], list[int], list[CallLog], str | None]:
+    ) -> tuple[list[Result], list[int], list[CallLog], str | None, list[WriteBack]]:
+        """Send one batch; answer each row's new state, the rows to hand back unsent, the
+        calls made, the lane's error, and the vendor ids to write back to the hub."""
         now = utcnow()
         results: list[Result] = []
         to_release: list[int] = []
@@ -380,7 +394,29 @@ class Lane:
                 by_row[old] = mirrored
         results.extend(by_row.values())
         lane_error = await self._lane_effects([answer for _, answer in answered])
-        return results, to_release, sender.calls, lane_error
+        found = self._write_backs(answered, {row_id: c for row_id, _, c in writes})
+        return results, to_release, sender.calls, lane_error, found
+
+    def _write_backs(
+        self, answered: Sequence[tuple[Claimed, Answer | None]], sent: Mapping[int, Change]
+    ) -> list[WriteBack]:
+        """The vendor ids a destination that declares their identifier type answered for
+        the people it upserted."""
+        id_type = self.external_id_type
+        if id_type is None:
+            return []
+        found = []
+        for row, answer in answered:
+            change = sent.get(row.id)
+            if (
+                isinstance(answer, Delivered)
+                and answer.external_id
+                and isinstance(change, UpsertPerson)
+            ):
+                w = write_back(change, answer.external_id, id_type)
+                if w is not None:
+                    found.append(w)
+        return found
 
     async def _forget(self, items: Sequence[Change]) -> list[Any]:
         outcome = await self.spoke.forget(items[0].identifiers)

@@ -19,6 +19,7 @@ from spokehub.store.driver_sql import cursor, insert_sql, marks, transaction
 
 from .claim import Claimed, claim_in, release_in
 from .state import clean, note_error
+from .writeback import WriteBack, write_backs_in
 
 SUPERSEDED = "superseded by outbox row"
 
@@ -157,12 +158,15 @@ def finish(
     *,
     claim_next: int = 0,
     lease_seconds: float = 0.0,
+    write_backs: Sequence[WriteBack] = (),
 ) -> list[Claimed]:
-    """Record a finished batch, hand back its unsent rows and, with ``claim_next``,
-    claim the lane's next batch of up to that many rows, all in one transaction (one
-    write lock, one commit)."""
+    """Record a finished batch, store the vendor ids it answered in the inbox
+    (``write_backs``), hand back its unsent rows and, with ``claim_next``, claim the
+    lane's next batch of up to that many rows, all in one transaction (one write lock,
+    one commit)."""
     with transaction(engine) as conn:
         record_in(conn, destination, results, calls, lane_error)
+        write_backs_in(conn, destination, write_backs)
         release_in(conn, to_release)
         if claim_next:
             return claim_in(conn, destination, claim_next, lease_seconds)

@@ -4,6 +4,9 @@ A change goes to ``route.to`` when its kind is in ``route.kinds``, its source co
 is in ``route.from`` (or the route names no sources) and, for events, its name is in
 ``route.events`` (or the route names no events). One outbox row per (destination, change):
 two routes to the same destination send it once, under the first matching route.
+
+A change never goes back to the connection its record came from: a destination's own
+answer (the vendor id it wrote back through the inbox) must not be sent to it again.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class Router:
         out: list[Target] = []
         seen: set[str] = set()
         for name, route in self._routes:
-            if route.to in seen or kind not in route.kinds:
+            if route.to in seen or route.to == source or kind not in route.kinds:
                 continue
             if route.sources is not None and source not in route.sources:
                 continue

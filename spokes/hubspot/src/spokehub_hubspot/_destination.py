@@ -125,6 +125,8 @@ class HubSpotDestination(Destination):
         identifier_types=("email", CONTACT_ID_TYPE),
         can_delete=True,
         base_url=PRODUCTION_URL,
+        # Each delivered contact answers its HubSpot id; the hub records it on the contact.
+        external_id_type=CONTACT_ID_TYPE,
     )
 
     config: HubSpotConfig

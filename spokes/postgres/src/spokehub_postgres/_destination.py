@@ -443,14 +443,7 @@ class PostgresDestination(Destination):
                 },
                 now,
             )
-        if change.scores:
-            # Scores come whole: one the profile no longer has is gone from it.
-            await cur.execute(
-                sql.SQL("DELETE FROM {} WHERE contact_id = %s AND NOT (name = ANY(%s))").format(
-                    self._table(SCORES_TABLE)
-                ),
-                (change.contact_id, sorted(change.scores)),
-            )
+        await self._drop_others(cur, SCORES_TABLE, "name", change.contact_id, change.scores)
 
     async def _consents(
         self, cur: psycopg.AsyncCursor[Any], change: UpsertPerson, now: datetime
@@ -467,6 +460,19 @@ class PostgresDestination(Destination):
                 },
                 now,
             )
+        await self._drop_others(cur, CONSENTS_TABLE, "purpose", change.contact_id, change.consents)
+
+    async def _drop_others(
+        self, cur: psycopg.AsyncCursor[Any], table: str, key: str, contact_id: Any, kept: Any
+    ) -> None:
+        # An upsert_person carries the whole profile: a score or consent it does not name
+        # is gone from the profile.
+        await cur.execute(
+            sql.SQL("DELETE FROM {} WHERE contact_id = %s AND NOT ({} = ANY(%s))").format(
+                self._table(table), sql.Identifier(key)
+            ),
+            (contact_id, sorted(kept)),
+        )
 
     async def _membership(
         self, cur: psycopg.AsyncCursor[Any], change: UpsertMembership, now: datetime

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -195,6 +195,13 @@ class Connection(_Strict):
     write_keys: list[Credential] = Field(default_factory=list)
     schedule: float | None = Field(default=None, gt=0, description="pull every N seconds")
     config: dict[str, Any] = Field(default_factory=dict)
+    purposes: list[ConsentPurpose] | None = Field(
+        default=None,
+        description=(
+            "consent purposes every send to this destination serves (checked before each "
+            "send); unset takes the spoke's suggestion, [] serves none"
+        ),
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> Connection:
@@ -202,7 +209,22 @@ class Connection(_Strict):
             raise ValueError("a destination needs 'spoke'")
         if self.kind == "destination" and self.write_keys:
             raise ValueError("write_keys belong to sources only")
+        if self.kind == "source" and self.purposes is not None:
+            raise ValueError("purposes belong to destinations only")
         return self
+
+
+class ConsentSettings(_Strict):
+    """How consent reaches the hub besides its own records.
+
+    ``categories`` maps the consent categories of Segment's ``context.consent.
+    categoryPreferences`` (``Advertising``, ``Analytics``, …, as a consent manager names
+    them) to the hub's purposes. A call's preferences decide every mapped category: true
+    grants, false or absent denies, so an empty object denies them all (as Segment reads
+    it). Categories that are not mapped are ignored.
+    """
+
+    categories: dict[str, ConsentPurpose] = Field(default_factory=dict)
 
 
 class Route(_Strict):
@@ -234,6 +256,7 @@ class Project(_Strict):
     connections: dict[str, Connection] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     identity: IdentityRules = Field(default_factory=IdentityRules)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
     contract: dict[str, Any] | str | None = Field(
         default=None, description="the data contract, or the path of a contract file"
     )
@@ -266,6 +289,15 @@ class Project(_Strict):
 
     def destinations(self) -> dict[str, Connection]:
         return {n: c for n, c in self.connections.items() if c.kind == "destination"}
+
+    def purposes_of(self, name: str, suggested: Sequence[str] = ()) -> tuple[str, ...]:
+        """The consent purposes the destination connection ``name`` serves: its own
+        ``purposes:`` when set, otherwise ``suggested`` (its spoke's
+        ``Capabilities.purposes``)."""
+        conn = self.connections.get(name)
+        if conn is not None and conn.purposes is not None:
+            return tuple(p.value for p in conn.purposes)
+        return tuple(suggested)
 
     def source_for_write_key(self, key: str) -> str | None:
         """The source ``key`` is a write key of, or ``None``, found with the same work

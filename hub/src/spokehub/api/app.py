@@ -13,7 +13,7 @@ from ..ingest import IngestSettings
 from ..ingest.backpressure import Backpressure
 from ..ingest.group import GroupWriter
 from ..registry import Registry
-from . import deliveries, health, ingestion, profiles, syncs, webhooks
+from . import consent, deliveries, health, ingestion, profiles, syncs, webhooks
 from .cors import install_cors
 from .errors import install_error_handlers
 from .metrics import Metrics
@@ -66,6 +66,7 @@ def create_app(
     app.include_router(ingestion.router)
     app.include_router(webhooks.router)
     app.include_router(profiles.router)
+    app.include_router(consent.router)
     app.include_router(deliveries.router)
     app.include_router(syncs.router)
     app.include_router(health.router)

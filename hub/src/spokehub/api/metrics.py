@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from ..datacontract.store import violation_totals
+from ..delivery.state import read_lanes
 from ..ingest.backpressure import BACKLOG_FULL, DISK_FULL, Backpressure
 from ..store.driver_sql import transaction
 from ..store.tables import inbox, outbox
@@ -36,6 +37,11 @@ class StoreCollector(Collector):
             "Outbox rows not yet delivered, per destination",
             labels=["destination"],
         )
+        suppressed = GaugeMetricFamily(
+            "spokehub_outbox_suppressed",
+            "Outbox rows consent held back, per destination and denied purpose",
+            labels=["destination", "purpose"],
+        )
         try:
             with transaction(self.engine, readonly=True) as conn:
                 # The first pending row by id is the oldest: one probe of the (status, id)
@@ -54,6 +60,17 @@ class StoreCollector(Collector):
                     .where(outbox.c.status.in_(("pending", "inflight", "retry")))
                     .group_by(outbox.c.destination)
                 ).all()
+                # Per lane, so each count walks the (destination, status) index instead
+                # of the whole outbox.
+                held = [
+                    (name, purpose, n)
+                    for name in read_lanes(conn)
+                    for purpose, n in conn.execute(
+                        select(outbox.c.purpose, func.count())
+                        .where(outbox.c.destination == name, outbox.c.status == "suppressed")
+                        .group_by(outbox.c.purpose)
+                    )
+                ]
         except Exception:  # a scrape must not fail because the store is busy
             return
         if oldest is not None:
@@ -65,9 +82,12 @@ class StoreCollector(Collector):
         backlog.add_metric([], float(pending))
         for destination, count in rows:
             depth.add_metric([destination], float(count))
+        for destination, purpose, count in held:
+            suppressed.add_metric([destination, purpose or ""], float(count))
         yield lag
         yield backlog
         yield depth
+        yield suppressed
         yield from self._violations()
         yield from self._sync_runs()
 

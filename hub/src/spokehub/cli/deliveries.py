@@ -30,7 +30,8 @@ def status_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Per lane: queue depth, rate, oldest pending age, last error, running or paused."""
+    """Per lane: queue depth, rate, oldest pending age, dead letters, items consent held
+    back (by purpose), last error, running or paused."""
     st = state(ctx)
     lanes = lane_status(store_engine(st), st.project.destinations())
     if as_json:
@@ -49,10 +50,17 @@ def status_command(
             f"{lane.rate_per_second:g}",
             oldest,
             str(lane.dead),
-            str(lane.suppressed),
+            _suppressed(lane.suppressed, lane.suppressed_by_purpose),
             lane.last_error or "",
         )
     out.print(table)
+
+
+def _suppressed(total: int, by_purpose: dict[str, int]) -> str:
+    if not by_purpose:
+        return str(total)
+    parts = ", ".join(f"{purpose} {n}" for purpose, n in sorted(by_purpose.items()))
+    return f"{total} ({parts})"
 
 
 @app.command("replay")

@@ -63,7 +63,8 @@ def show(
     ref: Annotated[str, typer.Argument(help="contact ID or TYPE:VALUE")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Show a profile: identifiers, traits with their source, memberships, consents, scores."""
+    """Show a profile: identifiers, traits with their source, memberships, consents (the
+    current decision per purpose and the history it comes from), scores."""
     st = state(ctx)
     rules = st.project.identity
     with _connection(st) as conn:
@@ -97,6 +98,26 @@ def show(
         table = Table("purpose", "granted", "source", "recorded", title="consents")
         for purpose, c in sorted(view.consents.items()):
             table.add_row(purpose, "yes" if c.granted else "no", c.source, _when(c.recorded_at))
+        out.print(table)
+    if view.consent_history:
+        table = Table(
+            "recorded",
+            "purpose",
+            "granted",
+            "source",
+            "evidence",
+            "received",
+            title="consent history",
+        )
+        for e in view.consent_history:
+            table.add_row(
+                _when(e.recorded_at),
+                e.purpose,
+                "yes" if e.granted else "no",
+                e.source,
+                e.evidence or "—",
+                _when(e.received_at),
+            )
         out.print(table)
     if view.scores:
         table = Table("score", "value", "model", "computed", title="scores")

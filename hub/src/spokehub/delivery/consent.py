@@ -1,12 +1,14 @@
-"""The consent gate: may this item go to this destination for the purpose it serves?
+"""The consent gate: may this item go to this destination for the purposes it serves?
 
 Checked at send time, not at routing time, so a consent withdrawn while an item waited
-in the outbox (or in a retry) is still honoured. The rule today: an item is suppressed
-when the profile holds a *denial* for the item's purpose. Items without a purpose, items
-of anonymous rows and ``forget`` requests (erasure must always go out) are never held
-back, and a purpose with no recorded decision passes; the privacy work refines these
-rules in :func:`suppression_reason`. A suppressed item is recorded as ``suppressed`` with
-the reason, never dropped silently.
+in the outbox (or in a retry) is still honoured. An item serves its route's ``purpose:``
+when the route names one, otherwise every purpose of its destination connection
+(``purposes:``, or the spoke's suggestion). It is suppressed when the profile's current
+decision for any of those purposes is a denial. A purpose with no recorded decision
+passes (opt-out, as Segment's and RudderStack's consent filters read it), and
+``forget`` and ``consent`` changes are never held back: an erasure and a withdrawal must
+reach the tool however the person decided. A suppressed item is recorded as
+``suppressed`` with the purpose and the reason, never dropped silently.
 
 :func:`read_consents` is the only place delivery reads consent decisions from the
 profile store.
@@ -45,12 +47,27 @@ def read_consents(engine: Engine, contact_ids: Sequence[str]) -> dict[str, dict[
     return found
 
 
+#: Change kinds that go out whatever the profile decided.
+UNGATED_KINDS = frozenset({"forget", "consent"})
+
+
+def denied_purpose(
+    kind: str, purposes: Sequence[str], decisions: Mapping[str, bool] | None
+) -> str | None:
+    """The first of ``purposes`` the profile denied, or ``None`` when the item may go."""
+    if kind in UNGATED_KINDS or not purposes or not decisions:
+        return None
+    return next((p for p in purposes if decisions.get(p) is False), None)
+
+
 def suppression_reason(
     kind: str, purpose: str | None, decisions: Mapping[str, bool] | None
 ) -> str | None:
-    """Why the item must not be sent, or ``None`` when it may be."""
-    if kind == "forget" or purpose is None or not decisions:
-        return None
-    if decisions.get(purpose) is False:
-        return f"consent for {purpose} denied on the profile"
-    return None
+    """Why an item serving ``purpose`` must not be sent, or ``None`` when it may be."""
+    denied = denied_purpose(kind, (purpose,) if purpose else (), decisions)
+    return None if denied is None else reason_for(denied)
+
+
+def reason_for(purpose: str) -> str:
+    """The recorded reason of an item suppressed for ``purpose``."""
+    return f"consent for {purpose} denied on the profile"

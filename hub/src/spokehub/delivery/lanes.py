@@ -1,11 +1,12 @@
 """Delivery lanes: one async worker per destination connection.
 
 A lane claims due outbox rows up to the destination's batch size, drops what consent
-forbids (recording it ``suppressed``), applies the route's field mapping, coalesces
-upserts, calls ``write()`` at the destination's pace and records every item's outcome.
-Lanes share nothing but the store: a slow, failing, throttled or paused destination
-holds back only its own lane, and ingestion never waits on delivery. All store work runs
-in worker threads so that one lane's transaction never blocks another lane's I/O.
+forbids for the purposes the send serves (recording it ``suppressed`` with the purpose),
+applies the route's field mapping, coalesces upserts, calls ``write()`` at the
+destination's pace and records every item's outcome. Lanes share nothing but the store:
+a slow, failing, throttled or paused destination holds back only its own lane, and
+ingestion never waits on delivery. All store work runs in worker threads so that one
+lane's transaction never blocks another lane's I/O.
 
 :func:`run_lanes` is what ``spokehub serve`` starts.
 """
@@ -42,7 +43,7 @@ from . import state as lane_state
 from .backoff import next_delay
 from .claim import Claimed, claim, release, renew
 from .coalesce import coalesce
-from .consent import ConsentReader, read_consents, suppression_reason
+from .consent import UNGATED_KINDS, ConsentReader, denied_purpose, read_consents, reason_for
 from .mapping import apply_mapping
 from .pacing import Pacer, wait_or_stop
 from .record import SUPERSEDED, CallLog, Result, finish
@@ -98,15 +99,18 @@ class Lane:
         settings: DeliverySettings | None = None,
         consent_reader: ConsentReader = read_consents,
         rng: random.Random | None = None,
+        purposes: Sequence[str] | None = None,
     ) -> None:
         self.engine = engine
         self.connection = connection
         self.spoke = spoke
         self.routes = dict(routes or {})
+        caps = type(spoke).capabilities
+        #: What every send serves unless its route names a purpose of its own.
+        self.purposes = tuple(caps.purposes if purposes is None else purposes)
         self.settings = settings or DeliverySettings()
         self.consent_reader = consent_reader
         self.rng = rng or random.Random()
-        caps = type(spoke).capabilities
         self.batch_size = caps.batch_size
         self.accepts = frozenset(caps.record_kinds)
         self.can_delete = caps.can_delete
@@ -311,7 +315,7 @@ class Lane:
 
         # One pass over the batch: parse, hold back a repeated item id, and note whose
         # consent decides something (only items that serve a purpose can be held back).
-        parsed: list[tuple[Claimed, Change, RouteRule | None, str | None]] = []
+        parsed: list[tuple[Claimed, Change, RouteRule | None, tuple[str, ...]]] = []
         seen_items: set[str] = set()
         asking: set[str] = set()
         routes = self.routes
@@ -334,24 +338,32 @@ class Lane:
             seen_items.add(change.item_id)
             rule = routes.get(row.route or "") if routes else None
             purpose = row.purpose or (rule.purpose if rule else None)
-            if purpose is not None and row.contact_id and row.kind != "forget":
+            purposes = (purpose,) if purpose else self.purposes
+            if purposes and row.contact_id and row.kind not in UNGATED_KINDS:
                 asking.add(row.contact_id)
-            parsed.append((row, change, rule, purpose))
+            parsed.append((row, change, rule, purposes))
 
         decisions: Mapping[str, Mapping[str, bool]] = {}
         if asking:
             decisions = await asyncio.to_thread(self.consent_reader, self.engine, sorted(asking))
         writes: list[tuple[int, str | None, Change]] = []
         forgets: list[tuple[Claimed, Change]] = []
-        for row, change, rule, purpose in parsed:
-            reason = (
-                suppression_reason(row.kind, purpose, decisions.get(row.contact_id or ""))
+        for row, change, rule, purposes in parsed:
+            denied = (
+                denied_purpose(row.kind, purposes, decisions.get(row.contact_id or ""))
                 if decisions
                 else None
             )
-            if reason:
+            if denied:
                 results.append(
-                    Result(row.id, "suppressed", row.attempts, finished_at=now, error=reason)
+                    Result(
+                        row.id,
+                        "suppressed",
+                        row.attempts,
+                        finished_at=now,
+                        error=reason_for(denied),
+                        purpose=denied,
+                    )
                 )
             elif not self.accepts or change.kind in self.accepts:
                 mapped = apply_mapping(change, rule.mapping) if rule else change
@@ -506,6 +518,7 @@ def build_lanes(
                 routes=route_rules(project, name),
                 settings=settings,
                 consent_reader=consent_reader,
+                purposes=project.purposes_of(name, cls.capabilities.purposes),
             )
         )
     return lanes

@@ -35,6 +35,8 @@ class Result:
     finished_at: datetime | None = None
     error: str | None = None
     external_id: str | None = None
+    #: suppressed only: the consent purpose the profile denied.
+    purpose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,13 @@ def record_in(
     cur = cursor(conn)
     stamp = cur.driver.stamp
     # A row takes three parameters at most (its id, and its vendor id with the id again)
-    # beside the five the group shares.
-    per_statement = cur.driver.rows_per_statement(3, shared=5)
+    # beside the six the group shares.
+    per_statement = cur.driver.rows_per_statement(3, shared=6)
     groups: dict[tuple[Any, ...], list[Result]] = {}
     for r in results:
-        groups.setdefault((r.status, r.attempts, r.due_at, r.finished_at, r.error), []).append(r)
-    for (status, attempts, due_at, finished_at, error), members in groups.items():
+        key = (r.status, r.attempts, r.due_at, r.finished_at, r.error, r.purpose)
+        groups.setdefault(key, []).append(r)
+    for (status, attempts, due_at, finished_at, error, purpose), members in groups.items():
         shared = (
             status,
             attempts,
@@ -106,6 +109,8 @@ def record_in(
             None if due_at is None else stamp(due_at),
             None if finished_at is None else stamp(finished_at),
             clean(error) if error else None,
+            # A suppressed row names the purpose it was held back for.
+            purpose,
         )
         for start in range(0, len(members), per_statement):
             part = members[start : start + per_statement]
@@ -123,7 +128,8 @@ def record_in(
             params += [r.id for r in part]
             cur.run(
                 "UPDATE outbox SET status = ?, attempts = ?, due_at = COALESCE(?, due_at),"
-                f" finished_at = ?, last_error = ?, claimed_until = NULL{vendor_ids}"
+                f" finished_at = ?, last_error = ?, purpose = COALESCE(?, purpose),"
+                f" claimed_until = NULL{vendor_ids}"
                 f" WHERE id IN ({marks(len(part))}) AND status = 'inflight'",
                 tuple(params),
             )

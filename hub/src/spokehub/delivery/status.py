@@ -1,5 +1,6 @@
 """What ``spokehub deliveries status`` and ``GET /v1/deliveries/status`` show per lane:
-queue depth, delivery rate, age of the oldest waiting item, dead letters, last error,
+queue depth, delivery rate, age of the oldest waiting item, dead letters, items consent
+held back (by purpose), last error,
 and whether the lane is running, paused (and why) or stopped."""
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class LaneStatus(BaseModel):
     delivered: int = 0
     dead: int = 0
     suppressed: int = 0
+    #: The suppressed items by the consent purpose the profile denied.
+    suppressed_by_purpose: dict[str, int] = {}
     rate_per_second: float = 0.0  # items finished as delivered over the last minute
     oldest_pending_seconds: float | None = None
     last_error: str | None = None
@@ -63,7 +66,15 @@ def lane_status(
                 .group_by(outbox.c.destination)
             ).all()
         )
+        held = conn.execute(
+            select(outbox.c.destination, outbox.c.purpose, func.count())
+            .where(outbox.c.status == "suppressed")
+            .group_by(outbox.c.destination, outbox.c.purpose)
+        ).all()
         lanes = read_lanes(conn)
+    by_purpose: dict[str, dict[str, int]] = {}
+    for destination, purpose, count in held:
+        by_purpose.setdefault(destination, {})[purpose or "(none)"] = count
     names = set(connections) | {d for d, _, _ in counts} | set(lanes)
     by_status: dict[str, dict[str, int]] = {}
     for destination, status, count in counts:
@@ -89,6 +100,7 @@ def lane_status(
                 delivered=seen.get("delivered", 0),
                 dead=seen.get("dead", 0),
                 suppressed=seen.get("suppressed", 0),
+                suppressed_by_purpose=by_purpose.get(name, {}),
                 rate_per_second=round(recent.get(name, 0) / RATE_WINDOW.total_seconds(), 2),
                 oldest_pending_seconds=(
                     None if first is None else round((now - utc(first)).total_seconds(), 1)

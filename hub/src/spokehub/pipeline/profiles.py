@@ -10,18 +10,21 @@ destinations can upsert latest-wins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from spokehub_contracts import (
     Account,
     Consent,
+    ConsentChanged,
+    ConsentPurpose,
     Event,
     EventType,
+    Identifier,
     Membership,
     Person,
     ScoredTrait,
@@ -32,6 +35,7 @@ from spokehub_contracts import (
 )
 
 from ..identity import Evidence, IdentityRules
+from ..identity.tables import identifiers as identifier_table
 from ..profiles import (
     add_membership,
     apply_traits,
@@ -117,10 +121,16 @@ def apply_record(
     record: SourceRecord,
     contact_id: str | None,
     received_at: datetime,
+    consent_categories: Mapping[str, ConsentPurpose] | None = None,
 ) -> Applied:
     """Update the profile store with ``record`` and return what destinations must receive.
 
     :param item_prefix: unique per inbox row; item IDs are ``{item_prefix}:{n}``.
+    :param consent_categories: Segment consent categories mapped to purposes; a Segment
+        call's ``context.consent.categoryPreferences`` decides each mapped one.
+
+    A consent decision that changes the profile's current state yields a
+    :class:`ConsentChanged` for the destinations that keep a subscription status.
     """
     applied = Applied()
     data = record.data
@@ -135,7 +145,24 @@ def apply_record(
             return
         applied.changes.append(whole_person(conn, rules, contact_id, item_id(), identifiers))
 
+    def consent(decision: Consent, evidence: str | None, repeats: bool = True) -> None:
+        if contact_id is None:
+            return
+        if set_consent(conn, contact_id, decision, evidence=evidence, repeats=repeats):
+            applied.changes.append(
+                ConsentChanged(
+                    item_id=item_id(),
+                    contact_id=contact_id,
+                    identifiers=_identifiers_of(conn, contact_id) or identifiers,
+                    consent=decision,
+                )
+            )
+
     if isinstance(data, Event):
+        if consent_categories:
+            for decision in segment_consents(data, consent_categories, connection, observed):
+                # Every call carries the object: only a change of mind enters the ledger.
+                consent(decision, data.message_id, repeats=False)
         _apply_event(
             conn,
             rules,
@@ -167,12 +194,47 @@ def apply_record(
                 )
             )
     elif isinstance(data, Consent):
-        if contact_id is not None:
-            set_consent(conn, contact_id, data)
+        consent(data, record.record_id)
     elif isinstance(data, ScoredTrait) and contact_id is not None:
         set_scores(conn, contact_id, [data])
         upsert_person()
     return applied
+
+
+def segment_consents(
+    event: Event,
+    categories: Mapping[str, ConsentPurpose],
+    connection: str,
+    observed: datetime,
+) -> list[Consent]:
+    """The decisions a Segment call's ``context.consent.categoryPreferences`` makes about
+    the mapped ``categories``: true grants; false, absent or not a boolean denies (an
+    empty object denies every mapped category, as Segment reads it). A call without the
+    object decides nothing."""
+    block = event.context.get("consent")
+    prefs = block.get("categoryPreferences") if isinstance(block, dict) else None
+    if not isinstance(prefs, dict):
+        return []
+    decided: dict[ConsentPurpose, bool] = {}
+    for category, purpose in categories.items():
+        granted = prefs.get(category) is True
+        # Two categories on one purpose: a denial of either denies it.
+        decided[purpose] = decided.get(purpose, True) and granted
+    return [
+        Consent(purpose=purpose, granted=granted, source=connection, recorded_at=observed)
+        for purpose, granted in decided.items()
+    ]
+
+
+def _identifiers_of(conn: Connection, contact_id: str) -> tuple[Identifier, ...]:
+    """Every identifier of the profile, so that a tool finds the person whichever one it
+    keys on (a consent decision may arrive with a tool's own id alone)."""
+    i = identifier_table.c
+    rows = conn.execute(
+        select(i.type, i.value).where(i.contact_id == contact_id).order_by(i.type, i.id)
+    )
+    # Stored values are normalized already.
+    return tuple(Identifier.model_construct(type=t, value=v) for t, v in rows)
 
 
 def _apply_event(

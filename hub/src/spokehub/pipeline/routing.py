@@ -7,6 +7,10 @@ two routes to the same destination send it once, under the first matching route.
 
 A change never goes back to the connection its record came from: a destination's own
 answer (the vendor id it wrote back through the inbox) must not be sent to it again.
+
+A ``consent`` change needs no route: it goes to every destination connection whose spoke
+accepts the kind (a denial must reach every tool that keeps a subscription status,
+whichever tool it came from), under the route name :data:`CONSENT_ROUTE`.
 """
 
 from __future__ import annotations
@@ -18,10 +22,29 @@ from typing import Any
 from spokehub_contracts import TrackEvent
 
 from ..config import Project, Route
+from ..registry import Registry
 
 #: The columns of an outbox row as :meth:`Router.outbox_rows` gives it; the pipeline adds
 #: when it was made and when it is due.
 OUTBOX_COLUMNS = ("destination", "route", "contact_id", "kind", "purpose", "item")
+
+
+#: The route name of the consent changes the hub sends on its own.
+CONSENT_ROUTE = "(consent)"
+
+
+def consent_destinations(project: Project, registry: Registry) -> tuple[str, ...]:
+    """The destination connections whose installed spoke accepts ``consent`` changes (a
+    spoke that lists no kinds accepts every kind)."""
+    found: list[str] = []
+    for name, conn in sorted(project.destinations().items()):
+        registered = registry.destinations.get(conn.spoke or "")
+        if registered is None:
+            continue
+        kinds = registered.cls.capabilities.record_kinds
+        if not kinds or "consent" in kinds:
+            found.append(name)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -36,13 +59,16 @@ class Target:
 class Router:
     """The project's routes, compiled for fast matching in the pipeline's hot loop."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, consent_to: Sequence[str] = ()) -> None:
         self._routes: list[tuple[str, Route]] = [
             (route.name or str(i), route) for i, route in enumerate(project.routes)
         ]
+        self._consent = [Target(name, CONSENT_ROUTE, None) for name in consent_to]
 
     def targets(self, kind: str, source: str, event_name: str | None = None) -> list[Target]:
         """The destinations a change of ``kind`` from ``source`` goes to, once each."""
+        if kind == "consent":
+            return [t for t in self._consent if t.destination != source]
         out: list[Target] = []
         seen: set[str] = set()
         for name, route in self._routes:

@@ -34,7 +34,7 @@ from .activation import ActivationHook
 from .claims import InboxRow, claim
 from .profiles import EVENT_COLUMNS, apply_record, resolve
 from .records import to_record
-from .routing import OUTBOX_COLUMNS, Router
+from .routing import OUTBOX_COLUMNS, Router, consent_destinations
 from .screening import ContractScreen, count
 from .violations import RecordRejected, from_validation_error
 
@@ -116,8 +116,9 @@ class Pipeline:
         self.project = project
         self.batch_size = batch_size
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
-        self.router = Router(project)
+        self.router = Router(project, consent_destinations(project, registry))
         self.rules = project.identity
+        self.consent_categories = dict(project.consent.categories)
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
         self.screen = ContractScreen(_live_contract(engine, project))
@@ -303,6 +304,7 @@ class Pipeline:
                 record,
                 contact_ids.get(str(row.id)),
                 row.received_at,
+                self.consent_categories,
             )
             try:
                 if careful:

@@ -8,6 +8,7 @@ combined row keeps, per table:
 - traits (per trait and connection): the later latest value and the earlier first value,
   so every survivorship policy sees the union of both histories;
 - consents (per purpose): the later decision; on a tie, the denial (the careful choice);
+  the absorbed profile's consent ledger follows it to the survivor, entry for entry;
 - scores (per name): the later computation;
 - memberships: all of them (a person's history is never dropped).
 """
@@ -23,7 +24,7 @@ from spokehub.identity import Evidence, IdentityRules, ResolveResult
 from spokehub.identity.resolve import resolve_batch
 from spokehub.store.driver_sql import chunks, utc
 
-from .tables import consents, memberships, scores, traits
+from .tables import consent_ledger, consents, memberships, scores, traits
 
 
 def _rows(conn: Connection, table: Any, contact_ids: list[str]) -> list[dict[str, Any]]:
@@ -79,19 +80,22 @@ def _combine_scores(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def merge_profile_data(conn: Connection, absorbed_to: Mapping[str, str]) -> None:
-    """Move traits, consents, scores and memberships of each absorbed contact ID (key) to
-    its survivor (value), combining clashing rows as the module docstring says."""
+    """Move traits, consents (and their ledger), scores and memberships of each absorbed
+    contact ID (key) to its survivor (value), combining clashing rows as the module
+    docstring says."""
     if not absorbed_to:
         return
     _merge_table(conn, traits, absorbed_to, ("name", "connection"), _combine_traits)
     _merge_table(conn, consents, absorbed_to, ("purpose",), _combine_consents)
     _merge_table(conn, scores, absorbed_to, ("name",), _combine_scores)
-    conn.execute(
-        update(memberships)
-        .where(memberships.c.contact_id == bindparam("a"))
-        .values(contact_id=bindparam("s")),
-        [{"a": a, "s": s} for a, s in absorbed_to.items()],
-    )
+    moves = [{"a": a, "s": s} for a, s in absorbed_to.items()]
+    for table in (memberships, consent_ledger):
+        conn.execute(
+            update(table)
+            .where(table.c.contact_id == bindparam("a"))
+            .values(contact_id=bindparam("s")),
+            moves,
+        )
 
 
 def resolve_profiles(

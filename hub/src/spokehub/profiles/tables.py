@@ -1,6 +1,8 @@
-"""Profile tables: traits with provenance, consents, scores, accounts and memberships.
+"""Profile tables: traits with provenance, the consent ledger and current consents,
+scores, accounts and memberships.
 
-Defined on the store's shared ``metadata``; migration ``0002`` creates exactly these.
+Defined on the store's shared ``metadata``; migration ``0002`` creates them, ``0701``
+adds the consent ledger.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ traits = Table(
     Column("first_observed_at", DateTime(timezone=True), nullable=False),
 )
 
-#: The current decision per purpose (the latest one recorded wins).
+#: The current decision per purpose: derived from :data:`consent_ledger` (the latest
+#: recorded decision wins; at the same instant a denial beats a grant) and kept in step with
+#: it in the same transaction, so the delivery gate reads one row per purpose.
 consents = Table(
     "consents",
     metadata,
@@ -34,6 +38,24 @@ consents = Table(
     Column("granted", Boolean, nullable=False),
     Column("source", String(200), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Every consent decision the hub was told of, appended and never rewritten (a merge moves
+#: the absorbed profile's rows to the survivor): who, which purpose, granted or denied,
+#: the connection it came through, when it was decided, the evidence (a message id, a
+#: webhook event id, an API caller's reference) and when the hub recorded it.
+consent_ledger = Table(
+    "consent_ledger",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("contact_id", CONTACT_ID, ForeignKey("profiles.contact_id"), nullable=False),
+    Column("purpose", String(64), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("evidence", String(500), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_consent_ledger_contact_id_purpose", "contact_id", "purpose"),
 )
 
 #: Model scores and computed traits (the latest computation per name wins).

@@ -1,8 +1,9 @@
 """The 360 view of one profile: identifiers, traits with provenance, accounts and
-memberships, consents, scores, recent events and audiences."""
+memberships, consents and their history, scores, recent events and audiences."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from spokehub.identity.lookup import live_contact_id
 from spokehub.identity.tables import identifier_seen, identifiers, profiles
 from spokehub.store.driver_sql import utc
 
+from .consent import history as consent_history
 from .tables import accounts, consents, memberships, scores
 from .traits import resolved_traits
 
@@ -50,6 +52,17 @@ class ConsentView(BaseModel):
     recorded_at: datetime
 
 
+class ConsentEntryView(BaseModel):
+    """One entry of the consent ledger."""
+
+    purpose: str
+    granted: bool
+    source: str
+    recorded_at: datetime
+    evidence: str | None
+    received_at: datetime
+
+
 class ScoreView(BaseModel):
     value: Any
     model: str
@@ -59,7 +72,8 @@ class ScoreView(BaseModel):
 class ProfileView(BaseModel):
     """Everything the hub knows about one person.
 
-    ``merged_ids`` are absorbed contact IDs that redirect here. ``events`` and
+    ``merged_ids`` are absorbed contact IDs that redirect here. ``consents`` is the
+    current decision per purpose, ``consent_history`` the ledger it is derived from. ``events`` and
     ``audiences`` are empty when the store has no such tables yet.
     """
 
@@ -70,6 +84,7 @@ class ProfileView(BaseModel):
     traits: dict[str, TraitView] = Field(default_factory=dict)
     memberships: list[MembershipView] = Field(default_factory=list)
     consents: dict[str, ConsentView] = Field(default_factory=dict)
+    consent_history: list[ConsentEntryView] = Field(default_factory=list)
     scores: dict[str, ScoreView] = Field(default_factory=dict)
     events: list[dict[str, Any]] = Field(default_factory=list)
     audiences: list[dict[str, Any]] = Field(default_factory=list)
@@ -167,6 +182,9 @@ def profile_view(
         view.consents[r.purpose] = ConsentView(
             granted=r.granted, source=r.source, recorded_at=utc(r.recorded_at)
         )
+    view.consent_history = [
+        ConsentEntryView(**dataclasses.asdict(entry)) for entry in consent_history(conn, live)
+    ]
     for r in conn.execute(select(scores).where(scores.c.contact_id == live)):
         view.scores[r.name] = ScoreView(
             value=r.value, model=r.model, computed_at=utc(r.computed_at)

@@ -127,6 +127,9 @@ class HubSpotDestination(Destination):
         base_url=PRODUCTION_URL,
         # Each delivered contact answers its HubSpot id; the hub records it on the contact.
         external_id_type=CONTACT_ID_TYPE,
+        # The CRM holds the customer for service (an order, a support case); a marketing
+        # opt-out reaches it as a subscription status, not as a withheld contact.
+        purposes=("service",),
     )
 
     config: HubSpotConfig

@@ -86,6 +86,8 @@ class KlaviyoDestination(Destination):
         identifier_types=("email", "phone", "user_id"),
         can_delete=True,
         base_url=PRODUCTION_URL,
+        # What Klaviyo is for: its flows and campaigns are marketing e-mail.
+        purposes=("email_marketing",),
     )
 
     config: KlaviyoConfig

@@ -76,6 +76,7 @@ class MetaAudiencesDestination(Destination):
         identifier_types=("email", "phone"),
         can_delete=True,
         base_url=PRODUCTION_URL,
+        purposes=("ads_personalization",),
     )
 
     config: MetaAudiencesConfig

@@ -10,7 +10,7 @@ from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN, HubSpotSandbox
 
 class TestHubSpotConformance(SpokeConformance):
     spoke = HubSpotDestination
-    config = {"access_token": SANDBOX_ACCESS_TOKEN}
+    config = {"access_token": SANDBOX_ACCESS_TOKEN, "subscription_ids": {"email_marketing": "7"}}
     sandbox = HubSpotSandbox
     config_schema_file = "hubspot_config_schema.json"
 

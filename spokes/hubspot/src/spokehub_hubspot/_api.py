@@ -58,6 +58,11 @@ class HubSpotApi:
         """``POST …/{type}/merge`` with ``primaryObjectId`` and ``objectIdToMerge``."""
         return f"{self.objects(object_type)}/merge"
 
+    def subscription(self, action: str) -> str:
+        """``POST /communication-preferences/v3/{subscribe|unsubscribe}``: an address's
+        status for one subscription type. The same path under every API version."""
+        return f"/communication-preferences/v3/{action}"
+
     def gdpr_delete(self) -> str:
         """``POST …/contacts/gdpr-delete``: a contact erased for good."""
         return f"{self.objects('contacts')}/gdpr-delete"

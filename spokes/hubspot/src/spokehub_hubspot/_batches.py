@@ -85,7 +85,7 @@ def _from_error(error: HubSpotError, what: str) -> Written:
     return Written(reason=f"HubSpot refused the {what}: {error.describe()}")
 
 
-def _json(response: Any, path: str) -> Any:
+def json_of(response: Any, path: str) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -147,7 +147,7 @@ async def _send(
         if exc.status_code == 400:
             return await _halving(inputs, again, lambda i: i.key, reason)
         return {item.key: Written(reason=reason) for item in inputs}
-    answer = _json(response, path)
+    answer = json_of(response, path)
     written = _read_results(answer, inputs)
     errors = batch_errors(answer)
     unnamed = [error for error in errors if not error.trace_ids()]
@@ -261,7 +261,7 @@ async def _associate(
         if exc.status_code == 400:
             return await _halving(pairs, again, lambda p: p, reason)
         return {pair: Written(reason=reason) for pair in pairs}
-    answer = _json(response, path)
+    answer = json_of(response, path)
     results = answer.get("results") if isinstance(answer, Mapping) else None
     made = {
         (str(result.get("fromObjectId")), str(result.get("toObjectId")))

@@ -8,13 +8,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from spokehub_contracts import SpokeConfig
+from spokehub_contracts import ConsentPurpose, SpokeConfig
 
 from ._api import LEGACY_VERSION, HubSpotApi, is_api_version
 
 #: HubSpot's production API host. A connection points ``base_url`` elsewhere to use the
 #: sandbox (``python -m spokehub_hubspot.testing``).
 PRODUCTION_URL = "https://api.hubapi.com"
+
+#: The legal bases HubSpot records with a subscription (its ``legalBasis`` values).
+LegalBasis = Literal[
+    "LEGITIMATE_INTEREST_PQL",
+    "LEGITIMATE_INTEREST_CLIENT",
+    "LEGITIMATE_INTEREST_OTHER",
+    "PERFORMANCE_OF_CONTRACT",
+    "CONSENT_WITH_NOTICE",
+    "NON_GDPR",
+    "PROCESS_AND_STORE",
+]
 
 #: HubSpot's contact-to-company association without a label (HubSpot defined).
 UNLABELED_CONTACT_TO_COMPANY = 279
@@ -155,6 +166,12 @@ class HubSpotConfig(SpokeConfig):
         your own.
     :param time_zone: the HubSpot account's time zone (IANA name): its daily API limit
         resets at midnight there.
+    :param subscription_ids: consent purpose (``email_marketing``, ``sms_marketing`` …)
+        → the id of the HubSpot subscription type a ``consent`` change subscribes the
+        contact's address to or unsubscribes it from.
+    :param legal_basis: the GDPR legal basis HubSpot records with a subscribe
+        (``CONSENT_WITH_NOTICE`` …); required by portals with GDPR features on.
+    :param legal_basis_explanation: the explanation HubSpot records beside it.
     """
 
     # A mistyped token is still a token: errors name the field and the rule, not the input.
@@ -171,6 +188,22 @@ class HubSpotConfig(SpokeConfig):
     association_type_id: int = Field(default=UNLABELED_CONTACT_TO_COMPANY, gt=0)
     association_category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"] = "HUBSPOT_DEFINED"
     time_zone: str = "UTC"
+    subscription_ids: dict[str, str] = Field(default_factory=dict)
+    legal_basis: LegalBasis | None = None
+    legal_basis_explanation: str = "Consent recorded by the customer data hub"
+
+    @field_validator("subscription_ids")
+    @classmethod
+    def _subscriptions(cls, value: dict[str, str]) -> dict[str, str]:
+        purposes = {p.value for p in ConsentPurpose}
+        for purpose, subscription in value.items():
+            if purpose not in purposes:
+                raise ValueError(
+                    f"{purpose!r} is no consent purpose: use one of {', '.join(sorted(purposes))}"
+                )
+            if not str(subscription).isdigit():
+                raise ValueError(f"{purpose!r}: a subscription type id is a number")
+        return value
 
     @field_validator("api_version")
     @classmethod

@@ -15,9 +15,11 @@ from spokehub_contracts import (
     Change,
     CheckResult,
     CheckStatus,
+    ConsentChanged,
     Delivered,
     Destination,
     Identifier,
+    MergeContacts,
     Outcome,
     PermanentError,
     RateLimit,
@@ -37,6 +39,7 @@ from spokehub_contracts import (
 
 from ._batches import MAX_INPUTS, BatchInput, Written, associate, dissociate, write_objects
 from ._config import PRODUCTION_URL, HubSpotConfig
+from ._contacts import change_subscription, merge_contacts
 from ._errors import BURST_WINDOW_SECONDS, hubspot_signal
 from ._mapping import (
     CONTACT_ID_TYPE,
@@ -119,6 +122,8 @@ class HubSpotDestination(Destination):
             "event",
             "audience_entered",
             "audience_exited",
+            "merge",
+            "consent",
         ),
         batch_size=MAX_INPUTS,
         rate_limit=BURST_LIMIT,
@@ -130,6 +135,7 @@ class HubSpotDestination(Destination):
         # The CRM holds the customer for service (an order, a support case); a marketing
         # opt-out reaches it as a subscription status, not as a withheld contact.
         purposes=("service",),
+        merges=True,
     )
 
     config: HubSpotConfig
@@ -180,8 +186,17 @@ class HubSpotDestination(Destination):
         :raises TransientError: HubSpot stayed unreachable or answered without JSON.
         """
         plan = _Plan()
+        # Merges first: the upserts of the same batch then find the merged contact.
         for change in batch:
-            self._plan(plan, change)
+            if isinstance(change, MergeContacts):
+                plan.outcomes[change.item_id] = await merge_contacts(
+                    self.client, self.api, change, self._emails
+                )
+        for change in batch:
+            if isinstance(change, ConsentChanged):
+                plan.outcomes[change.item_id] = await self._consent(change)
+            elif not isinstance(change, MergeContacts):
+                self._plan(plan, change)
         companies = await write_objects(
             self.client, self.api, "companies", list(plan.companies.values()), what="company"
         )
@@ -238,6 +253,20 @@ class HubSpotDestination(Destination):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+    async def _consent(self, change: ConsentChanged) -> Outcome:
+        email = contact_email(change)
+        if email is None and change.contact_id:
+            email = self._emails.get(change.contact_id)
+        return await change_subscription(
+            self.client,
+            self.api,
+            change,
+            subscription_ids=self.config.subscription_ids,
+            email=email,
+            legal_basis=self.config.legal_basis,
+            legal_basis_explanation=self.config.legal_basis_explanation,
+        )
 
     # -- planning ------------------------------------------------------------------------
 

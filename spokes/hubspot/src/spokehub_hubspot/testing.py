@@ -13,6 +13,12 @@ server base, for one portal, under both the numbered paths (``/crm/v3/objects/�
   Multi-Status with ``errors`` naming inputs by ``objectWriteTraceId`` in their
   ``context``, 400 ``VALIDATION_ERROR`` for a batch refused whole (an invalid e-mail, a
   duplicate id, a property the portal lacks with ``strict_properties``);
+- ``POST …/objects/{type}/merge`` (``primaryObjectId``, ``objectIdToMerge``): 200 with
+  the merged object (the primary's id), 404 for an id it does not hold;
+- ``POST /communication-preferences/v3/subscribe`` and ``…/unsubscribe``
+  (``emailAddress``, ``subscriptionId``, ``legalBasis``): 200 with the new status, 400
+  for an address already in it or a subscription type the portal lacks
+  (:data:`SUBSCRIPTION_TYPES`);
 - ``POST …/objects/contacts/gdpr-delete`` (``objectId``, ``idProperty``): 204, the contact
   and its associations gone, an unknown address blocklisted;
 - ``POST …/associations/{from}/{to}/batch/create`` (201, 207 for unknown objects) and
@@ -58,6 +64,9 @@ SANDBOX_ACCESS_TOKEN = "pat-na1-sandbox-0000-0000-000000000000"
 SANDBOX_READ_ONLY_TOKEN = "pat-na1-sandbox-read-only-0000-00000000"
 #: HubSpot's burst limit for the smallest accounts: 100 requests in any ten seconds.
 BURST_LIMIT = RateLimit(requests=100, per_seconds=10.0)
+
+#: The portal's subscription types (Settings → Marketing → Email → Subscriptions): id → name.
+SUBSCRIPTION_TYPES = {"7": "Marketing Information", "8": "SMS Marketing", "9": "One to One"}
 
 #: Object type names and ids HubSpot accepts in paths.
 OBJECT_TYPES = {
@@ -200,6 +209,12 @@ class HubSpotSandbox(Sandbox):
         self.gdpr_deleted: list[str] = []
         self.blocklist: set[str] = set()
         self.properties: dict[str, set[str]] = {k: set(v) for k, v in STANDARD_PROPERTIES.items()}
+        #: ``(address, subscription type id)`` → ``SUBSCRIBED`` or ``NOT_SUBSCRIBED``, and
+        #: the legal basis recorded with each subscribe.
+        self.subscriptions: dict[tuple[str, str], str] = {}
+        self.legal_bases: dict[tuple[str, str], str] = {}
+        #: Merged-away object ids → the id of the object they were merged into.
+        self.merged: dict[str, str] = {}
         self._ids = itertools.count(101)
         # The unique properties' values (lowercased) → object id, as HubSpot finds them.
         self._indexes: dict[str, dict[str, dict[str, str]]] = {
@@ -228,6 +243,10 @@ class HubSpotSandbox(Sandbox):
     def companies_of(self, contact_id: str) -> set[str]:
         """The ids of the companies a contact is associated with."""
         return {company for contact, company in self.associations if contact == contact_id}
+
+    def subscription(self, email: str, subscription_id: str) -> str | None:
+        """An address's status for a subscription type, or ``None`` if it has none."""
+        return self.subscriptions.get((email.strip().lower(), subscription_id))
 
     def define_property(self, object_type: str, name: str) -> None:
         """Create a custom property in the portal (Settings → Properties)."""
@@ -657,6 +676,101 @@ class HubSpotSandbox(Sandbox):
             return SandboxResponse.json(body, status=207)
         return SandboxResponse.json(body, status=success)
 
+    @route("POST", "/crm/v3/objects/{object_type}/merge")
+    @route("POST", "/crm/objects/{version}/{object_type}/merge")
+    def merge(self, request: SandboxRequest) -> SandboxResponse:
+        """Fold ``objectIdToMerge`` into ``primaryObjectId``: the primary keeps its id and
+        its values, takes the other's where it has none (an e-mail address becomes one of
+        ``hs_additional_emails``) and its associations; the merged id reads as the primary
+        from then on (``hs_merged_object_ids``)."""
+        if refusal := self._admit(request, write=True):
+            return refusal
+        object_type = self._type(request)
+        body = _body(request)
+        if not isinstance(body, dict):
+            return hubspot_error("Invalid input JSON", "VALIDATION_ERROR")
+        primary_id, other_id = body.get("primaryObjectId"), body.get("objectIdToMerge")
+        if not isinstance(primary_id, str) or not isinstance(other_id, str):
+            return hubspot_error(
+                "primaryObjectId and objectIdToMerge are required strings", "VALIDATION_ERROR"
+            )
+        objects = self.objects[object_type]
+        primary, other = objects.get(primary_id), objects.get(other_id)
+        if primary is None or other is None:
+            missing = primary_id if primary is None else other_id
+            return hubspot_error(f"Object {missing} was not found", "OBJECT_NOT_FOUND", status=404)
+        if primary_id == other_id:
+            return hubspot_error("Cannot merge an object with itself", "VALIDATION_ERROR")
+        mine, theirs = primary["properties"], other["properties"]
+        self._unindex(object_type, other)
+        for name, value in theirs.items():
+            if name in ("hs_object_id", "createdate") or value in (None, ""):
+                continue
+            if name == "email" and mine.get("email"):
+                extra = [e for e in (mine.get("hs_additional_emails") or "").split(";") if e]
+                mine["hs_additional_emails"] = ";".join([*extra, value])
+                self._indexes[object_type]["email"][str(value).strip().lower()] = primary_id
+            elif mine.get(name) in (None, ""):
+                mine[name] = value
+        merged_ids = [i for i in (mine.get("hs_merged_object_ids") or "").split(";") if i]
+        mine["hs_merged_object_ids"] = ";".join([*merged_ids, other_id])
+        del objects[other_id]
+        self.merged[other_id] = primary_id
+        for pair in [pair for pair in self.associations if other_id in pair]:
+            types = self.associations.pop(pair)
+            moved = tuple(primary_id if end == other_id else end for end in pair)
+            self.associations.setdefault(moved, set()).update(types)  # type: ignore[arg-type]
+        self._index(object_type, primary)
+        stamp = _iso(self.now())
+        primary["updatedAt"] = stamp
+        mine[MODIFIED_PROPERTY[object_type]] = stamp
+        return SandboxResponse.json(_shown(primary, mine))
+
+    @route("POST", "/communication-preferences/v3/subscribe")
+    def subscribe(self, request: SandboxRequest) -> SandboxResponse:
+        return self._subscription(request, subscribe=True)
+
+    @route("POST", "/communication-preferences/v3/unsubscribe")
+    def unsubscribe(self, request: SandboxRequest) -> SandboxResponse:
+        return self._subscription(request, subscribe=False)
+
+    def _subscription(self, request: SandboxRequest, *, subscribe: bool) -> SandboxResponse:
+        """HubSpot's communication preferences: 200 with the new status, 400 for an
+        address already in it, an unknown subscription type or an invalid address."""
+        if refusal := self._admit(request, write=True):
+            return refusal
+        body = _body(request)
+        if not isinstance(body, dict):
+            return hubspot_error("Invalid input JSON", "VALIDATION_ERROR")
+        email, subscription = body.get("emailAddress"), body.get("subscriptionId")
+        if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+            return hubspot_error(f"Invalid email address: {email}", "VALIDATION_ERROR")
+        if str(subscription) not in SUBSCRIPTION_TYPES:
+            return hubspot_error(
+                f"Subscription with ID {subscription} does not exist", "VALIDATION_ERROR"
+            )
+        key = (email.strip().lower(), str(subscription))
+        status = "SUBSCRIBED" if subscribe else "NOT_SUBSCRIBED"
+        if self.subscriptions.get(key, "NOT_SUBSCRIBED" if subscribe else None) == status:
+            word = "subscribed to" if subscribe else "unsubscribed from"
+            return hubspot_error(
+                f"{email} is already {word} subscription {subscription}", "VALIDATION_ERROR"
+            )
+        self.subscriptions[key] = status
+        if subscribe and body.get("legalBasis"):
+            self.legal_bases[key] = str(body["legalBasis"])
+        return SandboxResponse.json(
+            {
+                "recipient": email,
+                "subscriptionId": str(subscription),
+                "subscriptionName": SUBSCRIPTION_TYPES[str(subscription)],
+                "subscriptionStatus": status,
+                "sourceOfStatus": "SUBSCRIPTION_STATUS",
+                "legalBasis": body.get("legalBasis") if subscribe else None,
+                "legalBasisExplanation": body.get("legalBasisExplanation") if subscribe else None,
+            }
+        )
+
     # -- helpers -------------------------------------------------------------------------
 
     def _admit(self, request: SandboxRequest, *, write: bool = False) -> SandboxResponse | None:
@@ -694,7 +808,7 @@ class HubSpotSandbox(Sandbox):
     def _find(self, object_type: str, id_property: str, value: str) -> dict[str, Any] | None:
         objects = self.objects[object_type]
         if id_property in ("hs_object_id", "id"):
-            return objects.get(value)
+            return objects.get(self.merged.get(value, value))
         index = self._indexes[object_type].get(id_property)
         if index is not None:
             object_id = index.get(value.strip().lower())

@@ -135,6 +135,7 @@ def test_declared_capabilities() -> None:
     }
     assert caps.batch_size == 500
     assert caps.can_delete
+    assert caps.merges
 
 
 def test_hooks_match_the_specifications() -> None:

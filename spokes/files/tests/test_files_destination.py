@@ -19,6 +19,7 @@ from spokehub_contracts import (
     Forget,
     Identifier,
     Membership,
+    MergeContacts,
     Person,
     TrackEvent,
     TransientError,
@@ -173,3 +174,24 @@ async def test_an_unwritable_path_is_a_transient_error(workdir: Path) -> None:
     (workdir / "blocker").write_text("a file where a directory should be")
     with pytest.raises(TransientError, match=r"cannot write blocker/crm\.jsonl"):
         await destination("blocker/crm.jsonl").write([person("1", ADA, "c-ada", "Ada")])
+
+
+async def test_a_merge_change_is_written_as_the_merge_line(workdir: Path) -> None:
+    dest = destination()
+    await dest.write([person("1", BOB, "c-old", "Bob")])
+    merge = MergeContacts(
+        item_id="2",
+        contact_id="c-ada",
+        identifiers=(ADA,),
+        absorbed_contact_id="c-old",
+        absorbed_identifiers=(BOB,),
+        absorbed_external_id="out/crm.jsonl:1",
+    )
+    outcomes = await dest.write([merge, person("3", ADA, "c-ada", "Ada")])
+    assert outcomes[0] == Delivered(item_id="2", external_id="out/crm.jsonl:2")
+    written = lines(workdir / "out" / "crm.jsonl")
+    assert [line["kind"] for line in written] == ["upsert_person", "merge", "upsert_person"]
+    assert written[1]["contact_id"] == "c-ada"
+    assert written[1]["absorbed_contact_id"] == "c-old"
+    assert written[1]["absorbed_identifiers"] == [{"type": "email", "value": "bob@example.com"}]
+    assert written[1]["absorbed_external_id"] == "out/crm.jsonl:1"

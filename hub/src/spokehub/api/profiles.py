@@ -25,6 +25,7 @@ from ..identity import IdentityRules, NoSuchEvidence, UnknownIdentifier
 from ..identity.explain import explain
 from ..identity.lookup import live_contact_id, lookup
 from ..identity.unmerge import unmerge
+from ..pipeline.identity_changes import announce_splits
 from ..profiles import profile_view
 from ..store.driver_sql import transaction
 from ..store.tables import events
@@ -243,8 +244,11 @@ async def unmerge_profile(request: Request, contact_id: str, body: UnmergeReques
         with transaction(engine, urgent=True) as conn:
             _live(conn, contact_id)
             try:
-                return _jsonable(unmerge(conn, rules, **kwargs))
+                result = unmerge(conn, rules, **kwargs)
             except (UnknownIdentifier, NoSuchEvidence):
                 raise HTTPException(404, "no such identifier or evidence") from None
+            state = request.app.state
+            announce_splits(conn, state.project, state.registry, result.changes)
+            return _jsonable(result)
 
     return await run_in_threadpool(work)

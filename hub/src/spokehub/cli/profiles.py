@@ -21,6 +21,7 @@ from ..identity.errors import IdentityError
 from ..identity.explain import explain
 from ..identity.profile_graph import resolve_ref
 from ..identity.unmerge import unmerge
+from ..pipeline.identity_changes import announce_splits
 from ..profiles.view import profile_view
 from ..store import transaction
 from .context import CliState, fail, out, state
@@ -200,8 +201,11 @@ def unmerge_cmd(
                 result = unmerge(conn, rules, identifier=ident(identifier), reason=reason)
         except IdentityError as exc:
             fail(str(exc), 1)
+        sent = announce_splits(conn, st.project, st.registry, result.changes)
     out.print(f"removed {result.removed_edges} evidence edge(s)")
     if not result.changes:
         out.print("the profile still holds together through other evidence")
     for change in result.changes:
         out.print(f"{change.contact_id} kept; split off: {', '.join(change.others)}")
+    if sent:
+        out.print(f"{sent} change(s) for the destinations that hold the profile")

@@ -44,6 +44,7 @@ from .backoff import next_delay
 from .claim import Claimed, claim, release, renew
 from .coalesce import coalesce
 from .consent import UNGATED_KINDS, ConsentReader, denied_purpose, read_consents, reason_for
+from .holdings import Delivery
 from .mapping import apply_mapping
 from .pacing import Pacer, wait_or_stop
 from .record import SUPERSEDED, CallLog, Result, finish
@@ -250,7 +251,9 @@ class Lane:
         unsent = [row.id for row in claimed]
         try:
             async with self._keep_lease(unsent):
-                results, to_release, calls, lane_error, found = await self._deliver(claimed)
+                results, to_release, calls, lane_error, found, delivered = await self._deliver(
+                    claimed
+                )
             more = (
                 stop is not None
                 and not stop.is_set()
@@ -270,6 +273,7 @@ class Lane:
                     claim_next=self.batch_size if more else 0,
                     lease_seconds=self.settings.lease_seconds,
                     write_backs=found,
+                    delivered=delivered,
                 )
             )
             try:
@@ -306,9 +310,10 @@ class Lane:
 
     async def _deliver(
         self, claimed: Sequence[Claimed]
-    ) -> tuple[list[Result], list[int], list[CallLog], str | None, list[WriteBack]]:
+    ) -> tuple[list[Result], list[int], list[CallLog], str | None, list[WriteBack], list[Delivery]]:
         """Send one batch; answer each row's new state, the rows to hand back unsent, the
-        calls made, the lane's error, and the vendor ids to write back to the hub."""
+        calls made, the lane's error, the vendor ids to write back to the hub, and the
+        changes delivered (for the record of which contacts the destination holds)."""
         now = utcnow()
         results: list[Result] = []
         to_release: list[int] = []
@@ -382,12 +387,15 @@ class Lane:
         rows = {row.id: row for row in claimed}
         # ``(row, answer)`` for every row sent, in batch order.
         answered: list[tuple[Claimed, Answer | None]] = []
+        sent: dict[int, Change] = {}
         if writes:
             got = await sender.send([c for _, _, c in writes], self.spoke.write)
             answered += [(rows[row_id], got.get(c.item_id)) for row_id, _, c in writes]
+            sent.update((row_id, c) for row_id, _, c in writes)
         for row, change in forgets:
             got = await sender.send([change], self._forget)
             answered.append((row, got.get(change.item_id)))
+            sent[row.id] = change
 
         now = utcnow()
         by_row: dict[int, Result] = {}
@@ -405,9 +413,14 @@ class Lane:
             else:
                 by_row[old] = mirrored
         results.extend(by_row.values())
+        delivered = [
+            Delivery(sent[r.id], r.external_id)
+            for r in by_row.values()
+            if r.status == "delivered" and r.id in sent
+        ]
         lane_error = await self._lane_effects([answer for _, answer in answered])
         found = self._write_backs(answered, {row_id: c for row_id, _, c in writes})
-        return results, to_release, sender.calls, lane_error, found
+        return results, to_release, sender.calls, lane_error, found, delivered
 
     def _write_backs(
         self, answered: Sequence[tuple[Claimed, Answer | None]], sent: Mapping[int, Change]

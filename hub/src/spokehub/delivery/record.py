@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from spokehub.store.driver_sql import cursor, insert_sql, marks, transaction
 
 from .claim import Claimed, claim_in, release_in
+from .holdings import Delivery, note
 from .state import clean, note_error
 from .writeback import WriteBack, write_backs_in
 
@@ -73,11 +74,13 @@ def record(
     results: Sequence[Result],
     calls: Sequence[CallLog] = (),
     lane_error: str | None = None,
+    delivered: Sequence[Delivery] = (),
 ) -> None:
-    """Store ``results`` (only for rows still in flight), log ``calls`` and, if given,
-    the lane's last error, atomically."""
+    """Store ``results`` (only for rows still in flight), log ``calls``, note which
+    contacts the ``delivered`` changes leave the destination holding
+    (:mod:`.holdings`) and, if given, the lane's last error, atomically."""
     with transaction(engine) as conn:
-        record_in(conn, destination, results, calls, lane_error)
+        record_in(conn, destination, results, calls, lane_error, delivered)
 
 
 def record_in(
@@ -86,6 +89,7 @@ def record_in(
     results: Sequence[Result],
     calls: Sequence[CallLog] = (),
     lane_error: str | None = None,
+    delivered: Sequence[Delivery] = (),
 ) -> None:
     """:func:`record` inside the caller's transaction.
 
@@ -150,6 +154,8 @@ def record_in(
                 clean(c.error) if c.error else None,
             )
         cur.run(insert_sql("delivery_attempts", _CALL_COLUMNS, rows=len(part)), tuple(values))
+    if delivered:
+        note(conn, destination, delivered)
     if lane_error:
         note_error(conn, destination, lane_error)
 
@@ -165,13 +171,14 @@ def finish(
     claim_next: int = 0,
     lease_seconds: float = 0.0,
     write_backs: Sequence[WriteBack] = (),
+    delivered: Sequence[Delivery] = (),
 ) -> list[Claimed]:
     """Record a finished batch, store the vendor ids it answered in the inbox
     (``write_backs``), hand back its unsent rows and, with ``claim_next``, claim the
     lane's next batch of up to that many rows, all in one transaction (one write lock,
     one commit)."""
     with transaction(engine) as conn:
-        record_in(conn, destination, results, calls, lane_error)
+        record_in(conn, destination, results, calls, lane_error, delivered)
         write_backs_in(conn, destination, write_backs)
         release_in(conn, to_release)
         if claim_next:

@@ -84,12 +84,14 @@ def resolve(
     conn: Connection,
     rules: IdentityRules,
     records: Sequence[tuple[str, str, SourceRecord]],
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, str]]:
     """Resolve ``(record_id, connection, record)`` triples to contact IDs, in order.
 
-    Records without identifiers get no contact ID (an account record, for instance).
-    When profiles merge, the absorbed profiles' timeline rows move to the survivor in the
-    same transaction, so a profile's events are always found under its live ID.
+    Returns the contact ID of each record ID and the batch's merges, ``{absorbed contact
+    ID: survivor}``. Records without identifiers get no contact ID (an account record, for
+    instance). When profiles merge, the absorbed profiles' timeline rows move to the
+    survivor in the same transaction, so a profile's events are always found under its
+    live ID.
     """
     evidence = [
         Evidence(
@@ -102,7 +104,7 @@ def resolve(
         if record.identifiers
     ]
     if not evidence:
-        return {}
+        return {}, {}
     result = resolve_profiles(conn, rules, evidence)
     absorbed = result.absorbed()
     if absorbed:
@@ -110,7 +112,8 @@ def resolve(
             "UPDATE events SET contact_id = ? WHERE contact_id = ?",
             [(new, old) for old, new in absorbed.items()],
         )
-    return {k: v for k, v in result.by_record(evidence).items() if v is not None}
+    contact_ids = {k: v for k, v in result.by_record(evidence).items() if v is not None}
+    return contact_ids, absorbed
 
 
 def apply_record(
@@ -143,7 +146,7 @@ def apply_record(
     def upsert_person() -> None:
         if contact_id is None:
             return
-        applied.changes.append(whole_person(conn, rules, contact_id, item_id(), identifiers))
+        applied.changes.append(whole_person(conn, rules, contact_id, item_id()))
 
     def consent(decision: Consent, evidence: str | None, repeats: bool = True) -> None:
         if contact_id is None:

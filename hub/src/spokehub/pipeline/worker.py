@@ -32,6 +32,7 @@ from ..store.driver_sql import cursor, json_text, transaction, utc
 from ..store.tables import quarantine
 from .activation import ActivationHook
 from .claims import InboxRow, claim
+from .identity_changes import IdentityChanges
 from .profiles import EVENT_COLUMNS, apply_record, resolve
 from .records import to_record
 from .routing import OUTBOX_COLUMNS, Router, consent_destinations
@@ -117,6 +118,7 @@ class Pipeline:
         self.batch_size = batch_size
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.router = Router(project, consent_destinations(project, registry))
+        self.identity_changes = IdentityChanges(project, registry)
         self.rules = project.identity
         self.consent_categories = dict(project.consent.categories)
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
@@ -288,7 +290,7 @@ class Pipeline:
                 continue
             prepared.append((row, outcome))
 
-        contact_ids = resolve(
+        contact_ids, absorbed = resolve(
             conn, self.rules, [(str(row.id), row.connection, rec) for row, rec in prepared]
         )
         now = utcnow()
@@ -326,6 +328,12 @@ class Pipeline:
             if applied.event_row is not None:
                 event_rows.append(applied.event_row)
             outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection))
+        if absorbed:
+            # Before the batch's own changes: a tool hears of the merge before anything
+            # about the survivor that depends on it.
+            outbox_rows[:0] = self.identity_changes.merged(
+                conn, self.rules, absorbed, f"{rows[0].id}:identity"
+            )
 
         self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
         # Audiences and journeys read the batch's profiles and events as just written.

@@ -135,6 +135,23 @@ outbox = Table(
     Index("ix_outbox_contact_id", "contact_id"),
 )
 
+#: Which destination connection holds which contact, kept beyond any outbox retention: a
+#: row is written when a change about the contact is delivered there, and removed when an
+#: erasure or a merge of that contact is. Identity changes (merge, unmerge) go to the
+#: destinations listed here. ``external_id`` is the destination's own id for the contact,
+#: when its deliveries answer one; ``identifiers`` those it was last sent, ``[[type, value]]``.
+destination_contacts = Table(
+    "destination_contacts",
+    metadata,
+    Column("destination", String(200), primary_key=True),
+    Column("contact_id", String(64), primary_key=True),
+    Column("external_id", String(512)),
+    Column("identifiers", JSON, nullable=False),
+    Column("first_delivered_at", DateTime(timezone=True), nullable=False),
+    Column("last_delivered_at", DateTime(timezone=True), nullable=False),
+    Index("ix_destination_contacts_contact_id", "contact_id"),
+)
+
 # -- the data contract -----------------------------------------------------------------
 
 #: Every published (live) contract, newest last.

@@ -82,14 +82,17 @@ class FilesDestination(Destination):
     each delivered item's ``external_id`` is ``<path>:<line number>``. Every write is
     flushed and fsynced before it is reported delivered. A ``forget`` change, like
     :meth:`forget`, erases the person's lines rather than adding one, since a line naming
-    the erased identifiers would keep exactly the data the erasure is meant to remove.
+    the erased identifiers would keep exactly the data the erasure is meant to remove. A
+    ``merge`` change is a line like any other (``contact_id`` the survivor,
+    ``absorbed_contact_id`` the contact it absorbed): the file is a log, and a reader
+    folds the absorbed contact's earlier lines into the survivor from there on.
     """
 
     name: ClassVar[str] = "files"
     Config: ClassVar[type[FilesDestinationConfig]] = FilesDestinationConfig
     description: ClassVar[str] = "a JSON Lines file, one line per change"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        record_kinds=get_args(ChangeKind), batch_size=500, can_delete=True
+        record_kinds=get_args(ChangeKind), batch_size=500, can_delete=True, merges=True
     )
 
     config: FilesDestinationConfig

@@ -47,8 +47,9 @@ def read_consents(engine: Engine, contact_ids: Sequence[str]) -> dict[str, dict[
     return found
 
 
-#: Change kinds that go out whatever the profile decided.
-UNGATED_KINDS = frozenset({"forget", "consent"})
+#: Change kinds that go out whatever the profile decided. A merge markets nothing: it
+#: keeps a tool from holding one person twice (and so from sending them everything twice).
+UNGATED_KINDS = frozenset({"forget", "consent", "merge"})
 
 
 def denied_purpose(

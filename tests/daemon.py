@@ -145,11 +145,17 @@ class Daemon:
             timeout=10,
         )
 
+    def metrics(self) -> str:
+        """The Prometheus figures (``/metrics`` needs a token with the admin scope)."""
+        return httpx.get(
+            f"{self.url}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5
+        ).text
+
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Until the pipeline has processed everything in the inbox."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = httpx.get(f"{self.url}/metrics", timeout=5).text
+            text = self.metrics()
             if "spokehub_inbox_pending 0.0" in text:
                 return
             time.sleep(0.1)

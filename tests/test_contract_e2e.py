@@ -122,7 +122,7 @@ def test_contract_enforce_replay_and_warn(tmp_path: Path, run_cli):
         assert report.returncode == 0, report.stderr
         assert "legacy" in report.stdout and "warn:accept" in report.stdout
         assert "enforce:quarantine" in report.stdout
-        metrics = httpx.get(f"{daemon.url}/metrics", timeout=5).text
+        metrics = daemon.metrics()
         assert 'spokehub_contract_violations_total{event="Subscription Started"' in metrics
         assert 'source="legacy"' in metrics
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from .daemon import WRITE_KEY, Daemon, free_port, write_project
@@ -109,7 +108,7 @@ def test_a_flood_is_held_back_with_503_and_every_event_the_sdk_accepted_is_store
                 accepted.append(msg["messageId"])
         client.shutdown()  # sends everything queued, waiting out each Retry-After
         d.wait_idle(timeout=120)
-        metrics = httpx.get(f"{d.url}/metrics", timeout=5).text
+        metrics = d.metrics()
     finally:
         assert d.stop() == 0
 

@@ -102,17 +102,22 @@ def test_the_starter_validates_with_a_generated_token(tmp_path, monkeypatch):
     env_file = tmp_path / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     token = read_env_file(env_file)["SPOKEHUB_ADMIN_TOKEN"]
-    assert len(token) >= 32
-    assert token not in (tmp_path / "spokehub.yaml").read_text()
+    key = read_env_file(env_file)["WEBSITE_WRITE_KEY"]
+    assert len(token) >= 32 and len(key) >= 32
+    project_text = (tmp_path / "spokehub.yaml").read_text()
+    assert token not in project_text and key not in project_text
+    assert "website-dev-key" not in project_text
     result = runner.invoke(app, ["config", "validate"])
     assert result.exit_code == 0, result.output
 
     # Running init again keeps the token; another project gets another one.
     assert runner.invoke(app, ["init", "--force"]).exit_code == 0
     assert read_env_file(env_file)["SPOKEHUB_ADMIN_TOKEN"] == token
+    assert read_env_file(env_file)["WEBSITE_WRITE_KEY"] == key
     other = tmp_path / "other"
     assert runner.invoke(app, ["init", str(other)]).exit_code == 0
     assert read_env_file(other / ".env")["SPOKEHUB_ADMIN_TOKEN"] != token
+    assert read_env_file(other / ".env")["WEBSITE_WRITE_KEY"] != key
 
 
 def test_init_adds_the_token_to_an_existing_env_file(tmp_path):
@@ -138,3 +143,103 @@ def test_a_broken_env_file_names_the_line_not_its_content(tmp_path):
     assert result.exit_code == 2
     assert f"{tmp_path / '.env'}:2: expected NAME=value" in result.output.replace("\n", "")
     assert "secret-without-a-name" not in result.output
+
+
+# --- Tokens with scopes, and what serve refuses on a reachable address ----------------
+
+
+def serve_cli(tmp_path: Path, server: str, host: str | None = None, key: str = "wk-0123"):
+    (tmp_path / "spokehub.yaml").write_text(
+        f"version: 1\nstore:\n  url: sqlite:///{tmp_path}/hub.db\nserver:\n{server}"
+        f"connections:\n  web:\n    kind: source\n    write_keys: [{key}]\n"
+    )
+    args = ["--config", str(tmp_path / "spokehub.yaml"), "serve", "--port", "1"]
+    return CliRunner().invoke(app, [*args, *(["--host", host] if host else [])])
+
+
+STRONG = "s" * 32
+
+
+@pytest.mark.parametrize(
+    ("server", "key", "why"),
+    [
+        ("  admin_token: short-but-set\n", "wk-0123", "server.admin_token is shorter than 32"),
+        (f"  admin_token: {STRONG}\n", "website-dev-key", "write_keys[0] is a write key known"),
+        (
+            f"  admin_token: {STRONG}\n  tokens:\n    bi:\n      scopes: [profiles:read]\n"
+            "      token: admin\n",
+            "wk-0123",
+            "server.tokens.bi.token is a token known to be a default",
+        ),
+    ],
+)
+def test_serve_refuses_a_reachable_address_with_a_weak_credential(tmp_path, server, key, why):
+    result = serve_cli(tmp_path, server, host="0.0.0.0", key=key)
+    assert result.exit_code == 2, result.output
+    assert "refusing to serve on 0.0.0.0" in result.output and why in result.output
+    for secret in ("short-but-set", "website-dev-key", STRONG):
+        assert secret not in result.output
+    assert not (tmp_path / "hub.db").exists()  # refused before anything was opened
+
+
+def test_a_reachable_address_with_strong_credentials_or_a_loopback_one_is_not_refused():
+    from spokehub.tokens import is_loopback, weak_credentials
+
+    assert weak_credentials([("t", STRONG)], [("k", "wk-short")]) == []
+    assert weak_credentials([("t", "change-me")], []) == ["t is a token known to be a default"]
+    assert [is_loopback(h) for h in ("127.0.0.1", "::1", "[::1]", "localhost", "127.8.0.1")] == [
+        True
+    ] * 5
+    assert [is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "hub.example.com")] == [False] * 4
+
+
+def test_a_token_is_configured_by_its_hash_or_from_the_environment_never_both(tmp_path):
+    from spokehub.tokens import token_digest
+
+    project = validate(
+        {
+            "server": {
+                "tokens": {
+                    "bi": {"scopes": ["profiles:read"], "sha256": token_digest("t-bi")},
+                    "dpo": {"scopes": ["privacy", "profiles:read"], "token": "t-dpo"},
+                }
+            }
+        }
+    )
+    table = project.token_table()
+    assert table.grant("t-bi").scopes == {"profiles:read"}
+    assert table.grant("t-dpo").name == "dpo"
+    assert table.grant("t-nobody") is None and table.grant("") is None
+    for bad in (
+        {"scopes": ["profiles:read"]},
+        {"scopes": ["profiles:read"], "token": "a", "sha256": token_digest("a")},
+        {"scopes": [], "token": "a"},
+        {"scopes": ["root"], "token": "a"},
+    ):
+        with pytest.raises(ConfigErrors) as caught:
+            validate({"server": {"tokens": {"x": bad}}})
+        assert "server.tokens.x" in str(caught.value)
+    with pytest.raises(ConfigErrors) as caught:
+        validate(
+            {
+                "server": {
+                    "admin_token": "same",
+                    "tokens": {"x": {"scopes": ["admin"], "token": "same"}},
+                }
+            }
+        )
+    assert "tokens.x is the same token as admin_token" in str(caught.value)
+    assert "same'" not in str(caught.value)
+
+
+def test_tokens_new_prints_the_token_once_and_its_hash_for_the_project_file(tmp_path):
+    from spokehub.tokens import token_digest
+
+    result = CliRunner().invoke(app, ["tokens", "new", "bi", "-s", "profiles:read"])
+    assert result.exit_code == 0, result.output
+    token = result.output.split("token (shown once; give it to its user): ")[1].split()[0]
+    assert len(token) >= 32
+    assert f"sha256: {token_digest(token)}" in result.output
+    assert "scopes: [profiles:read]" in result.output
+    bad = CliRunner().invoke(app, ["tokens", "new", "bi", "-s", "root"])
+    assert bad.exit_code == 2 and "unknown root" in bad.output

@@ -40,6 +40,7 @@ from .audiences.definitions import (
 from .datacontract import parse_contract
 from .identity.rules import IdentityRules
 from .registry import Registry
+from .tokens import ADMIN_TOKEN_NAME, SCOPES, Scope, TokenTable, token_digest, weak_credentials
 from .write_keys import WriteKeyTable
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -143,12 +144,40 @@ class HttpSettings(_Strict):
     )
 
 
+class TokenSettings(_Strict):
+    """A named API token: what it may do, and the token itself (``token: ${ENV}``, read
+    from the environment) or its SHA-256 (``sha256:``, as ``spokehub tokens new`` prints
+    it), exactly one of the two."""
+
+    scopes: list[Scope] = Field(min_length=1, description=f"any of {', '.join(SCOPES)}")
+    token: Annotated[Credential, AfterValidator(_not_placeholder)] | None = None
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token"
+    )
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenSettings:
+        if (self.token is None) == (self.sha256 is None):
+            raise ValueError("set exactly one of 'token' and 'sha256'")
+        return self
+
+    def digest(self) -> str:
+        if self.token is not None:
+            return token_digest(self.token.get_secret_value())
+        assert self.sha256 is not None
+        return self.sha256
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=1, le=65535)
     admin_token: Annotated[Credential, AfterValidator(_not_placeholder)] | None = Field(
         default=None,
-        description="Bearer token of the profile and delivery APIs; unset turns them off",
+        description="the operator's bearer token, with every scope",
+    )
+    tokens: dict[Annotated[str, Field(pattern=_CONN_NAME)], TokenSettings] = Field(
+        default_factory=dict,
+        description="further bearer tokens by name, each with its scopes",
     )
     dedup_window_hours: float = Field(
         default=24.0,
@@ -268,6 +297,7 @@ class Project(_Strict):
     spoke_configs: dict[str, SpokeConfig] = Field(default_factory=dict, exclude=True)
     path: Path | None = Field(default=None, exclude=True)
     _write_key_table: WriteKeyTable | None = PrivateAttr(default=None)
+    _token_table: TokenTable | None = PrivateAttr(default=None)
 
     @field_validator("connections")
     @classmethod
@@ -283,6 +313,19 @@ class Project(_Strict):
                         "each key must name one source"
                     )
         return connections
+
+    @field_validator("server")
+    @classmethod
+    def _tokens_unique(cls, server: ServerSettings) -> ServerSettings:
+        # One token under two names would make the audit trail name the wrong one.
+        owner: dict[str, str] = {}
+        if server.admin_token is not None:
+            owner[token_digest(server.admin_token.get_secret_value())] = "admin_token"
+        for name, settings in server.tokens.items():
+            first = owner.setdefault(settings.digest(), f"tokens.{name}")
+            if first != f"tokens.{name}":
+                raise ValueError(f"tokens.{name} is the same token as {first}")
+        return server
 
     def sources(self) -> dict[str, Connection]:
         return {n: c for n, c in self.connections.items() if c.kind == "source"}
@@ -309,6 +352,35 @@ class Project(_Strict):
                 for k in conn.write_keys
             )
         return self._write_key_table.source(key)
+
+    def token_table(self) -> TokenTable:
+        """The API tokens: ``server.admin_token`` with every scope, and ``server.tokens``."""
+        if self._token_table is None:
+            entries: list[tuple[str, str, tuple[str, ...]]] = []
+            if self.server.admin_token is not None:
+                digest = token_digest(self.server.admin_token.get_secret_value())
+                entries.append((ADMIN_TOKEN_NAME, digest, SCOPES))
+            for name, settings in self.server.tokens.items():
+                entries.append((name, settings.digest(), tuple(settings.scopes)))
+            self._token_table = TokenTable(entries)
+        return self._token_table
+
+    def weak_credentials(self) -> list[str]:
+        """What keeps this project's credentials off a non-loopback address (see
+        :func:`spokehub.tokens.weak_credentials`), one line each."""
+        tokens = [
+            (f"server.tokens.{name}.token", s.token.get_secret_value())
+            for name, s in self.server.tokens.items()
+            if s.token is not None
+        ]
+        if self.server.admin_token is not None:
+            tokens.insert(0, ("server.admin_token", self.server.admin_token.get_secret_value()))
+        keys = [
+            (f"connections.{name}.write_keys[{i}]", k.get_secret_value())
+            for name, conn in self.sources().items()
+            for i, k in enumerate(conn.write_keys)
+        ]
+        return weak_credentials(tokens, keys)
 
 
 def interpolate(value: Any, env: Mapping[str, str], path: str, errors: list[ConfigError]) -> Any:

@@ -211,7 +211,7 @@ async def test_failures_are_counted_by_route_class_and_logged_without_the_creden
         assert guess not in text
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://h") as c:
-        exposed = (await c.get("/metrics")).text
+        exposed = (await c.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"})).text
     assert 'spokehub_auth_failures_total{route="admin"} 2.0' in exposed
     assert 'spokehub_auth_throttled_total{route="webhooks"} 0.0' in exposed
 

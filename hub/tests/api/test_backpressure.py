@@ -16,12 +16,20 @@ from spokehub.pipeline import Pipeline
 from spokehub.registry import Registry
 
 KEY = "wk-backpressure"
+ADMIN = "admin-backpressure"
+
+
+def scrape(client) -> str:
+    return client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
 
 
 def make_client(engine, **backpressure):
     project = validate(
         {
-            "server": {"backpressure": {"check_interval_ms": 10, **backpressure}},
+            "server": {
+                "admin_token": ADMIN,
+                "backpressure": {"check_interval_ms": 10, **backpressure},
+            },
             "connections": {"web": {"kind": "source", "write_keys": [KEY]}},
         }
     )
@@ -50,7 +58,7 @@ def test_above_the_high_water_mark_ingestion_answers_503_until_the_pipeline_catc
         assert refused.json()["code"] == "backlog_full"
         # Refused before the body is read: even a body that is not JSON gets the 503.
         assert client.post("/v1/batch", content=b"{", auth=(KEY, "")).status_code == 503
-        metrics = client.get("/metrics").text
+        metrics = scrape(client)
         assert 'spokehub_ingestion_paused{reason="backlog_full"} 1.0' in metrics
         assert 'spokehub_requests_rejected_total{code="backlog_full"} 2.0' in metrics
         assert "spokehub_inbox_high_water 10.0" in metrics
@@ -59,7 +67,7 @@ def test_above_the_high_water_mark_ingestion_answers_503_until_the_pipeline_catc
         Pipeline(engine, project, Registry.load(allow=())).drain()
         client.app.state.backpressure.count()  # the next count, without waiting for it
         assert client.post("/v1/batch", content=batch(11, 5), auth=(KEY, "")).status_code == 200
-        metrics = client.get("/metrics").text
+        metrics = scrape(client)
         assert 'spokehub_ingestion_paused{reason="backlog_full"} 0.0' in metrics
         assert "spokehub_inbox_pending 5.0" in metrics
 
@@ -82,7 +90,7 @@ def test_a_nearly_full_disk_pauses_ingestion_on_sqlite(sqlite_engine):
         assert refused.status_code == 503
         assert refused.json()["code"] == "disk_full"
         assert "retry-after" in refused.headers
-        assert "spokehub_store_free_bytes" in client.get("/metrics").text
+        assert "spokehub_store_free_bytes" in scrape(client)
 
 
 @pytest.mark.postgres

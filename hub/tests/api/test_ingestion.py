@@ -267,7 +267,8 @@ def test_health_readiness_and_metrics(client):
     assert client.get("/readyz").status_code == 200
     post(client, "/v1/track", {"userId": "u", "event": "e"})
     client.post("/v1/track", content=b"{", auth=(KEY, ""))
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401
+    text = client.get("/metrics", headers={"Authorization": "Bearer admin-secret"}).text
     assert 'spokehub_events_accepted_total{source="web"} 1.0' in text
     assert 'spokehub_requests_rejected_total{code="invalid_json"} 1.0' in text
     assert "spokehub_pipeline_lag_seconds" in text

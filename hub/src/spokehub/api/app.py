@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -13,7 +14,8 @@ from ..ingest import IngestSettings
 from ..ingest.backpressure import Backpressure
 from ..ingest.group import GroupWriter
 from ..registry import Registry
-from . import consent, deliveries, health, ingestion, profiles, syncs, webhooks
+from . import consent, deliveries, health, ingestion, profiles, scrape, syncs, webhooks
+from .auth import SECURITY_SCHEME
 from .cors import install_cors
 from .errors import install_error_handlers
 from .metrics import Metrics
@@ -70,4 +72,24 @@ def create_app(
     app.include_router(deliveries.router)
     app.include_router(syncs.router)
     app.include_router(health.router)
+    app.include_router(scrape.router)
+    _declare_security(app)
     return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Name the bearer scheme the scoped routes' ``security`` refers to in the OpenAPI
+    document (FastAPI adds schemes only for its own security dependencies)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()  # cached by FastAPI; the scheme is set in place, idempotently
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[SECURITY_SCHEME] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "an API token; each operation names the scope it needs",
+        }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""Who is calling: a source by its write key, or an operator by the admin token.
+"""Who is calling: a source by its write key, or an operator or a service by a bearer
+token whose scopes must include the route's (see :mod:`spokehub.tokens`).
 
 A credential carried in a header is checked before the request's body is read, and
 every check is preceded by the per-address failure limit (:mod:`.throttle`).
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,6 +17,7 @@ from fastapi.routing import APIRoute
 
 from ..config import Project
 from ..ingest import IngestError
+from ..tokens import Grant, Scope
 from .throttle import guard_of
 
 
@@ -63,42 +63,70 @@ def header_source(request: Request) -> str | None:
     return source_for_key(request.app.state.project, key) if key else None
 
 
-def require_admin(request: Request) -> None:
-    """FastAPI dependency: the request carries ``Authorization: Bearer <server.admin_token>``.
+def require_scope(request: Request, scope: Scope) -> Grant:
+    """Check the request's ``Authorization: Bearer <token>`` for ``scope``; the token's
+    name is kept on ``request.state.token_name`` (an audit record names who asked).
 
-    An empty presented token is refused whatever is configured, so a token that came out
-    empty (an unset variable) can never open the API.
+    :raises HTTPException: 403 when no token is configured at all (the API is off), 401
+        for a missing, empty or unknown token (counted against the client's address), 403
+        for a token without ``scope``.
     """
     project: Project = request.app.state.project
-    token = project.server.admin_token
-    if token is None:
-        raise HTTPException(403, "the profile API is disabled: set server.admin_token")
+    table = project.token_table()
+    if not table:
+        raise HTTPException(
+            403, "the admin API is disabled: set server.admin_token or server.tokens"
+        )
     guard_of(request.app).check(request, "admin")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    given = given.strip()
-    if (
-        scheme.lower() != "bearer"
-        or not given
-        # Digests of equal length, so the comparison does not tell the token's length.
-        or not hmac.compare_digest(_digest(given), _digest(token.get_secret_value()))
-    ):
-        raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+    grant = table.grant(given.strip()) if scheme.lower() == "bearer" else None
+    if grant is None:
+        raise HTTPException(401, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
+    if scope not in grant.scopes:
+        raise HTTPException(403, f"token {grant.name!r} lacks the scope {scope!r}")
+    request.state.token_name = grant.name
+    return grant
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8")).digest()
+#: What every scoped route may answer before it runs (OpenAPI ``responses``).
+SCOPED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "bearer token missing, empty or unknown"},
+    403: {"description": "the token lacks the route's scope, or no token is configured"},
+}
+#: The OpenAPI security scheme every scoped route names.
+SECURITY_SCHEME = "bearerToken"
+#: The OpenAPI operation key that names a route's scope (tests and clients read it).
+SCOPE_KEY = "x-required-scope"
 
 
-class AdminRoute(APIRoute):
-    """A route of the admin API: :func:`require_admin` runs before anything else, the
+def scoped(read: Scope, write: Scope | None = None) -> type[APIRoute]:
+    """A route class whose routes need a token with ``read`` (GET and HEAD) or ``write``
+    (every other method; ``read`` when not given), checked before anything else, the
     body included (FastAPI would read and validate a body before the route's
-    dependencies)."""
+    dependencies). The scope is written into the route's OpenAPI operation."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    class ScopedRoute(APIRoute):
+        def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+            # Set before APIRoute builds its handler, which reads it.
+            methods = {m.upper() for m in kwargs.get("methods") or ("GET",)}
+            reads = methods <= {"GET", "HEAD"}
+            self.scope: Scope = read if reads or write is None else write
+            super().__init__(path, endpoint, **kwargs)
+            self.openapi_extra = {
+                **(self.openapi_extra or {}),
+                "security": [{SECURITY_SCHEME: [self.scope]}],
+                SCOPE_KEY: self.scope,
+            }
 
-        async def admin_only(request: Request) -> Response:
-            require_admin(request)
-            return await handler(request)
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+            scope = self.scope
 
-        return admin_only
+            async def scoped_only(request: Request) -> Response:
+                require_scope(request, scope)
+                return await handler(request)
+
+            return scoped_only
+
+    ScopedRoute.__name__ = ScopedRoute.__qualname__ = f"ScopedRoute_{read}_{write}"
+    return ScopedRoute

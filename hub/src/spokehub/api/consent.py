@@ -1,4 +1,4 @@
-"""``POST /v1/consent`` (admin token): a consent decision from an operator or a system
+"""``POST /v1/consent`` (scope ``profiles:write``): a consent decision from an operator or a system
 without a spoke (a support desk, a preference centre, a consent manager's backend).
 
 The decision enters the inbox as a ``consent`` record of the connection
@@ -20,7 +20,7 @@ from spokehub_contracts import Consent, ConsentPurpose, Identifier, SourceRecord
 
 from ..ingest import Accepted, write_messages
 from ..ingest.keys import record_message_id
-from .auth import AdminRoute
+from .auth import SCOPED_RESPONSES, scoped
 from .ingestion import ErrorBody
 
 #: The inbox connection consent decisions of the API are filed under.
@@ -28,10 +28,9 @@ API_CONNECTION = "api"
 
 router = APIRouter(
     tags=["consent"],
-    route_class=AdminRoute,
+    route_class=scoped("profiles:write"),
     responses={
-        401: {"model": ErrorBody, "description": "admin token missing or wrong"},
-        403: {"model": ErrorBody, "description": "admin API disabled (no admin token set)"},
+        **{code: {"model": ErrorBody, **r} for code, r in SCOPED_RESPONSES.items()},
     },
 )
 

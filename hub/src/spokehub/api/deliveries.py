@@ -1,4 +1,4 @@
-"""``/v1/deliveries``: lane status, replay and resume, for operators (admin token).
+"""``/v1/deliveries``: lane status, replay and resume, for operators (scope ``deliveries``).
 
 The router reads the store engine and the project from ``request.app.state`` (``engine``,
 ``project``), as the other routers do.
@@ -13,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from ..delivery import state as lane_state
 from ..delivery.replay import parse_since, replay
 from ..delivery.status import LaneStatus, lane_status
-from .auth import AdminRoute
+from .auth import SCOPED_RESPONSES, scoped
 
 router = APIRouter(
     prefix="/v1/deliveries",
     tags=["deliveries"],
-    route_class=AdminRoute,
+    route_class=scoped("deliveries"),
+    responses=SCOPED_RESPONSES,
 )
 
 

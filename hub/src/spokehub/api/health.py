@@ -1,10 +1,9 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness and readiness: open to anyone, as load balancers and orchestrators probe them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -34,10 +33,3 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception:
         return JSONResponse({"status": "store_unavailable"}, status_code=503)
     return JSONResponse({"status": "ready"})
-
-
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    """Accepted and rejected counts, pipeline lag, inbox backlog, outbox depth per destination."""
-    body = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,5 +1,5 @@
-"""The profile API (admin token): read a profile, find one by identifier, explain it,
-page through its events, and undo a bad link.
+"""The profile API: read a profile, find one by identifier, explain it, page through its
+events (scope ``profiles:read``), and undo a bad link (``profiles:write``).
 
 Reads run in read-only transactions; ``unmerge`` runs in a write transaction of its own.
 Contact IDs that were merged away answer with the surviving profile.
@@ -29,7 +29,7 @@ from ..pipeline.identity_changes import announce_splits
 from ..profiles import profile_view
 from ..store.driver_sql import transaction
 from ..store.tables import events
-from .auth import AdminRoute
+from .auth import SCOPED_RESPONSES, scoped
 from .ingestion import ErrorBody
 
 T = TypeVar("T")
@@ -37,10 +37,9 @@ T = TypeVar("T")
 router = APIRouter(
     prefix="/v1/profiles",
     tags=["profiles"],
-    route_class=AdminRoute,
+    route_class=scoped("profiles:read", "profiles:write"),
     responses={
-        401: {"model": ErrorBody, "description": "admin token missing or wrong"},
-        403: {"model": ErrorBody, "description": "profile API disabled (no admin token set)"},
+        **{code: {"model": ErrorBody, **r} for code, r in SCOPED_RESPONSES.items()},
         404: {"model": ErrorBody, "description": "no such profile or identifier"},
     },
 )

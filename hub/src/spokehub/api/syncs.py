@@ -1,4 +1,4 @@
-"""``/v1/syncs``: the record of every source run, for operators (admin token).
+"""``/v1/syncs``: the record of every source run, for operators (scope ``admin``).
 
 The router reads the store engine from ``request.app.state.engine``, as the other
 routers do.
@@ -14,9 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from ..store.driver_sql import transaction
 from ..sync import runs
 from ..sync.runs import SyncRun
-from .auth import AdminRoute
+from .auth import SCOPED_RESPONSES, scoped
 
-router = APIRouter(prefix="/v1/syncs", tags=["syncs"], route_class=AdminRoute)
+router = APIRouter(
+    prefix="/v1/syncs", tags=["syncs"], route_class=scoped("admin"), responses=SCOPED_RESPONSES
+)
 
 
 @router.get("", response_model=list[SyncRun])

@@ -45,6 +45,7 @@ class _Commands(LazyGroup):
         Deferred("profiles", "Look at, explain and repair profiles."),
         Deferred("identity", "Identity resolution rules."),
         Deferred("contract", "The data contract: declared traits and events."),
+        Deferred("tokens", "API tokens and their scopes."),
         Deferred("new", "Start a new package from a template: spokehub new spoke NAME."),
     )
 

@@ -27,5 +27,8 @@ def init(
     for path in written:
         out.print(f"created {path}")
         if path.name == ENV_FILE:
-            out.print(f"{path} holds the admin token: keep it out of version control")
+            out.print(
+                f"{path} holds the admin token and the website's write key: "
+                "keep it out of version control"
+            )
     out.print("next: spokehub config validate && spokehub db upgrade")

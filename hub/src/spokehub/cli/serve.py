@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from ..daemon import serve as run_daemon
-from .context import state
+from ..tokens import is_loopback
+from .context import fail, state
 from .store import breaking_changes_fail, migrated_engine
 
 app = typer.Typer()
@@ -27,6 +28,15 @@ def serve(
 ) -> None:
     """Run the hub: ingestion API, pipeline, scheduled pulls and delivery, until SIGTERM."""
     st = state(ctx)
+    bind = host or st.project.server.host
+    if not is_loopback(bind):
+        weak = st.project.weak_credentials()
+        if weak:
+            fail(
+                f"refusing to serve on {bind}, which other machines can reach: "
+                + "; ".join(weak)
+                + " (spokehub tokens new prints a strong token; 127.0.0.1 keeps to this machine)"
+            )
     engine = migrated_engine(st)
     # The pipeline runs in a process of its own (``pipeline run --follow-stdin``), so its
     # CPU work never holds the API's GIL.

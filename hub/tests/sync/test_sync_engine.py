@@ -336,6 +336,6 @@ async def test_runs_are_listed_by_the_api_and_failures_counted_in_metrics(sqlite
         failed = client.get("/v1/syncs?status=failed&connection=src", headers=auth).json()
         assert [r["id"] for r in failed] == [body[1]["id"]]
         assert client.get("/v1/syncs?status=bogus", headers=auth).status_code == 422
-        metrics = client.get("/metrics").text
+        metrics = client.get("/metrics", headers=auth).text
     assert 'spokehub_sync_runs_total{connection="src",status="failed"} 1.0' in metrics
     assert 'spokehub_sync_runs_total{connection="src",status="succeeded"} 3.0' in metrics

@@ -32,11 +32,14 @@ class KlaviyoConfig(SpokeConfig):
     :param base_url: the API root, Klaviyo's production API unless set.
     :param revision: the dated API revision sent in the ``revision`` header of every
         request (``2024-10-15``).
+    :param list_id: the list a consent's subscribe adds the profile to (its double
+        opt-in settings apply); none unless set, which subscribes without a list.
     """
 
     api_key: SecretStr
     base_url: str = PRODUCTION_URL
     revision: str = DEFAULT_REVISION
+    list_id: str | None = None
 
     @field_validator("revision")
     @classmethod

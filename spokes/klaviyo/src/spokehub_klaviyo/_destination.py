@@ -13,6 +13,7 @@ from spokehub_contracts import (
     Change,
     CheckResult,
     CheckStatus,
+    ConsentChanged,
     Delivered,
     Destination,
     Identifier,
@@ -31,6 +32,7 @@ from spokehub_contracts import (
 from ._config import PRODUCTION_URL, KlaviyoConfig
 from ._errors import KlaviyoRefusal, klaviyo_signal
 from ._mapping import deletion_body, event_body, match_keys, profile_body
+from ._subscriptions import Subscription, job_body, jobs, refused_position, subscription_for
 
 if TYPE_CHECKING:
     import httpx
@@ -80,7 +82,7 @@ class KlaviyoDestination(Destination):
     Config: ClassVar[type[KlaviyoConfig]] = KlaviyoConfig
     description: ClassVar[str] = "Klaviyo profiles and events"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        record_kinds=("upsert_person", "event"),
+        record_kinds=("upsert_person", "event", "consent"),
         batch_size=100,
         rate_limit=RATE_LIMIT,
         identifier_types=("email", "phone", "user_id"),
@@ -130,38 +132,99 @@ class KlaviyoDestination(Destination):
             unsent items are answered ``RetryAfter`` instead, so the sent ones are not
             sent again.
         """
-        outcomes: list[Outcome] = []
-        pending = list(batch)
+        outcomes: dict[str, Outcome] = {}
+        consents = [c for c in batch if isinstance(c, ConsentChanged)]
+        pending = [c for c in batch if not isinstance(c, ConsentChanged)]
         sent = 0
+        cut: tuple[float, str] | None = None
         while pending:
             change = pending.pop(0)
             request = self._request_for(change)
             if isinstance(request, Rejected):
-                outcomes.append(request)
+                outcomes[change.item_id] = request
                 continue
             path, body = request
             try:
                 response = await self.client.post(path, json=body)
             except KlaviyoRefusal as exc:
                 reason = f"Klaviyo refused the {_what(change)}: {exc.vendor_message}"
-                outcomes.append(Rejected(item_id=change.item_id, reason=reason))
+                outcomes[change.item_id] = Rejected(item_id=change.item_id, reason=reason)
                 continue
             except PermanentError as exc:
                 reason = f"Klaviyo refused the {_what(change)}: {exc}"
-                outcomes.append(Rejected(item_id=change.item_id, reason=reason))
+                outcomes[change.item_id] = Rejected(item_id=change.item_id, reason=reason)
                 continue
             except (Throttled, TransientError) as exc:
                 if not sent:
                     raise
-                wait = exc.retry_after if isinstance(exc, Throttled) else RETRY_SECONDS
-                for left in (change, *pending):
-                    outcomes.append(RetryAfter(item_id=left.item_id, seconds=wait, reason=str(exc)))
+                cut = (_wait(exc), str(exc))
+                pending.insert(0, change)
                 break
             sent += 1
-            outcomes.append(Delivered(item_id=change.item_id, external_id=_profile_id(response)))
-        refused = sum(1 for o in outcomes if not isinstance(o, Delivered))
+            outcomes[change.item_id] = Delivered(
+                item_id=change.item_id, external_id=_profile_id(response)
+            )
+        entries = []
+        for change in consents:
+            found = subscription_for(change)
+            if found is None:
+                # Klaviyo keeps no status for this purpose: nothing there to change.
+                outcomes[change.item_id] = Delivered(item_id=change.item_id)
+            elif isinstance(found, str):
+                outcomes[change.item_id] = Rejected(item_id=change.item_id, reason=found)
+            else:
+                entries.append(found)
+        if cut is None:
+            cut = await self._subscribe(entries, outcomes, sent)
+        if cut is not None:
+            wait, reason = cut
+            for left in [*pending, *consents]:
+                outcomes.setdefault(
+                    left.item_id, RetryAfter(item_id=left.item_id, seconds=wait, reason=reason)
+                )
+        answered = [outcomes[c.item_id] for c in batch]
+        refused = sum(1 for o in answered if not isinstance(o, Delivered))
         log.info("wrote %d change(s) to Klaviyo, %d refused or deferred", len(batch), refused)
-        return outcomes
+        return answered
+
+    async def _subscribe(
+        self, entries: Sequence[Subscription], outcomes: dict[str, Outcome], sent: int
+    ) -> tuple[float, str] | None:
+        """Run the bulk subscription jobs of ``entries``, answering each item in
+        ``outcomes``; a profile Klaviyo refuses is taken out and its job sent again.
+        Returns the wait and reason when an outage cut the jobs short (the items left
+        unanswered), after raising it instead if nothing of the batch was sent yet."""
+        for job in jobs(entries):
+            todo = list(job)
+            while todo:
+                try:
+                    await self.client.post(todo[0].path, json=job_body(todo, self.config.list_id))
+                except KlaviyoRefusal as exc:
+                    positions = [refused_position(e.pointer) for e in exc.errors]
+                    named = {p for p in positions if p is not None and p < len(todo)}
+                    if not positions or any(p is None or p >= len(todo) for p in positions):
+                        # Not every complaint names a profile: the job is refused whole.
+                        named = set(range(len(todo)))
+                    reason = f"Klaviyo refused the subscription change: {exc.vendor_message}"
+                    for position in named:
+                        item = todo[position].item_id
+                        outcomes[item] = Rejected(item_id=item, reason=reason)
+                    todo = [s for n, s in enumerate(todo) if n not in named]
+                    continue
+                except PermanentError as exc:
+                    reason = f"Klaviyo refused the subscription change: {exc}"
+                    outcomes.update(
+                        {s.item_id: Rejected(item_id=s.item_id, reason=reason) for s in todo}
+                    )
+                    break
+                except (Throttled, TransientError) as exc:
+                    if not sent:
+                        raise
+                    return _wait(exc), str(exc)
+                sent += 1
+                outcomes.update({s.item_id: Delivered(item_id=s.item_id) for s in todo})
+                todo = []
+        return None
 
     def _request_for(self, change: Change) -> tuple[str, dict[str, Any]] | Rejected:
         if isinstance(change, UpsertPerson):
@@ -207,6 +270,10 @@ class KlaviyoDestination(Destination):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _wait(exc: Exception) -> float:
+    return exc.retry_after if isinstance(exc, Throttled) else RETRY_SECONDS
 
 
 def _matches(attributes: Mapping[str, Any]) -> bool:

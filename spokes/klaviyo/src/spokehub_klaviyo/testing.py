@@ -13,12 +13,13 @@ and point a connection's ``base_url`` at the URL it prints, with
 ``api_key: pk_sandbox_klaviyo``. :attr:`KlaviyoSandbox.profiles` and
 :attr:`KlaviyoSandbox.events` hold what it received, for tests and demos to read.
 
-Where it grows: Klaviyo's consent lives on the profile (``subscriptions``), which this
-sandbox keeps per profile in :attr:`KlaviyoSandbox.subscriptions`. The bulk subscription
-jobs (``/api/profile-subscription-bulk-create-jobs`` and ``…-delete-jobs``) write there
-once the contracts carry a consent change, and consent webhooks
+Klaviyo's consent lives on the profile (``subscriptions``), which this sandbox keeps per
+profile in :attr:`KlaviyoSandbox.subscriptions`; the bulk subscription jobs
+(``/api/profile-subscription-bulk-create-jobs``, up to 1,000 profiles, and
+``…-delete-jobs``, up to 100) write there, and add subscribed profiles to a list of
+:data:`SANDBOX_LISTS` when the job names one. Where it grows: consent webhooks
 (``unsubscribed_from_email_marketing``, signed with ``Klaviyo-Signature`` over
-``Klaviyo-Timestamp``) are built from the changes :meth:`KlaviyoSandbox.set_consent`
+``Klaviyo-Timestamp``) are to be built from the changes :meth:`KlaviyoSandbox.set_consent`
 records in :attr:`KlaviyoSandbox.consent_changes`, through the base's webhook helpers.
 """
 
@@ -44,7 +45,13 @@ BURST_LIMITS: Mapping[str, RateLimit] = {
     "events": RateLimit(requests=350, per_seconds=1),
     "accounts": RateLimit(requests=1, per_seconds=1),
     "privacy": RateLimit(requests=3, per_seconds=1),
+    "subscriptions": RateLimit(requests=75, per_seconds=1),
 }
+#: The most profiles a bulk subscribe and a bulk unsubscribe job take.
+SUBSCRIBE_LIMIT = 1000
+UNSUBSCRIBE_LIMIT = 100
+#: The account's lists: id → name.
+SANDBOX_LISTS = {"Y6nRLr": "Newsletter"}
 #: The identifiers a profile is found by, in Klaviyo's order of precedence.
 IDENTIFIERS = ("email", "phone_number", "external_id")
 #: Profile attributes a profile import may set besides the identifiers.
@@ -110,6 +117,9 @@ class KlaviyoSandbox(Sandbox):
         self.deletion_jobs: list[dict[str, str]] = []
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.consent_changes: list[tuple[str, str, str]] = []
+        #: list id → the ids of its profiles; every bulk job accepted, in order.
+        self.list_members: dict[str, set[str]] = {list_id: set() for list_id in SANDBOX_LISTS}
+        self.subscription_jobs: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
 
     # -- vendor shapes -------------------------------------------------------------------
@@ -247,6 +257,65 @@ class KlaviyoSandbox(Sandbox):
             self.events = [e for e in self.events if e["profile_id"] != found["id"]]
         return SandboxResponse.empty(202)
 
+    @route("POST", "/api/profile-subscription-bulk-create-jobs", budget="subscriptions")
+    def subscribe_job(self, request: SandboxRequest) -> SandboxResponse:
+        return self._subscription_job(request, subscribe=True)
+
+    @route("POST", "/api/profile-subscription-bulk-delete-jobs", budget="subscriptions")
+    def unsubscribe_job(self, request: SandboxRequest) -> SandboxResponse:
+        return self._subscription_job(request, subscribe=False)
+
+    def _subscription_job(self, request: SandboxRequest, *, subscribe: bool) -> SandboxResponse:
+        """A bulk job, whole or not at all: 202 and every profile's channel consent set,
+        or 400 pointing at the first profile Klaviyo refuses."""
+        if refusal := self._admit(request):
+            return refusal
+        kind = "profile-subscription-bulk-" + ("create-job" if subscribe else "delete-job")
+        attributes, refusal = self._resource(request, kind)
+        if refusal:
+            return refusal
+        profiles = _get(attributes, "profiles", "data")
+        pointer = "/data/attributes/profiles/data"
+        if not isinstance(profiles, list) or not profiles:
+            return invalid("At least one profile is required.", pointer)
+        limit = SUBSCRIBE_LIMIT if subscribe else UNSUBSCRIBE_LIMIT
+        if len(profiles) > limit:
+            return invalid(f"A job takes at most {limit} profiles.", pointer)
+        list_id = _get(request.json(), "data", "relationships", "list", "data", "id")
+        if list_id is not None and list_id not in self.list_members:
+            return jsonapi_error(404, "not_found", "Not found.", f"List {list_id} not found.")
+        wanted = "SUBSCRIBED" if subscribe else "UNSUBSCRIBED"
+        changes: list[tuple[dict[str, Any], str]] = []
+        for n, entry in enumerate(profiles):
+            where = f"{pointer}/{n}/attributes"
+            who = _get(entry, "attributes")
+            if not isinstance(who, dict):
+                return invalid("This field is required.", where)
+            if refusal := _check_profile(who, pointer=where):
+                return refusal
+            channels = who.get("subscriptions")
+            if not isinstance(channels, dict) or not channels:
+                return invalid("This field is required.", f"{where}/subscriptions")
+            for channel, status in channels.items():
+                consent = _get(status, "marketing", "consent")
+                if channel not in ("email", "sms") or consent != wanted:
+                    return invalid(
+                        f"Consent must be {wanted} on the email or sms channel.",
+                        f"{where}/subscriptions/{channel}/marketing/consent",
+                    )
+                needed = "email" if channel == "email" else "phone_number"
+                if not who.get(needed):
+                    return invalid(f"A {channel} subscription needs {needed}.", f"{where}/{needed}")
+                changes.append((who, channel))
+        self.subscription_jobs.append({"kind": kind, "profiles": len(profiles), "list": list_id})
+        for who, channel in changes:
+            identifiers = {k: who[k] for k in IDENTIFIERS if who.get(k)}
+            profile, _ = self._upsert(identifiers)
+            self.set_consent(profile["id"], channel, wanted)
+            if subscribe and list_id is not None:
+                self.list_members[list_id].add(profile["id"])
+        return SandboxResponse.empty(202)
+
     # -- what tests and demos read -------------------------------------------------------
 
     def find(self, key: str, value: str) -> dict[str, Any] | None:
@@ -275,6 +344,13 @@ class KlaviyoSandbox(Sandbox):
             for e in self.events
             if e["profile_id"] == profile["id"] and (metric is None or e["metric"] == metric)
         ]
+
+    def consent_of(self, email: str, channel: str = "email") -> str | None:
+        """The marketing consent on ``channel`` of the profile with ``email``."""
+        profile = self.profile_by_email(email)
+        if profile is None:
+            return None
+        return str(self.subscriptions[profile["id"]][channel]["marketing"]["consent"])
 
     def set_consent(self, profile_id: str, channel: str, consent: str) -> None:
         """Set a profile's marketing consent on ``channel`` (``email``, ``sms``) to

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from spokehub_klaviyo import DEFAULT_REVISION, PRODUCTION_URL, KlaviyoDestination
+from spokehub_klaviyo import (
+    CONSENT_METRICS,
+    DEFAULT_REVISION,
+    PRODUCTION_URL,
+    KlaviyoDestination,
+    KlaviyoSource,
+)
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, SANDBOX_READ_ONLY_KEY
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -27,6 +33,18 @@ def test_readme_config_example_validates() -> None:
     KlaviyoDestination(model, connection=name)
     [route] = project["routes"]
     assert set(route["kinds"]) == set(KlaviyoDestination.capabilities.record_kinds)
+
+
+def test_readme_source_example_validates() -> None:
+    yaml = pytest.importorskip("yaml")
+    block = re.findall(r"```yaml\n(.*?)```", README, re.DOTALL)[1]
+    [(name, connection)] = yaml.safe_load(block)["connections"].items()
+    assert connection["spoke"] == "klaviyo" and connection["kind"] == "source"
+    config = {**connection["config"], "webhook_secret": "whsec-readme-0123456789"}
+    KlaviyoSource(KlaviyoSource.Config.model_validate(config), connection=name)
+    for metric, (topic, purpose, granted) in CONSENT_METRICS.items():
+        row = f"| {metric} (`{topic}`) | `{purpose.value}` {'granted' if granted else 'denied'} |"
+        assert row in README, row
 
 
 def test_readme_names_the_defaults_and_the_sandbox_keys() -> None:

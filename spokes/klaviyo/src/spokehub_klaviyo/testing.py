@@ -17,19 +17,28 @@ Klaviyo's consent lives on the profile (``subscriptions``), which this sandbox k
 profile in :attr:`KlaviyoSandbox.subscriptions`; the bulk subscription jobs
 (``/api/profile-subscription-bulk-create-jobs``, up to 1,000 profiles, and
 ``…-delete-jobs``, up to 100) write there, and add subscribed profiles to a list of
-:data:`SANDBOX_LISTS` when the job names one. Where it grows: consent webhooks
-(``unsubscribed_from_email_marketing``, signed with ``Klaviyo-Signature`` over
-``Klaviyo-Timestamp``) are to be built from the changes :meth:`KlaviyoSandbox.set_consent`
-records in :attr:`KlaviyoSandbox.consent_changes`, through the base's webhook helpers.
+:data:`SANDBOX_LISTS` when the job names one. :meth:`KlaviyoSandbox.set_consent` is a
+person clicking subscribe or unsubscribe: it records the change in
+:attr:`KlaviyoSandbox.consent_changes` and as an event of Klaviyo's consent metric
+(``Unsubscribed from Email Marketing``), which ``GET /api/metrics`` and ``GET /api/events``
+serve to a pull, and :meth:`KlaviyoSandbox.send_consent_webhooks` posts the changes not
+yet sent as a system webhook, signed as Klaviyo signs them: ``Klaviyo-Signature`` is the
+hex HMAC-SHA256 of the body followed by ``Klaviyo-Timestamp``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
+
+import httpx
 
 from spokehub_contracts import RateLimit
 from spokehub_contracts.testing import Sandbox, SandboxRequest, SandboxResponse, route
@@ -62,6 +71,19 @@ PROFILE_FIELDS = frozenset(
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 _REVISION = re.compile(r"^20\d\d-\d\d-\d\d(\.pre)?$")
+#: The system webhook the sandbox sends as.
+SANDBOX_WEBHOOK_ID = "01JSANDBOXWEBHOOK0000000001"
+#: Klaviyo's consent metrics by (channel, consent), and their webhook topics.
+CONSENT_METRIC_NAMES: Mapping[tuple[str, str], str] = {
+    ("email", "SUBSCRIBED"): "Subscribed to Email Marketing",
+    ("email", "UNSUBSCRIBED"): "Unsubscribed from Email Marketing",
+    ("sms", "SUBSCRIBED"): "Subscribed to SMS Marketing",
+    ("sms", "UNSUBSCRIBED"): "Unsubscribed from SMS Marketing",
+}
+#: Events a page of ``GET /api/events`` holds.
+EVENTS_PAGE_SIZE = 200
+_FILTER_METRIC = re.compile(r'equals\(metric_id,"([^"]+)"\)')
+_FILTER_SINCE = re.compile(r"greater-(or-equal|than)\(datetime,([^)]+)\)")
 
 
 def jsonapi_error(
@@ -106,6 +128,7 @@ class KlaviyoSandbox(Sandbox):
 
     name = "klaviyo"
     tokens = (SANDBOX_API_KEY, SANDBOX_READ_ONLY_KEY)
+    webhook_timestamped = True
     # One profile or one event a request.
     max_batch = 1
 
@@ -120,6 +143,13 @@ class KlaviyoSandbox(Sandbox):
         #: list id → the ids of its profiles; every bulk job accepted, in order.
         self.list_members: dict[str, set[str]] = {list_id: set() for list_id in SANDBOX_LISTS}
         self.subscription_jobs: list[dict[str, Any]] = []
+        #: Metric name → id, as ``GET /api/metrics`` lists them.
+        self.metrics: dict[str, str] = {}
+        #: Events a page of ``GET /api/events`` holds (Klaviyo's is 200).
+        self.events_page_size = EVENTS_PAGE_SIZE
+        #: How many of :attr:`consent_changes` a webhook has carried.
+        self.webhooks_sent = 0
+        self._consent_events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
 
     # -- vendor shapes -------------------------------------------------------------------
@@ -235,6 +265,63 @@ class KlaviyoSandbox(Sandbox):
                 }
             )
         return SandboxResponse.empty(202)
+
+    @route("GET", "/api/metrics", budget="events")
+    def list_metrics(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request, write=False):
+            return refusal
+        for name in {e["metric"] for e in self.events + self._consent_events}:
+            self._metric_id(name)
+        metrics = [
+            {
+                "type": "metric",
+                "id": metric_id,
+                "attributes": {"name": name, "integration": {"name": "Klaviyo"}},
+            }
+            for name, metric_id in sorted(self.metrics.items())
+        ]
+        return _document(metrics)
+
+    @route("GET", "/api/events", budget="events")
+    def list_events(self, request: SandboxRequest) -> SandboxResponse:
+        """Klaviyo's events, filtered by ``equals(metric_id,…)`` and a datetime bound,
+        ``sort=datetime``, ``include=profile``, paged with ``page[cursor]``."""
+        if refusal := self._admit(request, write=False):
+            return refusal
+        condition = request.query.get("filter", "")
+        wanted = _FILTER_METRIC.search(condition)
+        bound = _FILTER_SINCE.search(condition)
+        ids = {v: k for k, v in self.metrics.items()}
+        chosen = [
+            e
+            for e in sorted(self.events + self._consent_events, key=lambda e: e["time"])
+            if wanted is None or ids.get(wanted.group(1)) == e["metric"]
+        ]
+        if bound is not None:
+            edge = _time(bound.group(2))
+            if edge is None:
+                return invalid("Invalid datetime in filter.", "/query/filter")
+            inclusive = bound.group(1) == "or-equal"
+            chosen = [
+                e
+                for e in chosen
+                if (t := _time(e["time"])) is not None and (t >= edge if inclusive else t > edge)
+            ]
+        cursor = request.query.get("page[cursor]", "0")
+        if not cursor.isdigit():
+            return invalid("Invalid page cursor.", "/query/page[cursor]")
+        page = self.paginate(request, chosen, int(cursor), self.events_page_size)
+        body: dict[str, Any] = {"data": [self._event_resource(e) for e in page.items]}
+        if request.query.get("include") == "profile":
+            body["included"] = self._included(page.items)
+        following = page.next_start
+        # Klaviyo's next link carries the whole query, the cursor changed.
+        query = {**request.query, "page[cursor]": str(following)}
+        body["links"] = {
+            "self": request.path,
+            "next": f"{self.url}{request.path}?{urlencode(query)}" if following else None,
+        }
+        return SandboxResponse.json(body)
 
     @route("POST", "/api/data-privacy-deletion-jobs", budget="privacy")
     def deletion_job(self, request: SandboxRequest) -> SandboxResponse:
@@ -352,15 +439,121 @@ class KlaviyoSandbox(Sandbox):
             return None
         return str(self.subscriptions[profile["id"]][channel]["marketing"]["consent"])
 
-    def set_consent(self, profile_id: str, channel: str, consent: str) -> None:
+    def set_consent(
+        self, profile_id: str, channel: str, consent: str, *, at: datetime | None = None
+    ) -> None:
         """Set a profile's marketing consent on ``channel`` (``email``, ``sms``) to
         ``SUBSCRIBED`` or ``UNSUBSCRIBED``, as a person clicking in Klaviyo does, and
         record the change for the consent webhooks to come."""
         subscriptions = self.subscriptions.setdefault(profile_id, _subscriptions())
         subscriptions[channel]["marketing"]["consent"] = consent
         self.consent_changes.append((profile_id, channel, consent))
+        metric = CONSENT_METRIC_NAMES.get((channel, consent))
+        if metric is not None:
+            self._consent_events.append(
+                {
+                    "id": f"evt_{next(self._ids)}",
+                    "metric": metric,
+                    "profile_id": profile_id,
+                    "properties": {},
+                    "time": at.isoformat(timespec="seconds") if at else _now(),
+                    "value": None,
+                    "unique_id": None,
+                }
+            )
+
+    def unsubscribe(self, email: str, channel: str = "email") -> str:
+        """The person with ``email`` unsubscribes from ``channel`` marketing (a profile is
+        made if Klaviyo has none); returns the profile id."""
+        profile = self.find("email", email)
+        if profile is None:
+            profile, _ = self._upsert({"email": email})
+        self.set_consent(profile["id"], channel, "UNSUBSCRIBED")
+        return str(profile["id"])
+
+    # -- consent webhooks ----------------------------------------------------------------
+
+    def sign_webhook(self, body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+        stamp = datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+        digest = hmac.new(
+            secret.encode("utf-8"), body + stamp.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
+        return {"Klaviyo-Timestamp": stamp, "Klaviyo-Signature": digest}
+
+    def consent_webhook(self, events: list[dict[str, Any]] | None = None) -> bytes:
+        """The body of a system webhook carrying consent ``events`` (by default the
+        latest): each item's ``payload`` has the shape of ``GET /api/events/{id}`` with
+        the profile included."""
+        chosen = events if events is not None else self._consent_events[-1:]
+        items = []
+        for event in chosen:
+            topic = "event:klaviyo." + re.sub(r"\W+", "_", event["metric"].lower())
+            items.append(
+                {
+                    "topic": topic,
+                    "external_id": event["id"],
+                    "payload": {
+                        "data": self._event_resource(event),
+                        "included": self._included([event]),
+                    },
+                }
+            )
+        meta = {
+            "klaviyo_account_id": "SbXkLv",
+            "klaviyo_webhook_id": SANDBOX_WEBHOOK_ID,
+            "timestamp": _now(),
+        }
+        return json.dumps({"data": items, "meta": meta}).encode("utf-8")
+
+    def example_webhook(self) -> tuple[bytes, dict[str, str]]:
+        if not self._consent_events:
+            self.unsubscribe("webhook.example@example.com")
+        return self.consent_webhook(), {
+            "Klaviyo-Webhook-Id": SANDBOX_WEBHOOK_ID,
+            "Content-Type": "application/json",
+        }
+
+    def send_consent_webhooks(self, url: str, secret: str) -> httpx.Response | None:
+        """POST the consent changes no webhook has carried yet to ``url``, as one signed
+        system webhook; ``None`` when there were none."""
+        fresh = self._consent_events[self.webhooks_sent :]
+        if not fresh:
+            return None
+        body = self.consent_webhook(fresh)
+        headers = {"Klaviyo-Webhook-Id": SANDBOX_WEBHOOK_ID, "Content-Type": "application/json"}
+        signed = self.webhook_request(secret, body=body, headers=headers)
+        answer = httpx.post(url, content=signed.body, headers=dict(signed.headers), timeout=30)
+        if answer.status_code < 300:
+            self.webhooks_sent += len(fresh)
+        return answer
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _metric_id(self, name: str) -> str:
+        if name not in self.metrics:
+            self.metrics[name] = f"M{next(self._ids):05d}"
+        return self.metrics[name]
+
+    def _event_resource(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        moment = _time(event["time"])
+        return {
+            "type": "event",
+            "id": event["id"],
+            "attributes": {
+                "timestamp": int(moment.timestamp()) if moment else None,
+                "datetime": event["time"],
+                "event_properties": event["properties"],
+                "uuid": event["id"],
+            },
+            "relationships": {
+                "profile": {"data": {"type": "profile", "id": event["profile_id"]}},
+                "metric": {"data": {"type": "metric", "id": self._metric_id(event["metric"])}},
+            },
+        }
+
+    def _included(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = dict.fromkeys(e["profile_id"] for e in events)
+        return [_shown(self.profiles[i]) for i in ids if i in self.profiles]
 
     def _admit(self, request: SandboxRequest, *, write: bool = True) -> SandboxResponse | None:
         """The checks every route makes first: the key's scopes, the ``revision`` header."""
@@ -504,6 +697,14 @@ def _fold(key: str, value: Any) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _time(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 if __name__ == "__main__":

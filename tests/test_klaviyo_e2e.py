@@ -5,83 +5,53 @@ traits and the event on it, with the API key taken from the environment."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, KlaviyoSandbox
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .daemon import wait_until
+from .serving import send, serving
+
+ROUTES = [{"to": "email", "kinds": ["upsert_person", "event"], "events": ["Onboarding Due"]}]
 
 
-def _project(tmp_path: Path, port: int, url: str) -> Path:
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "email": {
-                        "kind": "destination",
-                        "spoke": "klaviyo",
-                        "config": {"base_url": url, "api_key": "${KLAVIYO_API_KEY}"},
-                    },
-                },
-                "routes": [
-                    {
-                        "to": "email",
-                        "kinds": ["upsert_person", "event"],
-                        "events": ["Onboarding Due"],
-                    }
-                ],
-            }
-        )
-    )
-    return path
+def _email(url: str) -> dict[str, Any]:
+    config = {"base_url": url, "api_key": "${KLAVIYO_API_KEY}"}
+    return {"email": {"spoke": "klaviyo", "config": config}}
 
 
 def test_an_identify_and_an_onboarding_event_reach_klaviyo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KLAVIYO_API_KEY", SANDBOX_API_KEY)
-    port = free_port()
     recommended = [{"sku": "TEA-01", "score": 0.91}, {"sku": "POT-02", "score": 0.77}]
-    with KlaviyoSandbox() as sandbox:
-        config = _project(tmp_path, port, sandbox.url)
-        daemon = Daemon(config, port, plugins="klaviyo").start()
-        try:
-            batch = [
-                {
-                    "type": "identify",
-                    "userId": "u-ada",
-                    "traits": {"email": "Ada@Example.com", "firstName": "Ada", "plan": "gold"},
-                },
-                {
-                    "type": "track",
-                    "userId": "u-ada",
-                    "event": "Onboarding Due",
-                    "messageId": "onboarding-u-ada",
-                    "properties": {"recommended_products": recommended},
-                },
-                {"type": "track", "userId": "u-ada", "event": "Page Scrolled"},
-            ]
-            response = httpx.post(
-                f"{daemon.url}/v1/batch", json={"batch": batch}, auth=(WRITE_KEY, ""), timeout=10
+    with KlaviyoSandbox() as sandbox, serving(tmp_path, _email(sandbox.url), ROUTES) as daemon:
+        send(
+            daemon,
+            {
+                "type": "identify",
+                "userId": "u-ada",
+                "traits": {"email": "Ada@Example.com", "firstName": "Ada", "plan": "gold"},
+            },
+            {
+                "type": "track",
+                "userId": "u-ada",
+                "event": "Onboarding Due",
+                "messageId": "onboarding-u-ada",
+                "properties": {"recommended_products": recommended},
+            },
+            {"type": "track", "userId": "u-ada", "event": "Page Scrolled"},
+        )
+        wait_until(
+            lambda: (
+                sandbox.events
+                and (sandbox.profile_by_email("ada@example.com") or {})
+                .get("attributes", {})
+                .get("first_name")
             )
-            assert response.status_code == 200, response.text
-            wait_until(
-                lambda: (
-                    sandbox.events
-                    and (sandbox.profile_by_email("ada@example.com") or {})
-                    .get("attributes", {})
-                    .get("first_name")
-                )
-            )
-        finally:
-            assert daemon.stop() == 0
+        )
     profile = sandbox.profile_by_email("ada@example.com")
     assert profile is not None, sandbox.requests
     assert profile["attributes"]["first_name"] == "Ada"

@@ -10,39 +10,27 @@ import hmac
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from spokehub_webhook.testing import SANDBOX_SECRET, WebhookReceiverSandbox
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
+from .daemon import wait_until
+from .serving import send, serving
+
+ROUTES = [{"to": "order_tool", "kinds": ["upsert_person"]}]
 
 
-def _project(tmp_path: Path, port: int, url: str) -> Path:
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "order_tool": {
-                        "kind": "destination",
-                        "spoke": "webhook",
-                        "config": {"url": url, "secret": "${ORDER_TOOL_WEBHOOK_SECRET}"},
-                    },
-                },
-                "routes": [{"to": "order_tool", "kinds": ["upsert_person"]}],
-            }
-        )
-    )
-    return path
+def _order_tool(url: str) -> dict[str, Any]:
+    config = {"url": url, "secret": "${ORDER_TOOL_WEBHOOK_SECRET}"}
+    return {"order_tool": {"spoke": "webhook", "config": config}}
 
 
-def _signature(headers: httpx.Headers, body: bytes) -> str:
+def signature(headers: httpx.Headers, body: bytes) -> str:
+    """The Standard Webhooks signature of ``body``, computed by hand: HMAC-SHA256 over
+    ``id.timestamp.body`` keyed with the bytes after ``whsec_``."""
     key = base64.b64decode(SANDBOX_SECRET.removeprefix("whsec_"))
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
@@ -52,32 +40,20 @@ def test_an_identify_reaches_a_webhook_receiver_signed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ORDER_TOOL_WEBHOOK_SECRET", SANDBOX_SECRET)
-    port = free_port()
     with WebhookReceiverSandbox() as receiver:
-        config = _project(tmp_path, port, receiver.url + "/hooks/spokehub")
-        daemon = Daemon(config, port, plugins="webhook").start()
-        try:
+        hooks = _order_tool(receiver.url + "/hooks/spokehub")
+        with serving(tmp_path, hooks, ROUTES) as daemon:
             identify = {
                 "type": "identify",
                 "userId": "u-ada",
                 "traits": {"email": "Ada@Example.com", "firstName": "Ada"},
             }
-            response = httpx.post(
-                f"{daemon.url}/v1/batch",
-                json={"batch": [identify]},
-                auth=(WRITE_KEY, ""),
-                timeout=10,
-            )
-            assert response.status_code == 200, response.text
-            deadline = time.monotonic() + 60
-            while not receiver.messages and time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            assert daemon.stop() == 0
+            send(daemon, identify)
+            wait_until(lambda: receiver.messages)
     assert receiver.refused == []
     [request] = [r for r in receiver.requests if r.status == 200]
     assert request.path == "/hooks/spokehub"
-    assert request.headers["webhook-signature"] == _signature(request.headers, request.body)
+    assert request.headers["webhook-signature"] == signature(request.headers, request.body)
     assert abs(time.time() - int(request.headers["webhook-timestamp"])) < 300
     message = json.loads(request.body)
     assert message["type"] == "spokehub.changes"

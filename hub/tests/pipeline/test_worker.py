@@ -6,7 +6,7 @@ import orjson
 from sqlalchemy import func, select
 
 from spokehub.pipeline import Pipeline, list_quarantine, replay
-from spokehub.store.tables import events
+from spokehub.store.tables import events, inbox
 
 from .helpers import feed, feed_raw, outbox_rows, project, quarantined, registry, statuses
 
@@ -260,3 +260,33 @@ def test_a_row_that_fails_its_whole_batch_is_found_by_bisection(engine, monkeypa
     assert len(transactions) <= 1 + 2 * math.ceil(math.log2(n))
     # Every row but the poison processed, in inbox order.
     assert statuses(engine) == ["processed"] * 37 + ["quarantined"] + ["processed"] * 26
+
+
+def test_a_privacy_request_from_a_source_is_quarantined_before_it_makes_a_profile(engine):
+    from spokehub.identity.tables import identifiers
+    from spokehub.pipeline.records import PRIVACY_REQUEST_PENDING
+    from spokehub_contracts import Identifier, PrivacyRequest, SourceRecord
+
+    record = SourceRecord(
+        stream="privacy",
+        record_id="redact-1",
+        identifiers=(Identifier(type="email", value="gone@example.com"),),
+        data=PrivacyRequest(action="delete", reference="redact-1"),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            inbox.insert(),
+            {
+                "connection": "web",
+                "kind": "record",
+                "body": record.model_dump_json(),
+                "received_at": record.observed_at,
+            },
+        )
+    stats = run(engine)
+    assert (stats.processed, stats.quarantined) == (0, 1)
+    [q] = quarantined(engine)
+    assert (q["stage"], q["field"], q["rule"]) == ("privacy", "kind", PRIVACY_REQUEST_PENDING)
+    assert orjson.loads(q["body"])["kind"] == "privacy_request"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(identifiers)).scalar() == 0

@@ -9,7 +9,8 @@ class RecordRejected(Exception):
     """Raised for one record the pipeline must quarantine instead of process.
 
     :param stage: ``validate`` (not a valid message), ``contract`` (a field breaks the
-        schema), ``transform`` (a plugin failed), ``resolve`` (the profile update failed).
+        schema), ``transform`` (a plugin failed), ``resolve`` (the profile update failed),
+        ``privacy`` (a privacy request the hub does not carry out).
     :param field: the dotted path of the offending field, or ``(record)``.
     :param rule: the rule broken; never the offending value, which may be personal data.
     """

@@ -86,7 +86,8 @@ quarantine = Table(
     Column("connection", String(200), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("body", Text, nullable=False),
-    Column("stage", String(32), nullable=False),  # validate | contract | transform | resolve
+    # validate | contract | transform | resolve | privacy
+    Column("stage", String(32), nullable=False),
     Column("field", String(256), nullable=False),
     Column("rule", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

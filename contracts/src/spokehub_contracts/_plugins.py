@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ._records import SourceRecord
-from ._schema import Identifier, ScoredTrait
+from ._schema import Event, Identifier, ScoredTrait
 
 
 class Transform:
@@ -27,15 +27,34 @@ class Transform:
 
 
 class Enricher:
-    """Adds computed traits or model scores to a profile (churn risk, recommendations).
+    """Adds computed traits or model scores to a profile (churn risk, recommendations,
+    lifetime value).
 
-    ``enrich`` sees the profile's current traits and identifiers and returns scores to set.
+    The hub calls ``enrich`` in the pipeline's transaction each time a record changes a
+    profile: a person record or an identify call, a consent or a membership, and a track
+    event whose name is in :attr:`events`. It sees the profile's current traits and
+    identifiers and returns the scores to set; each is stored with its ``model`` and
+    ``computed_at`` as its provenance, and goes out with the profile's next upsert. A
+    score whose value did not change is not written again.
+
+    :attr events: track event names whose history the enricher reads
+        (``("Order Completed",)``). When it names any, ``enrich`` is also called for
+        those events, and receives the profile's events of those names, oldest first, as
+        ``events`` (the one being processed included). An enricher that names none is
+        called without ``events``.
+
+    .. versionchanged:: 0.2 ``events``.
     """
 
     name: ClassVar[str]
+    events: ClassVar[tuple[str, ...]] = ()
 
     def enrich(
-        self, contact_id: str, traits: Mapping[str, Any], identifiers: Sequence[Identifier]
+        self,
+        contact_id: str,
+        traits: Mapping[str, Any],
+        identifiers: Sequence[Identifier],
+        events: Sequence[Event] = (),
     ) -> Sequence[ScoredTrait]:
         raise NotImplementedError(f"{type(self).__name__} must implement enrich(...)")
 

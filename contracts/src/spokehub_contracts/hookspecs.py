@@ -76,7 +76,10 @@ def register_transforms(register: Callable[[type[Transform]], None]) -> None:
 def register_enrichers(register: Callable[[type[Enricher]], None]) -> None:
     """Register enrichers that add computed traits and model scores to profiles.
 
-    :param register: call with each :class:`~spokehub_contracts.Enricher` subclass.
+    :param register: call with each :class:`~spokehub_contracts.Enricher` subclass. The
+        class's ``name`` must be unique among enrichers; its ``events`` names the track
+        events whose history it reads. The pipeline calls each registered enricher when
+        a record changes a profile (see :class:`~spokehub_contracts.Enricher`).
 
     Called once at plugin load. Return value is ignored.
 

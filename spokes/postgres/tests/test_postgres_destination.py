@@ -25,6 +25,7 @@ from spokehub_contracts import (
     Rejected,
     ScoredTrait,
     TrackEvent,
+    TransientError,
     UpsertAccount,
     UpsertMembership,
     UpsertPerson,
@@ -257,3 +258,26 @@ async def test_check_tells_bad_credentials_from_an_outage(
     assert missing.status is CheckStatus.CONFIG_ERROR
     with pytest.raises(AuthError, match="does not exist"):
         await write(wrong, schema, [ada()])
+
+
+async def test_a_lost_connection_is_transient_and_the_next_write_reconnects(
+    warehouse: tuple[str, str],
+) -> None:
+    url, schema = warehouse
+    destination = spoke(url, schema)
+    grace = UpsertPerson(item_id="p2", contact_id="c-grace", person=Person(first_name="Grace"))
+    try:
+        await destination.write([ada()])
+        assert destination._conn is not None
+        backend = destination._conn.info.backend_pid
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        with pytest.raises(TransientError, match="PostgreSQL"):
+            await destination.write([grace])
+        assert isinstance((await destination.write([grace]))[0], Delivered)
+    finally:
+        await destination.aclose()
+    assert rows(url, f'SELECT contact_id FROM "{schema}".persons ORDER BY 1') == [
+        ("c-ada",),
+        ("c-grace",),
+    ]

@@ -103,14 +103,16 @@ def test_redact_hides_any_email_and_phone(
         "phone",
         "key",
         "Cookie",
+        # Person traits whose PII class is contact or sensitive.
+        "first_name",
+        "lastName",
+        "birthday",
     ],
 )
 def test_sensitive_keys(key: str) -> None:
     assert is_sensitive_key(key)
 
 
-@pytest.mark.parametrize(
-    "key", ["first_name", "author", "monkey", "plan", "base_url", "keys_total"]
-)
+@pytest.mark.parametrize("key", ["title", "author", "monkey", "plan", "base_url", "keys_total"])
 def test_ordinary_keys(key: str) -> None:
     assert not is_sensitive_key(key)

@@ -440,3 +440,17 @@ def test_a_destination_declares_its_external_ids_as_a_namespaced_identifier_type
     for bad in ("email", "contact_id", "HubSpot:Contact Id"):
         with pytest.raises(ValueError, match="namespaced identifier type"):
             Capabilities(external_id_type=bad)
+
+
+def test_person_fields_carry_pii_classes_that_drive_redaction():
+    from spokehub_contracts import Person, is_sensitive_key, pii_classes
+
+    classes = pii_classes(Person)
+    assert classes["email"] == classes["phone"] == classes["address"] == "contact"
+    assert classes["birthday"] == classes["gender"] == "sensitive"
+    assert classes["title"] == classes["created_at"] == "none"
+    assert set(classes) == set(Person.model_fields)
+    for key in ("first_name", "lastName", "birthday", "address", "e-mail", "api_key"):
+        assert is_sensitive_key(key), key
+    for key in ("title", "plan", "event", "author"):
+        assert not is_sensitive_key(key), key

@@ -56,10 +56,12 @@ from ._schema import (
     Identifier,
     Membership,
     Person,
+    PiiClass,
     PrivacyAction,
     PrivacyRequest,
     RecordKind,
     ScoredTrait,
+    pii_classes,
     utcnow,
 )
 from ._segment import SEGMENT_SPEC, EventType, SegmentField, SegmentFieldType, SegmentSpec
@@ -154,6 +156,7 @@ __all__ = [
     "Outcome",
     "PermanentError",
     "Person",
+    "PiiClass",
     "PrivacyAction",
     "PrivacyRequest",
     "RateLimit",
@@ -194,6 +197,7 @@ __all__ = [
     "normalize_identifier",
     "normalize_phone",
     "parse_retry_after",
+    "pii_classes",
     "redact",
     "sha256_hex",
     "utcnow",

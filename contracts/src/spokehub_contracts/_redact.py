@@ -60,9 +60,29 @@ _PHONE = re.compile(
 
 def is_sensitive_key(key: str) -> bool:
     """True if a value stored under ``key`` must be masked whole: secrets (``api_key``,
-    ``Authorization``, ``client_secret``, ``refresh_token``, ``password``) and direct
-    identifiers (``email``, ``phone``)."""
-    return bool(_SENSITIVE_KEY.search(key))
+    ``Authorization``, ``client_secret``, ``refresh_token``, ``password``), direct
+    identifiers (``email``, ``phone``) and every person trait whose PII class is
+    ``contact`` or ``sensitive`` (``first_name``, ``lastName``, ``address``, ``birthday``)."""
+    return bool(_SENSITIVE_KEY.search(key)) or _folded(key) in _personal_fields()
+
+
+def _folded(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+_PERSONAL: frozenset[str] | None = None
+
+
+def _personal_fields() -> frozenset[str]:
+    # Read from the schema's PII classes on first use (the schema imports this module).
+    global _PERSONAL
+    if _PERSONAL is None:
+        from ._schema import Person, pii_classes
+
+        _PERSONAL = frozenset(
+            _folded(name) for name, kind in pii_classes(Person).items() if kind != "none"
+        )
+    return _PERSONAL
 
 
 def _mask_key_value(match: re.Match[str]) -> str:

@@ -103,25 +103,49 @@ class Address(_Model):
     country: str | None = None
 
 
-class Person(_Model):
-    """A person's traits: the Segment spec's reserved traits plus free ``attributes``."""
+PiiClass = Literal["contact", "sensitive", "none"]
+"""How personal a field is. ``contact``: names and reaches the person (name, e-mail,
+phone, address); ``sensitive``: says something about them they may not want known
+(birthday, age, gender); ``none``: neither. Log redaction masks the values of
+``contact`` and ``sensitive`` fields whole, and exports and warehouse tables mark them as
+personal."""
 
-    first_name: str | None = None
-    last_name: str | None = None
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+
+def _pii(kind: PiiClass) -> Any:
+    return Field(default=None, json_schema_extra={"pii": kind})
+
+
+class Person(_Model):
+    """A person's traits: the Segment spec's reserved traits plus free ``attributes``.
+
+    Each field carries its :data:`PiiClass` (see :func:`pii_classes`)."""
+
+    first_name: str | None = _pii("contact")
+    last_name: str | None = _pii("contact")
+    name: str | None = _pii("contact")
+    email: str | None = _pii("contact")
+    phone: str | None = _pii("contact")
     title: str | None = None
-    username: str | None = None
-    gender: str | None = None
-    birthday: date | None = None
-    age: int | None = Field(default=None, ge=0, le=150)
-    avatar: str | None = None
+    username: str | None = _pii("contact")
+    gender: str | None = _pii("sensitive")
+    birthday: date | None = _pii("sensitive")
+    age: int | None = Field(default=None, ge=0, le=150, json_schema_extra={"pii": "sensitive"})
+    avatar: str | None = _pii("contact")
     website: str | None = None
     description: str | None = None
-    address: Address | None = None
+    address: Address | None = _pii("contact")
     created_at: datetime | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+def pii_classes(model: type[BaseModel]) -> dict[str, PiiClass]:
+    """The :data:`PiiClass` of each field of a schema model (``none`` where unmarked)."""
+    classes: dict[str, PiiClass] = {}
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra
+        kind = extra.get("pii") if isinstance(extra, dict) else None
+        classes[name] = kind if kind in ("contact", "sensitive") else "none"  # type: ignore[assignment]
+    return classes
 
 
 class Account(_Model):
@@ -421,9 +445,11 @@ __all__ = [
     "Identifier",
     "Membership",
     "Person",
+    "PiiClass",
     "PrivacyAction",
     "PrivacyRequest",
     "RecordKind",
     "ScoredTrait",
+    "pii_classes",
     "utcnow",
 ]

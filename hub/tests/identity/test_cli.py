@@ -62,5 +62,8 @@ def test_rules(run_cli, tmp_path):
     result = run_cli("identity", "rules")
     assert result.returncode == 0, result.stderr
     assert "user_id" in result.stdout and "test@test" in result.stdout
+    assert "alias: one person (previousId as user_id, no limits)" in result.stdout
     data = json.loads(run_cli("identity", "rules", "--json").stdout)
     assert data["limits"]["user_id"] == 1
+    assert data["never_merge_on"] == []
+    assert data["alias"] == {"merge": True, "previous_id": "user_id"}

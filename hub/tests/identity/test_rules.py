@@ -13,7 +13,7 @@ def test_the_project_holds_the_rules_typed():
     project = validate({"identity": {"limits": {"email": 2}, "never_merge_on": []}})
     assert isinstance(project.identity, IdentityRules)
     assert project.identity.limit_for("email") == 2
-    assert project.identity.limit_for("user_id") == 10  # listed limits replace the defaults
+    assert project.identity.limit_for("user_id") == 5  # listed limits replace the defaults
     assert validate({}).identity == IdentityRules()
 
 

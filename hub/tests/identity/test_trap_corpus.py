@@ -32,7 +32,20 @@ def test_shared_anonymous_id_in_one_batch(engine):
     with engine.begin() as conn:
         result = resolve(conn, [rec(f"user_id:u{n}", "anonymous_id:shared") for n in range(5)])
         assert len(set(result.contact_ids)) == 5
-        # The default never_merge_on already refuses; without it, the user_id limit does.
+        # The user_id limit refuses by default; the opt-in never_merge_on refuses first.
+        assert {d.rule for d in result.decisions} == {"limit"}
+        check_invariants(conn)
+
+
+def test_shared_anonymous_id_in_one_batch_with_never_merge_on(engine):
+    # Each user known before the kiosk: never_merge refuses; a user new in the kiosk's
+    # record would join it as far as never_merge is concerned (the limit refuses then).
+    rules = IdentityRules(never_merge_on=["anonymous_id"])
+    with engine.begin() as conn:
+        known = [rec(f"user_id:u{n}") for n in range(5)]
+        records = [rec(f"user_id:u{n}", "anonymous_id:shared") for n in range(5)]
+        result = resolve(conn, known + records, rules)
+        assert len(set(result.contact_ids)) == 5
         assert {d.rule for d in result.decisions} == {"never_merge"}
         check_invariants(conn)
 
@@ -48,14 +61,29 @@ def test_shared_anonymous_id_hits_the_user_id_limit(engine):
         check_invariants(conn)
 
 
-def test_shared_device_does_not_fuse_email_only_people(engine):
-    # No limit is hit (five e-mails are allowed), yet two known people share a browser.
+def test_e_mail_only_people_on_one_device_join_by_default(engine):
+    # As in Segment Unify: no limit is hit (five e-mails are allowed), so they join.
     with engine.begin() as conn:
         resolve(conn, [rec("email:a@example.com", "anonymous_id:kiosk")])
         result = resolve(conn, [rec("email:b@example.com", "anonymous_id:kiosk")])
+        assert result.decisions == []
+        assert lookup(conn, ident("email:a@example.com")) == lookup(
+            conn, ident("email:b@example.com")
+        )
+
+
+def test_never_merge_on_keeps_e_mail_only_people_on_one_device_apart(engine):
+    # Opt-in: no limit is hit, yet two known people share a browser.
+    rules = IdentityRules(never_merge_on=["anonymous_id"])
+    with engine.begin() as conn:
+        resolve(conn, [rec("email:a@example.com", "anonymous_id:kiosk")], rules)
+        result = resolve(conn, [rec("email:b@example.com", "anonymous_id:kiosk")], rules)
+        assert result.decisions == []  # b is new in this very record: it joins
+        resolve(conn, [rec("email:c@example.com")], rules)
+        result = resolve(conn, [rec("email:c@example.com", "anonymous_id:kiosk")], rules)
         assert result.decisions[0].rule == "never_merge"
         assert lookup(conn, ident("email:a@example.com")) != lookup(
-            conn, ident("email:b@example.com")
+            conn, ident("email:c@example.com")
         )
 
 

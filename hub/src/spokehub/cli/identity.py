@@ -34,6 +34,11 @@ def rules_cmd(
         )
     table.add_row("(other types)", str(rules.rank("*") + 1), str(rules.default_limit), "no")
     out.print(table)
+    alias = rules.alias
+    if alias.merge:
+        out.print(f"alias: one person (previousId as {alias.previous_id}, no limits)")
+    else:
+        out.print("alias: links nothing (previousId is not an identifier)")
     out.print("blocked values (besides the contracts' junk patterns):")
     for pattern in rules.blocked_values:
         out.print(f"  {pattern}", highlight=False, markup=False)

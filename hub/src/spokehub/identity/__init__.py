@@ -15,9 +15,10 @@ project. The store-facing functions are imported from their modules:
 from .errors import IdentityError, NoSuchEvidence, UnknownIdentifier
 from .evidence import Evidence, IdentifierLike
 from .outcome import Decision, ProfileChange, ResolveResult
-from .rules import IdentityRules, TraitPolicy
+from .rules import AliasPolicy, IdentityRules, TraitPolicy
 
 __all__ = [
+    "AliasPolicy",
     "Decision",
     "Evidence",
     "IdentifierLike",

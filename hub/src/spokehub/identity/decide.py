@@ -9,9 +9,10 @@ and property-tested, on plain values.
 How it works: a union-find over clusters, one per stored profile the batch touches and
 one per profile the batch starts. Records are taken in resolution order; each record's
 identifiers, highest priority first, are joined into one cluster unless a rule refuses
-an identifier's link: an operator's removal (``unmerged``), a never-merge type between two
-anchored profiles (``never_merge``), or a per-type limit (``limit``, the lowest-priority
-identifier outside the record's first profile goes first).
+an identifier's link: an operator's removal (``unmerged``), an opt-in never-merge type
+between two anchored profiles the store already held (``never_merge``), or a per-type
+limit (``limit``, the lowest-priority identifier outside the record's first profile goes
+first; an ``asserted`` record, an alias, is exempt).
 """
 
 from __future__ import annotations
@@ -278,11 +279,9 @@ def decide(
             strong = {
                 r for k, r in zip(ks, roots, strict=True) if r is not None and k[0] not in rules_nm
             }
-            strong_new = any(
-                r is None and k[0] not in rules_nm for k, r in zip(ks, roots, strict=True)
-            )
-            if not strong and not strong_new:
-                # Only never-merge identifiers: the first anchored profile is the record's.
+            if not strong:
+                # No known identifier of another type: whatever else the record carries is
+                # new, so it fuses nothing; the first anchored profile is the record's.
                 strong = {next((r for r in roots if r is not None and anchored(r)), -1)}
             for j in reversed(weak):  # from the back, so earlier positions stay valid
                 r = roots[j]
@@ -291,15 +290,27 @@ def decide(
 
         # When every identifier already sits in one profile nothing can be dropped for a
         # limit (no link leaves the profile), so the check below is skipped.
-        while len(ks) > 1 and not (roots[0] is not None and roots.count(roots[0]) == len(roots)):
+        # An alias (asserted) is the sender's statement, not a co-occurrence: no limit.
+        while (
+            len(ks) > 1
+            and not (roots[0] is not None and roots.count(roots[0]) == len(roots))
+            and not records[i].asserted
+        ):
             total: dict[str, int] = {}
+            # The most any one side of the link holds: a profile already past a limit (an
+            # alias, or rules tightened since) may still gain what it has room for.
+            peak: dict[str, int] = {}
             for r in {r for r in roots if r is not None}:
                 for t, n in counts(r).items():
                     total[t] = total.get(t, 0) + n
+                    if n > peak.get(t, 0):
+                        peak[t] = n
             for k, r in zip(ks, roots, strict=True):
                 if r is None:
-                    total[k[0]] = total.get(k[0], 0) + 1
-            over = {t for t, n in total.items() if n > limit(t, default_limit)}
+                    t = k[0]
+                    total[t] = total.get(t, 0) + 1
+                    peak.setdefault(t, 1)
+            over = {t for t, n in total.items() if n > limit(t, default_limit) and n > peak[t]}
             if not over:
                 break
             anchor = roots[0]

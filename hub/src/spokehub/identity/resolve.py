@@ -5,12 +5,18 @@ by evidence edges (a star from the record's highest-priority identifier); a prof
 connected component of the *active* edges. Rules decide which edges become active:
 
 - a blocked value is ignored outright (it never creates, links or merges anything);
-- a record whose identifiers would fuse two anchored profiles only through a
-  ``never_merge_on`` type loses those identifiers' edges (rule ``never_merge``);
+- a pair an operator removed with ``unmerge`` stays removed (rule ``unmerged``);
+- (opt-in) a record whose identifiers would fuse two anchored profiles the store already
+  held only through a ``never_merge_on`` type loses those identifiers' edges (rule
+  ``never_merge``); an identifier new in the record is never one of the two;
 - a record whose identifiers would put more identifiers of a type into one profile than
-  its limit allows loses the edge of its lowest-priority identifier outside the profile
-  of its highest-priority one, repeatedly, until the merge fits (rule ``limit``);
-- a pair an operator removed with ``unmerge`` stays removed (rule ``unmerged``).
+  its limit allows, and more than any one of the profiles it joins holds already, loses
+  the edge of its lowest-priority identifier outside the profile of its highest-priority
+  one (among those whose loss relieves an exceeded type), repeatedly, until the link fits
+  (rule ``limit``); an alias (``Evidence.asserted``) is exempt.
+
+Everything else joins, as in Segment Unify: the identifiers one record carries are one
+person.
 
 A refused identifier still belongs to exactly one profile: its own, if it is new.
 

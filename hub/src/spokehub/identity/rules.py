@@ -1,24 +1,33 @@
 """Identity rules: the ``identity:`` section of ``spokehub.yaml``.
 
-The defaults are meant to be safe on real traffic without configuration:
+The defaults follow Segment Unify's identity resolution: the identifiers one record
+carries join into one profile unless a per-type limit or a blocked value stops them.
 
-- **limits** per identifier type and profile: one ``user_id``, five e-mails, five phones,
-  a hundred ``anonymous_id`` values (devices and browsers), ten of any other type.
-  A merge that would break a limit does not happen: the lowest-priority identifier of the
-  record that caused it loses its edge instead, and the decision is logged. This is what
-  keeps one shared device (one ``anonymous_id`` seen with five different ``user_id``
-  values) from fusing five people.
-- **priority** of types, highest first. It decides which identifier of a record is dropped
-  when a limit is hit, which part of a split keeps the contact ID, and the order in which a
-  record's identifiers are considered. ``"*"`` stands for every type not listed.
+- **limits** per identifier type and profile. ``user_id`` 1: a user ID is the sender's
+  own key for one person, so two of them in one profile are two people joined by mistake
+  (a shared device, a shared family e-mail); this is what keeps a shared kiosk's five users
+  five profiles. ``email`` 5 and ``phone`` 5 (and 5 for any type not listed): people do
+  have a few addresses and numbers (work, private, old), a profile with more is almost
+  always a shared inbox or a support desk's number. ``anonymous_id`` 100: anonymous IDs
+  accumulate across devices, browsers and cookie resets for as long as a person is a
+  customer (Unify counts five a week; the hub keeps no windows, so a lifetime's worth).
+  A link that would give a profile more identifiers of a type than its limit, and more
+  than any of the profiles it joins holds already, does not happen: the lowest-priority
+  identifier of the record that caused it loses its edge instead, and the decision is
+  logged.
+- **priority** of types, highest first (Unify's order: ``user_id``, then ``email``, then
+  the rest, with ``anonymous_id`` last). It decides which identifier of a record loses its
+  edge when a limit is hit, which part of a split keeps the contact ID, and the order in
+  which a record's identifiers are considered. ``"*"`` stands for every type not listed.
 - **blocked_values**: anchored, case-insensitive regular expressions matched against the
   normalized value, on top of the hub's ``DEFAULT_JUNK_PATTERNS`` (:mod:`.junk`). A blocked
   identifier is ignored by resolution: it never creates, links or merges anything.
-- **never_merge_on**: types that can create a profile and attach to one, but never fuse
-  two *anchored* profiles (profiles holding an identifier of some other type) on their own.
-  The default, ``anonymous_id``, lets an anonymous browsing profile join the known person
-  who logs in on that browser, yet keeps a shared browser from fusing two people who each
-  have an e-mail or user ID, even when no limit would be hit.
+- **never_merge_on** (opt-in, empty by default): types whose identifiers never fuse two
+  profiles that the store already held and that each hold an identifier of another type
+  (are *anchored*). An identifier new in the record never counts as a side: with
+  ``[anonymous_id]``, ``{userId: U1, anonymousId: B1}`` joins B1's profile when U1 is new,
+  and is refused when U1 already has a profile of its own and B1's profile holds an e-mail.
+- **alias** (:class:`AliasPolicy`): what an ``alias`` call does.
 - **survivorship**: per trait, which observation is the profile's value (``latest``,
   ``source_priority`` with a list of connections, or ``first``).
 """
@@ -45,6 +54,7 @@ DEFAULT_BLOCKED_VALUES: tuple[str, ...] = (
 )
 
 DEFAULT_LIMITS: dict[str, int] = {"user_id": 1, "email": 5, "phone": 5, "anonymous_id": 100}
+DEFAULT_LIMIT = 5
 DEFAULT_PRIORITY: tuple[str, ...] = ("user_id", "email", "phone", "*", "anonymous_id")
 
 
@@ -71,6 +81,25 @@ class TraitPolicy(BaseModel):
     sources: list[str] = Field(default_factory=list)
 
 
+class AliasPolicy(BaseModel):
+    """What an ``alias`` call (``previousId`` → ``userId``) does.
+
+    ``merge`` (default, as RudderStack and most destinations read an alias): the sender
+    states that both IDs are one person, so the record's identifiers join without the
+    limits (blocked values and an operator's unmerge still hold). ``previousId`` is typed
+    as ``previous_id`` says (``user_id`` by default: the SDKs send the former user ID, and
+    fall back to the anonymous ID, which the same message then carries as its
+    ``anonymousId``; a ``previousId`` equal to it is taken as that anonymous ID).
+    ``merge: false`` reads aliases as Segment Unify does: ``previousId`` is no identifier
+    and the call links only what any other message would.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    merge: bool = True
+    previous_id: Literal["user_id", "anonymous_id"] = "user_id"
+
+
 class IdentityRules(BaseModel):
     """The identity resolution rules (``identity:`` in ``spokehub.yaml``)."""
 
@@ -80,7 +109,9 @@ class IdentityRules(BaseModel):
         default_factory=lambda: dict(DEFAULT_LIMITS),
         description="most identifiers of a type one profile may hold",
     )
-    default_limit: int = Field(default=10, ge=1, description="limit for types not in limits")
+    default_limit: int = Field(
+        default=DEFAULT_LIMIT, ge=1, description="limit for types not in limits"
+    )
     priority: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PRIORITY),
         description="identifier types, highest priority first; '*' places unlisted types",
@@ -90,9 +121,10 @@ class IdentityRules(BaseModel):
         description="anchored regexes of values that never identify anyone",
     )
     never_merge_on: list[str] = Field(
-        default_factory=lambda: ["anonymous_id"],
-        description="types that never fuse two anchored profiles on their own",
+        default_factory=list,
+        description="types that never fuse two known anchored profiles on their own (opt-in)",
     )
+    alias: AliasPolicy = Field(default_factory=AliasPolicy, description="what an alias call links")
     survivorship: dict[str, TraitPolicy] = Field(
         default_factory=dict, description="per-trait survivorship policy"
     )

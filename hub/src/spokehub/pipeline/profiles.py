@@ -34,7 +34,8 @@ from spokehub_contracts import (
     UpsertMembership,
 )
 
-from ..identity import Evidence, IdentityRules
+from ..identity import IdentityRules
+from ..identity.evidence import record_evidence
 from ..identity.tables import identifiers as identifier_table
 from ..profiles import (
     add_membership,
@@ -94,12 +95,7 @@ def resolve(
     live ID.
     """
     evidence = [
-        Evidence(
-            record_id=record_id,
-            connection=connection,
-            observed_at=record.observed_at,
-            identifiers=tuple(record.identifiers),
-        )
+        record_evidence(rules, record_id, connection, record)
         for record_id, connection, record in records
         if record.identifiers
     ]

@@ -40,7 +40,9 @@ test: lint pytest
 demo: setup
 	$(BIN)/python demo/run.py
 
+# The benchmarks' peers (dlt, for bench/pull.py) are installed for them alone.
 bench: setup
+	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt --group bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 fmt: setup
@@ -52,7 +54,7 @@ constraints:
 	test -x $(UV) || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv)
 	printf '%s\n' $(EDITABLES) | sed 's/^-e /-e /' > .constraints.in
 	$(UV) pip compile --quiet --no-header --no-annotate --universal --python-version 3.11 \
-		.constraints.in --group pyproject.toml:dev -o .constraints.out
+		.constraints.in --group pyproject.toml:dev --group pyproject.toml:bench -o .constraints.out
 	(echo "uv==$$($(UV) --version | cut -d' ' -f2)"; grep -v -E '^(-e |spokehub)' .constraints.out) \
 		| sort -f > constraints.txt
 	rm -f .constraints.in .constraints.out

@@ -59,9 +59,13 @@ def write_project(
 class Daemon:
     """One ``spokehub serve`` process on a free port."""
 
-    def __init__(self, config: Path, port: int, plugins: str = "none") -> None:
+    def __init__(
+        self, config: Path, port: int, plugins: str = "none", env: dict[str, str] | None = None
+    ) -> None:
         self.config = config
         self.plugins = plugins
+        #: Set in the daemon's environment beyond the test's own (``SPOKEHUB_`` ones too).
+        self.env = dict(env or {})
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -72,6 +76,7 @@ class Daemon:
         generous because a start imports two processes, which a busy machine slows down."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
         env["SPOKEHUB_PLUGINS"] = self.plugins  # "none": HTTP sources only
+        env.update(self.env)
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import Engine
 
+from . import activation
 from .api import create_app
 from .api.server import server_config
 from .config import Project
@@ -107,6 +108,7 @@ async def serve(
             )
         )
         tasks.append(asyncio.create_task(run_lanes(engine, project, registry, stop)))
+        tasks.append(asyncio.create_task(activation.run(engine, project, stop), name="activation"))
 
     # Everything loaded so far lives as long as the process: out of the collector's sight,
     # a full collection no longer walks the whole application at every request burst.

@@ -14,7 +14,17 @@ from ..ingest import IngestSettings
 from ..ingest.backpressure import Backpressure
 from ..ingest.group import GroupWriter
 from ..registry import Registry
-from . import consent, deliveries, health, ingestion, profiles, scrape, syncs, webhooks
+from . import (
+    audiences,
+    consent,
+    deliveries,
+    health,
+    ingestion,
+    profiles,
+    scrape,
+    syncs,
+    webhooks,
+)
 from .auth import SECURITY_SCHEME
 from .cors import install_cors
 from .errors import install_error_handlers
@@ -70,6 +80,7 @@ def create_app(
     app.include_router(profiles.router)
     app.include_router(consent.router)
     app.include_router(deliveries.router)
+    app.include_router(audiences.router)
     app.include_router(syncs.router)
     app.include_router(health.router)
     app.include_router(scrape.router)

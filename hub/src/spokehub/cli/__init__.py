@@ -44,6 +44,10 @@ class _Commands(LazyGroup):
         Deferred("deliveries", "Delivery lanes: status, replay, pause/resume, run."),
         Deferred("profiles", "Look at, explain and repair profiles."),
         Deferred("identity", "Identity resolution rules."),
+        Deferred(
+            "audiences", "Audiences: who is in each, a preview of a definition, a reconcile now."
+        ),
+        Deferred("journeys", "Journeys: timers waiting, fired, cancelled; fire due ones now."),
         Deferred("contract", "The data contract: declared traits and events."),
         Deferred("tokens", "API tokens and their scopes."),
         Deferred("new", "Start a new package from a template: spokehub new spoke NAME."),

@@ -119,3 +119,19 @@ def test_the_current_state_is_what_the_ledger_derives(sqlite_engine, decisions):
         ).one()
         derived = derive(history(conn, cid))["email_marketing"]
     assert (bool(current.granted), current.source) == (derived.granted, derived.source)
+
+
+def test_profiles_show_prints_the_current_state_and_the_history(sqlite_engine, run_cli, tmp_path):
+    url = str(sqlite_engine.url)
+    (tmp_path / "spokehub.yaml").write_text(f"version: 1\nstore: {{url: '{url}'}}\n")
+    with sqlite_engine.begin() as conn:
+        cid = _profile(conn, "email:show@example.com")
+        set_consent(conn, cid, _c(True, T0, "web"), evidence="msg-7")
+        set_consent(
+            conn, cid, _c(False, T0 + timedelta(days=1), "klaviyo-consent"), evidence="evt_9"
+        )
+    shown = run_cli("profiles", "show", "email:show@example.com")
+    assert shown.returncode == 0, shown.stderr
+    assert "consent history" in shown.stdout
+    for text in ("msg-7", "evt_9", "klaviyo-consent", "email_marketing"):
+        assert text in shown.stdout

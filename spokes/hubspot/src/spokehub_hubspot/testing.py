@@ -34,10 +34,20 @@ State is kept for tests and demos to read: :attr:`HubSpotSandbox.contacts` and
 :attr:`~HubSpotSandbox.companies` by id, found by e-mail or domain with
 :meth:`~HubSpotSandbox.contact` and :meth:`~HubSpotSandbox.company`, and
 :attr:`~HubSpotSandbox.associations`. Every write stamps ``lastmodifieddate`` (contacts)
-or ``hs_lastmodifieddate`` (companies) from ``now``, so a reader of changes since a time
-has what it filters on: the CRM search API (``POST …/objects/{type}/search``, paged with
-``after``, with its own per-second limit, ``policyName`` ``SECONDLY``) is the source
-side's to add, beside :meth:`HubSpotSandbox.list_objects`. Serve it with::
+or ``hs_lastmodifieddate`` (companies) from ``now``, which the source side reads changes
+by:
+
+- ``POST …/objects/{type}/search`` (``filterGroups`` of ``filters`` with ``EQ``, ``GT``,
+  ``GTE``, ``LT``, ``LTE``, ``HAS_PROPERTY``; ``sorts``; ``properties``; ``limit`` up to
+  200; ``after``): ``total``, ``results`` and ``paging.next.after``, no further than
+  10,000 results a query (400 ``VALIDATION_ERROR`` past them), with the search API's own
+  limit (:data:`SEARCH_LIMIT`, five requests a second) answered 429 with ``policyName``
+  ``SECONDLY``;
+- ``POST …/associations/contacts/companies/batch/read``: each contact's companies.
+
+:meth:`HubSpotSandbox.seed` fills the portal with made-up contacts, companies and
+associations, and :meth:`HubSpotSandbox.touch` changes one object as a user would.
+Serve it with::
 
     python -m spokehub_hubspot.testing --port 8765
 
@@ -64,6 +74,18 @@ SANDBOX_ACCESS_TOKEN = "pat-na1-sandbox-0000-0000-000000000000"
 SANDBOX_READ_ONLY_TOKEN = "pat-na1-sandbox-read-only-0000-00000000"
 #: HubSpot's burst limit for the smallest accounts: 100 requests in any ten seconds.
 BURST_LIMIT = RateLimit(requests=100, per_seconds=10.0)
+#: The search API's own limit: five requests a second per token.
+SEARCH_LIMIT = RateLimit(requests=5, per_seconds=1.0)
+#: The most results the search API pages one query through.
+SEARCH_RESULT_CAP = 10_000
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "EQ": lambda have, want: have == want,
+    "NEQ": lambda have, want: have != want,
+    "GT": lambda have, want: have > want,
+    "GTE": lambda have, want: have >= want,
+    "LT": lambda have, want: have < want,
+    "LTE": lambda have, want: have <= want,
+}
 
 #: The portal's subscription types (Settings → Marketing → Email → Subscriptions): id → name.
 SUBSCRIPTION_TYPES = {"7": "Marketing Information", "8": "SMS Marketing", "9": "One to One"}
@@ -196,7 +218,9 @@ class HubSpotSandbox(Sandbox):
         now: Callable[[], datetime] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(rate_limit=BURST_LIMIT if rate_limit is _DEFAULT else rate_limit, **kwargs)
+        if rate_limit is _DEFAULT:
+            rate_limit = {"default": BURST_LIMIT, "search": SEARCH_LIMIT}
+        super().__init__(rate_limit=rate_limit, **kwargs)
         self.daily_limit = daily_limit
         self.daily_used = 0
         self.strict_properties = strict_properties
@@ -300,6 +324,19 @@ class HubSpotSandbox(Sandbox):
         )
 
     def throttle_response(self, request: SandboxRequest, retry_after: float) -> SandboxResponse:
+        if request.route.endswith("/search"):
+            # The search API's own limit, counted per second, without the burst headers.
+            return SandboxResponse.json(
+                {
+                    "status": "error",
+                    "message": "You have reached your secondly limit.",
+                    "errorType": "RATE_LIMIT",
+                    "correlationId": str(uuid.uuid4()),
+                    "policyName": "SECONDLY",
+                    "requestId": str(uuid.uuid4()),
+                },
+                status=429,
+            )
         window = self._window()
         limit = self.rate_limits.get("default")
         return SandboxResponse.json(
@@ -376,6 +413,134 @@ class HubSpotSandbox(Sandbox):
             link = f"{request.path}?limit={limit}&after={after}"
             body["paging"] = {"next": {"after": after, "link": link}}
         return SandboxResponse.json(body)
+
+    @route("POST", "/crm/v3/objects/{object_type}/search", budget="search")
+    @route("POST", "/crm/objects/{version}/{object_type}/search", budget="search")
+    def search(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request):
+            return refusal
+        object_type = self._type(request)
+        body = _body(request)
+        if not isinstance(body, dict):
+            return hubspot_error("Invalid input JSON on line 1", "VALIDATION_ERROR")
+        try:
+            limit = int(body.get("limit", 10))
+            start = int(body.get("after") or 0)
+        except (TypeError, ValueError):
+            return hubspot_error("limit and after must be numbers", "VALIDATION_ERROR")
+        if not 1 <= limit <= 200:
+            return hubspot_error(
+                "limit must be between 1 and 200", "VALIDATION_ERROR", subCategory="INVALID_LIMIT"
+            )
+        if start + limit > SEARCH_RESULT_CAP:
+            return hubspot_error(
+                f"Paging through search results is limited to {SEARCH_RESULT_CAP} results;"
+                " narrow the query's filters instead",
+                "VALIDATION_ERROR",
+            )
+        groups = body.get("filterGroups") or []
+        found = [
+            o
+            for o in self.objects[object_type].values()
+            if not groups or any(_passes(o, g.get("filters") or []) for g in groups)
+        ]
+        for sort in reversed(body.get("sorts") or [{"propertyName": "hs_object_id"}]):
+            name = sort.get("propertyName") if isinstance(sort, dict) else str(sort)
+            found.sort(key=lambda o: (_sortable(o, name), int(o["id"])))
+            if isinstance(sort, dict) and sort.get("direction") == "DESCENDING":
+                found.reverse()
+        page = self.paginate(request, found, start, limit)
+        wanted = tuple(body.get("properties") or SHOWN_BY_DEFAULT[object_type])
+        answer: dict[str, Any] = {
+            "total": len(found),
+            "results": [_shown(o, wanted) for o in page.items],
+        }
+        if page.next_start is not None:
+            answer["paging"] = {"next": {"after": str(page.next_start)}}
+        return SandboxResponse.json(answer)
+
+    @route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/read")
+    @route("POST", "/crm/associations/{version}/{from_type}/{to_type}/batch/read")
+    def read_associations(self, request: SandboxRequest) -> SandboxResponse:
+        if refusal := self._admit(request):
+            return refusal
+        (from_type, _), refusal = self._ends(request)
+        if refusal:
+            return refusal
+        inputs = _inputs(request)
+        if inputs is None:
+            return hubspot_error("inputs must be a list", "VALIDATION_ERROR")
+        results = []
+        for item in inputs:
+            wanted = str((item or {}).get("id"))
+            pairs = [
+                (pair, types)
+                for pair, types in sorted(self.associations.items())
+                if (pair[0] if from_type == "contacts" else pair[1]) == wanted
+            ]
+            if not pairs:
+                continue
+            results.append(
+                {
+                    "from": {"id": wanted},
+                    "to": [
+                        {
+                            "toObjectId": int(pair[1] if from_type == "contacts" else pair[0]),
+                            "associationTypes": [
+                                {
+                                    "category": "HUBSPOT_DEFINED",
+                                    "typeId": type_id,
+                                    "label": "Primary" if type_id == 1 else None,
+                                }
+                                for type_id in sorted(types)
+                            ],
+                        }
+                        for pair, types in pairs
+                    ],
+                }
+            )
+        return self._batch_answer(results, [], success=200)
+
+    # -- seeding, for tests and demos ----------------------------------------------------
+
+    def seed(self, contacts: int = 0, companies: int = 0) -> None:
+        """Add made-up companies (``org<n>.example.com``) and contacts
+        (``person<n>@example.com``), each contact associated with company ``n % companies``."""
+        with self.lock:
+            made = [
+                self._write(
+                    "companies",
+                    None,
+                    {
+                        "name": f"Org {n}",
+                        "domain": f"org{n}.example.com",
+                        "industry": "COMPUTER_SOFTWARE",
+                        "numberofemployees": str(10 + n),
+                    },
+                )[0]["id"]
+                for n in range(companies)
+            ]
+            for n in range(contacts):
+                contact, _ = self._write(
+                    "contacts",
+                    None,
+                    {
+                        "email": f"person{n}@example.com",
+                        "firstname": f"Person{n}",
+                        "lastname": "Example",
+                        "jobtitle": "Buyer",
+                        "lifecyclestage": "customer" if n % 2 else "lead",
+                    },
+                )
+                if made:
+                    self.associations[(contact["id"], made[n % len(made)])] = {279}
+
+    def touch(self, object_type: str, object_id: str, **properties: Any) -> dict[str, Any]:
+        """Change an object as a user in HubSpot would: ``properties`` set, its
+        last-modified date now."""
+        with self.lock:
+            found = self.objects[object_type][object_id]
+            return self._write(object_type, found, {k: _text(v) for k, v in properties.items()})[0]
 
     @route("GET", "/crm/v3/objects/{object_type}/{object_id}")
     @route("GET", "/crm/objects/{version}/{object_type}/{object_id}")
@@ -872,6 +1037,51 @@ def _json(value: Any) -> str:
 def _wanted(request: SandboxRequest, object_type: str) -> tuple[str, ...]:
     asked = request.query.get("properties")
     return tuple(asked.split(",")) if asked else SHOWN_BY_DEFAULT[object_type]
+
+
+def _sortable(found: dict[str, Any], name: str) -> Any:
+    value = found["properties"].get(name)
+    if name in ("hs_object_id",) and value is not None:
+        return int(value)
+    return "" if value is None else str(value)
+
+
+def _passes(found: dict[str, Any], filters: list[Any]) -> bool:
+    """Whether an object passes every filter of a group (dates as epoch milliseconds or
+    ISO text, compared as times)."""
+    for f in filters:
+        if not isinstance(f, dict):
+            return False
+        name, operator = f.get("propertyName"), f.get("operator")
+        have = found["properties"].get(name)
+        if operator == "HAS_PROPERTY":
+            if have in (None, ""):
+                return False
+            continue
+        if operator == "NOT_HAS_PROPERTY":
+            if have not in (None, ""):
+                return False
+            continue
+        compare = _OPERATORS.get(str(operator))
+        if compare is None or have in (None, ""):
+            return False
+        want = f.get("value")
+        if name in MODIFIED_PROPERTY.values() or name == "createdate":
+            have, want = _epoch_ms(have), _epoch_ms(want)
+        if have is None or want is None or not compare(have, want):
+            return False
+    return True
+
+
+def _epoch_ms(value: Any) -> int | None:
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return int(moment.timestamp() * 1000)
 
 
 def _shown(found: dict[str, Any], wanted: Iterable[str]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""Every spoke folder of the repository, copied out of it, installs against the contracts
-alone, registers itself without the hub, and passes its own tests there: a spoke can be
-lifted into its own repository at any time."""
+"""Every spoke and plugin folder of the repository, copied out of it, installs against the
+contracts alone, registers itself without the hub, and passes its own tests there: a spoke
+or a plugin can be lifted into its own repository at any time."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from .standalone import CONTRACTS, REPO, assert_registered, fresh_venv, install,
 
 pytestmark = pytest.mark.slow
 
-SPOKES = sorted(p.parent for p in (REPO / "spokes").glob("*/pyproject.toml"))
+SPOKES = sorted(
+    p.parent for folder in ("spokes", "plugins") for p in (REPO / folder).glob("*/pyproject.toml")
+)
 LEFT_BEHIND = shutil.ignore_patterns("__pycache__", ".pytest_cache", "build", "dist", "*.egg-info")
 
 
@@ -22,7 +24,7 @@ def test_there_are_spokes_to_check() -> None:
     assert SPOKES, "no spoke folder found under spokes/"
 
 
-@pytest.mark.parametrize("folder", SPOKES, ids=[p.name for p in SPOKES])
+@pytest.mark.parametrize("folder", SPOKES, ids=[f"{p.parent.name}/{p.name}" for p in SPOKES])
 def test_a_spoke_folder_copied_out_installs_and_passes_its_tests(
     tmp_path: Path, folder: Path
 ) -> None:

@@ -10,7 +10,8 @@ class RecordRejected(Exception):
 
     :param stage: ``validate`` (not a valid message), ``contract`` (a field breaks the
         schema), ``transform`` (a plugin failed), ``resolve`` (the profile update failed),
-        ``privacy`` (a privacy request the hub does not carry out).
+        ``privacy`` (a privacy request the hub does not carry out), ``enrich`` (an
+        enricher failed).
     :param field: the dotted path of the offending field, or ``(record)``.
     :param rule: the rule broken; never the offending value, which may be personal data.
     """

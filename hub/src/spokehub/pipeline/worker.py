@@ -32,8 +32,9 @@ from ..store.driver_sql import cursor, json_text, transaction, utc
 from ..store.tables import quarantine
 from .activation import ActivationHook
 from .claims import InboxRow, claim
+from .enrichment import Enrichment
 from .identity_changes import IdentityChanges
-from .profiles import EVENT_COLUMNS, apply_record, resolve
+from .profiles import EVENT_COLUMNS, Applied, apply_record, resolve
 from .records import to_record
 from .routing import OUTBOX_COLUMNS, Router, consent_destinations
 from .screening import ContractScreen, count
@@ -119,6 +120,7 @@ class Pipeline:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.router = Router(project, consent_destinations(project, registry))
         self.identity_changes = IdentityChanges(project, registry)
+        self.enrichment = Enrichment(registry)
         self.rules = project.identity
         self.consent_categories = dict(project.consent.categories)
         self.transforms = [(n, r.cls()) for n, r in sorted(registry.transforms.items())]
@@ -311,9 +313,9 @@ class Pipeline:
             try:
                 if careful:
                     with conn.begin_nested():
-                        applied = apply_record(*apply)
+                        applied = self._apply(apply, event_rows)
                 else:
-                    applied = apply_record(*apply)
+                    applied = self._apply(apply, event_rows)
             except _RECORD_ERRORS as exc:
                 if not careful:
                     raise _RecordFailed(row.id, [r.id for r in rows], _describe(exc)) from exc
@@ -345,6 +347,14 @@ class Pipeline:
         stats.dropped = values.count("dropped")
         stats.outbox = len(outbox_rows) + activated.outbox
         return stats
+
+    def _apply(self, apply: tuple[Any, ...], pending: Sequence[tuple[Any, ...]]) -> Applied:
+        """Apply one record, then run the enrichers it calls for on its profile."""
+        applied = apply_record(*apply)
+        conn, rules, item_prefix, _connection, record, contact_id = apply[:6]
+        if self.enrichment and contact_id is not None:
+            self.enrichment.after(conn, rules, contact_id, record, applied, item_prefix, pending)
+        return applied
 
     def _screen_and_prepare(self, row: InboxRow) -> _Screened:
         # Once per row and batch, however often the batch goes round.

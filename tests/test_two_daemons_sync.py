@@ -1,7 +1,8 @@
 """Two ``spokehub serve`` on one PostgreSQL store pull a scheduled source: every page is
 pulled once, by one daemon at a time; when the daemon pulling is killed, the other takes
-the source over once the lease expires and resumes from the last committed page, and the
-run records show the killed run and the resumed one."""
+the source over (at once, seeing that the holder's process on this host is gone; else
+once the lease expires) and resumes from the last committed page, and the run records
+show the killed run and the resumed one."""
 
 from __future__ import annotations
 

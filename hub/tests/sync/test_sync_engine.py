@@ -339,3 +339,27 @@ async def test_runs_are_listed_by_the_api_and_failures_counted_in_metrics(sqlite
         metrics = client.get("/metrics", headers=auth).text
     assert 'spokehub_sync_runs_total{connection="src",status="failed"} 1.0' in metrics
     assert 'spokehub_sync_runs_total{connection="src",status="succeeded"} 3.0' in metrics
+
+
+def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(engine):
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = f"{socket.gethostname()[:64]}:{int(gone.stdout)}:abcd"
+    lease.acquire(engine, "c", dead, ttl=600)
+    lease.acquire(engine, "c", "next", ttl=60)  # no wait for the 600 s
+    alive = f"{socket.gethostname()[:64]}:1:abcd"  # pid 1 lives
+    lease.acquire(engine, "d", alive, ttl=600)
+    with pytest.raises(LeaseHeld):
+        lease.acquire(engine, "d", "next", ttl=60)
+    elsewhere = f"another-host:{int(gone.stdout)}:abcd"
+    lease.acquire(engine, "e", elsewhere, ttl=600)
+    with pytest.raises(LeaseHeld):
+        lease.acquire(engine, "e", "next", ttl=60)

@@ -6,7 +6,8 @@ PostgreSQL the conflicting upserts queue on the row lock and the loser's update 
 live lease and does nothing; on SQLite writers are serialised anyway. The same statement
 on both backends, so there is one code path to test. A holder renews the lease while it
 runs (every third of its length); a process that dies stops renewing, and the next run
-takes the lease over once it has expired.
+takes the lease over once it has expired, or at once when the holder ran on the same
+host in a process that no longer exists (a daemon killed and restarted on one machine).
 
 Clocks: expiry is written and compared with the clock of the process that takes the
 lease, so hosts sharing a store must keep their clocks within a fraction of the lease's
@@ -32,7 +33,30 @@ from ..store.tables import sync_leases
 def new_holder() -> str:
     """A holder name for one run: host, process and a random part (two runs of one
     process are two holders)."""
-    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:64]
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` ran on this host in a process that no longer exists: a daemon
+    killed and restarted on one machine need not wait for its old lease to expire."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _host() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,15 @@ def acquire(engine: Engine, connection: str, holder: str, ttl: float) -> None:
                 sync_leases.c.connection == connection
             )
         ).one()
+        if row.holder != holder and _dead_here(row.holder):
+            # Only if it still names the dead holder: another live run may have won it.
+            taken = conn.execute(
+                update(sync_leases)
+                .where(sync_leases.c.connection == connection, sync_leases.c.holder == row.holder)
+                .values(holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=ttl))
+            )
+            if taken.rowcount:
+                return
     if row.holder != holder:
         raise LeaseHeld(connection, row.holder, utc(row.expires_at))
 

@@ -166,3 +166,27 @@ def test_concurrent_firers_fire_each_timer_once(engine):
     assert sum(results) == 40
     sends = _sends(engine)
     assert len(sends) == 40 and len({s[3] for s in sends}) == 40
+
+
+def test_two_timers_of_people_merged_into_one_send_once_to_the_survivor(engine):
+    clock = FakeClock()
+    proj = project(journeys={"onboarding": {**ONBOARDING, "if": None}})
+    p = pipeline(engine, proj, clock)
+    anonymous = {**_order("x", "o-1"), "anonymousId": "a1"}
+    del anonymous["userId"]
+    feed(engine, [anonymous, _order("u1", "o-2")])
+    p.drain()
+    assert len({t["contact_id"] for t in timers(engine)}) == 2
+    # The visitor logs in: one person.
+    feed(engine, [{"type": "identify", "userId": "u1", "anonymousId": "a1"}])
+    p.drain()
+    clock.advance(days=4)
+    fired = Activation(proj, clock).fire(engine)
+    assert (fired.fired, fired.cancelled) == (1, 1)
+    assert fired.reasons == {"merged into a profile it was sent to": 1}
+    ((_, _, _, contact, _, item),) = _sends(engine)
+    from spokehub.identity.lookup import live_contact_id
+
+    with engine.connect() as conn:
+        assert all(live_contact_id(conn, t["contact_id"]) == contact for t in timers(engine))
+    assert {"type": "anonymous_id", "value": "a1"} in item["identifiers"]

@@ -231,18 +231,28 @@ def fire_due(
             if j not in index.journeys
         ]
         names = sorted({j for _, j, _, _ in known})
-        contacts = sorted({c for _, _, c, _ in known})
+        # A profile merged into another since: the survivor is the person now.
+        owner = _survivors(cur, sorted({c for _, _, c, _ in known}))
+        contacts = sorted(set(owner.values()))
         facts = load_facts(conn, contacts, _send_needs(index, names), rules, now)
-        live = _live(cur, contacts)
         ids = identifiers_of(conn, contacts)
+        before = _sent(cur, contacts)
+        sent: set[tuple[str, str]] = set()
         outbox: list[tuple[Any, ...]] = []
-        for timer_id, name, contact, trigger in known:
-            if contact not in live:
+        for timer_id, name, was, trigger in known:
+            contact = owner.get(was)
+            if contact is None:
                 done.append((timer_id, "cancelled", "profile no longer exists"))
+                continue
+            # Two timers of one person (merged since) send once.
+            merged_sent = contact != was and (name, contact) in before
+            if (name, contact) in sent or (merged_sent and not index.journeys[name].reenter):
+                done.append((timer_id, "cancelled", "merged into a profile it was sent to"))
                 continue
             if not index.holds(name, facts.get(contact), now):
                 done.append((timer_id, "cancelled", "condition no longer holds"))
                 continue
+            sent.add((name, contact))
             journey = index.journeys[name]
             props = trigger if isinstance(trigger, dict) else orjson.loads(trigger or "{}")
             change = _send(
@@ -295,17 +305,44 @@ def _send_needs(index: JourneyIndex, names: list[str]) -> Needs:
     return Needs(deps, needs.windows)
 
 
-def _live(cur: Any, contacts: list[str]) -> set[str]:
+def _survivors(cur: Any, contacts: list[str]) -> dict[str, str]:
+    """Each contact's live profile: itself, or the one it was merged into (redirects are
+    kept one hop deep); absent when neither is live (erased)."""
+    if not contacts:
+        return {}
+    found = dict(
+        cur.rows(
+            f"SELECT contact_id, merged_into FROM profiles"
+            f" WHERE contact_id IN ({marks(len(contacts))})",
+            contacts,
+        )
+    )
+    owner = {c: (m or c) for c, m in found.items()}
+    survivors = sorted({s for c, s in owner.items() if s != c})
+    if survivors:
+        live = {
+            c
+            for (c,) in cur.rows(
+                f"SELECT contact_id FROM profiles WHERE merged_into IS NULL"
+                f" AND contact_id IN ({marks(len(survivors))})",
+                survivors,
+            )
+        }
+        owner = {c: s for c, s in owner.items() if s == c or s in live}
+    return owner
+
+
+def _sent(cur: Any, contacts: list[str]) -> set[tuple[str, str]]:
+    """``(journey, contact)`` pairs that were sent already."""
     if not contacts:
         return set()
-    return {
-        c
-        for (c,) in cur.rows(
-            f"SELECT contact_id FROM profiles WHERE merged_into IS NULL"
+    return set(
+        cur.rows(
+            f"SELECT journey, contact_id FROM journey_timers WHERE status = 'fired'"
             f" AND contact_id IN ({marks(len(contacts))})",
             contacts,
         )
-    }
+    )
 
 
 def _send(

@@ -166,3 +166,14 @@ def test_the_readme_source_example_validates() -> None:
     assert model.contact_properties == ("hs_lead_status",) and model.page_size == 100
     for name in ("lastmodifieddate", "hs_lastmodifieddate", "SECONDLY", "GTE"):
         assert f"`{name}`" in readme, name
+
+
+def test_the_daily_limit_is_left_to_the_hub_with_its_wait(portal: Portal) -> None:
+    from spokehub_contracts import Throttled
+
+    portal.sandbox.exhaust_daily_limit()
+    with pytest.raises(Throttled) as raised:
+        portal.read("contacts")
+    # Until midnight in the account's time zone: longer than the client waits itself.
+    assert raised.value.retry_after > 60
+    assert "DAILY" in str(raised.value) or "daily" in str(raised.value)

@@ -431,6 +431,7 @@ class Lane:
         if id_type is None:
             return []
         found = []
+        now = utcnow()
         for row, answer in answered:
             change = sent.get(row.id)
             if (
@@ -438,7 +439,7 @@ class Lane:
                 and answer.external_id
                 and isinstance(change, UpsertPerson)
             ):
-                w = write_back(change, answer.external_id, id_type)
+                w = write_back(change, answer.external_id, id_type, now)
                 if w is not None:
                     found.append(w)
         return found

@@ -18,13 +18,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
-from spokehub_contracts import Identifier, Person, SourceRecord, UpsertPerson
+from spokehub_contracts import UpsertPerson, ValidationFailed, normalize_email
 
 from ..identity.lookup import live_contact_id, lookup_many
-from ..ingest import Accepted, record_message_id, write_messages_in
+from ..ingest import Accepted, write_messages_in
+from ..ingest.keys import digest
 
 #: The stream write-back records carry, so a profile's provenance says where an id came from.
 STREAM = "external_ids"
@@ -35,29 +39,52 @@ DEDUP_SECONDS = 24 * 3600.0
 
 @dataclass(frozen=True)
 class WriteBack:
-    """A vendor id for hub contact ``contact_id``, as a record for the inbox."""
+    """A vendor id for hub contact ``contact_id``, as an inbox row of kind ``record``.
+
+    :ivar vendor: the vendor id as an identifier key, ``(type, value)``.
+    :ivar message: the row: its ``messageId`` (stream and a digest of the content, as a
+        pulled record's) and its body, a :class:`~spokehub_contracts.SourceRecord`.
+    """
 
     contact_id: str
-    record: SourceRecord
+    vendor: tuple[str, str]
+    message: Accepted
 
 
-def write_back(change: UpsertPerson, external_id: str, id_type: str) -> WriteBack | None:
+def write_back(
+    change: UpsertPerson, external_id: str, id_type: str, observed_at: datetime
+) -> WriteBack | None:
     """The record of ``external_id`` for the person ``change`` upserted, or None when it
-    cannot be tied to the person (no contact ID, no identifier, an id the type refuses)."""
-    if change.contact_id is None:
+    cannot be tied to the person (no contact ID, no identifier, an empty id).
+
+    Built as JSON directly, not as a model: a lane writes one per delivered person, at the
+    vendor's full rate, and the pipeline validates the record like any other. The
+    change's identifiers are normalized already; the person's e-mail trait is too (an
+    upsert carries identifier traits normalized), and is checked once more only when no
+    e-mail identifier names the person.
+    """
+    value = external_id.strip()
+    if change.contact_id is None or not value:
         return None
-    known = list(change.identifiers)
-    if change.person.email:
-        with contextlib.suppress(ValueError):  # a trait the e-mail rule refuses names no one
-            known.append(Identifier(type="email", value=change.person.email))
+    known = [(i.type, i.value) for i in change.identifiers]
+    if change.person.email and not any(t == "email" for t, _ in known):
+        with contextlib.suppress(ValidationFailed):  # a trait the rule refuses names no one
+            known.append(("email", normalize_email(change.person.email)))
     if not known:
         return None
-    try:
-        vendor = Identifier(type=id_type, value=external_id)
-    except ValueError:
-        return None
-    record = SourceRecord(stream=STREAM, identifiers=(vendor, *dict.fromkeys(known)), data=Person())
-    return WriteBack(change.contact_id, record)
+    pairs = [(id_type, value), *dict.fromkeys(known)]
+    record: dict[str, Any] = {
+        "stream": STREAM,
+        "identifiers": [{"type": t, "value": v} for t, v in pairs],
+        "kind": "person",
+        "data": {},
+    }
+    # Keyed by content, as a pulled record is: the same id for the same person again
+    # within the window is one row.
+    message_id = f"{STREAM}:{digest(orjson.dumps(record).decode())}"
+    record["observed_at"] = observed_at
+    message = Accepted(message_id, None, orjson.dumps(record))
+    return WriteBack(change.contact_id, (id_type, value), message)
 
 
 def write_backs_in(conn: Connection, connection: str, found: Sequence[WriteBack]) -> int:
@@ -65,20 +92,15 @@ def write_backs_in(conn: Connection, connection: str, found: Sequence[WriteBack]
     transaction; returns how many were stored."""
     if not found:
         return 0
-    keys = {(w.record.identifiers[0].type, w.record.identifiers[0].value) for w in found}
-    holders = lookup_many(conn, keys)
-    fresh = []
+    holders = lookup_many(conn, {w.vendor for w in found})
+    messages = []
     for w in found:
-        vendor = w.record.identifiers[0]
-        holder = holders.get((vendor.type, vendor.value))
+        holder = holders.get(w.vendor)
         if holder is not None and holder == live_contact_id(conn, w.contact_id):
             continue
-        fresh.append(w.record)
-    if not fresh:
+        messages.append(w.message)
+    if not messages:
         return 0
-    messages = [
-        Accepted(record_message_id(r), None, r.model_dump_json().encode("utf-8")) for r in fresh
-    ]
     return write_messages_in(
         conn, connection, messages, dedup_window=DEDUP_SECONDS, kind="record"
     ).stored

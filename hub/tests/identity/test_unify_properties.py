@@ -29,6 +29,7 @@ from spokehub.pipeline.records import to_record
 from spokehub.store import create_store_engine, upgrade
 
 from .helpers import check_invariants, partition
+from .test_decide import MemoryStore
 
 PROPS = settings(
     max_examples=40,
@@ -276,6 +277,17 @@ def test_with_limits_the_documented_order_rule_holds(engine, stream, tight, cuts
     rules = TIGHT if tight else IdentityRules()
     expected = limited([oracle_keys(m) for m in stream], rules)
     assert _resolved(engine, _cut(evidence(stream, rules), cuts), rules) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=shared_streams(), tight=st.booleans(), cuts=st.lists(st.integers(0, 30)))
+def test_the_decision_alone_follows_the_documented_order_rule(stream, tight, cuts):
+    # The pure decision over an in-memory store: many more examples than a database allows.
+    rules = TIGHT if tight else IdentityRules()
+    store = MemoryStore()
+    for batch in _cut(evidence(stream, rules), cuts):
+        store.resolve(rules, batch)
+    assert store.partition() == limited([oracle_keys(m) for m in stream], rules)
 
 
 @pytest.fixture

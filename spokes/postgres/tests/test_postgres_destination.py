@@ -4,6 +4,7 @@ finds the profile, and forget() leaves nothing of the person."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -281,3 +282,38 @@ async def test_a_lost_connection_is_transient_and_the_next_write_reconnects(
         ("c-ada",),
         ("c-grace",),
     ]
+
+
+async def test_a_role_without_the_privileges_is_told_as_an_auth_error(
+    warehouse: tuple[str, str],
+) -> None:
+    url, schema = warehouse
+    role = f"wh_reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    limited = f"postgresql://{role}@{url.split('@', 1)[1]}"
+    try:
+        result = await spoke(limited, schema).check()
+        assert result.status is CheckStatus.AUTH_ERROR and "may not create it" in result.message
+        with pytest.raises(AuthError, match="permission denied"):
+            await write(limited, schema, [ada()])
+        # The schema made by its owner, but no CREATE on it for the role.
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+            admin.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        result = await spoke(limited, schema).check()
+        assert (
+            result.status is CheckStatus.AUTH_ERROR and "GRANT CREATE ON SCHEMA" in result.message
+        )
+        # Once the owner created the tables and granted writing, the role writes.
+        await write(url, schema, [ada()])
+        with psycopg.connect(url, autocommit=True) as admin:
+            grant = "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA"
+            admin.execute(f'{grant} "{schema}" TO "{role}"')
+        outcomes = await write(limited, schema, [ada(visits=None)])
+        assert isinstance(outcomes[0], Delivered), outcomes
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE "{role}"')

@@ -159,55 +159,79 @@ class PostgresDestination(Destination):
             return CheckResult(status=status, message=str(error))
         try:
             async with conn.cursor() as cur:
+                # By the schema's oid: has_schema_privilege() on a name that does not
+                # exist is an error, not an answer.
                 await cur.execute(
                     "SELECT has_database_privilege(current_database(), 'CREATE'),"
-                    " has_schema_privilege(%s, 'CREATE')"
-                    " FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = %s",
-                    (self.config.schema_, self.config.schema_),
+                    " (SELECT has_schema_privilege(n.oid, 'CREATE') FROM pg_namespace n"
+                    "  WHERE n.nspname = %s)",
+                    (self.config.schema_,),
                 )
                 row = await cur.fetchone()
-        except psycopg.errors.InvalidSchemaName:
-            row = None
         except psycopg.Error as exc:
             return CheckResult(status=CheckStatus.UNREACHABLE, message=self._quiet(str(exc)))
         finally:
             await conn.close()
-        return CheckResult(status=CheckStatus.OK, message=self._privileges(row))
-
-    def _privileges(self, row: Any) -> str:
+        assert row is not None
+        can_create_schema, can_create_tables = row
         schema = self.config.schema_
-        if row is None or row[1] is None:
-            can = row is not None and row[0]
-            return f"schema {schema} will be created" if can else f"schema {schema} is missing"
-        return f"writes schema {schema}"
+        if can_create_tables is None and not can_create_schema:
+            return CheckResult(
+                status=CheckStatus.AUTH_ERROR,
+                message=f"schema {schema} does not exist and the role may not create it:"
+                " create it, or GRANT CREATE ON DATABASE to the role",
+            )
+        if can_create_tables is None:
+            return CheckResult(status=CheckStatus.OK, message=f"schema {schema} will be created")
+        if not can_create_tables:
+            return CheckResult(
+                status=CheckStatus.AUTH_ERROR,
+                message=f"the role may not create tables in schema {schema}: GRANT CREATE ON"
+                f" SCHEMA {schema} to it",
+            )
+        return CheckResult(status=CheckStatus.OK, message=f"writes schema {schema}")
 
     # -- the schema --------------------------------------------------------------------
 
     def _table(self, table: str) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.config.schema_), sql.Identifier(table))
 
-    async def _load_columns(self, cur: psycopg.AsyncCursor[Any]) -> dict[str, dict[str, str]]:
-        schema = self.config.schema_
-        await cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        for table, body in BASE_TABLES.items():
-            await cur.execute(
-                sql.SQL("CREATE TABLE IF NOT EXISTS {} (" + body + ")").format(self._table(table))
-            )
-        for table in (IDENTIFIERS_TABLE, TRACKS_TABLE):
-            await cur.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (contact_id)").format(
-                    sql.Identifier(f"{table}_contact_id"), self._table(table)
-                )
-            )
+    async def _read_columns(self, cur: psycopg.AsyncCursor[Any]) -> dict[str, dict[str, str]]:
         await cur.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns"
             " WHERE table_schema = %s",
-            (schema,),
+            (self.config.schema_,),
         )
         columns: dict[str, dict[str, str]] = {}
         for table, column, data_type in await cur.fetchall():
             columns.setdefault(table, {})[column] = family(data_type)
         return columns
+
+    async def _load_columns(self, cur: psycopg.AsyncCursor[Any]) -> dict[str, dict[str, str]]:
+        """The schema's tables and columns, the warehouse's own tables created first where
+        missing (only those: a role that may not create may still write what exists)."""
+        schema = self.config.schema_
+        columns = await self._read_columns(cur)
+        missing = [table for table in BASE_TABLES if table not in columns]
+        if not missing:
+            return columns
+        if not columns:
+            await cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+            if await cur.fetchone() is None:
+                await cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for table in missing:
+            await cur.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} (" + BASE_TABLES[table] + ")").format(
+                    self._table(table)
+                )
+            )
+            if table in (IDENTIFIERS_TABLE, TRACKS_TABLE):
+                await cur.execute(
+                    sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (contact_id)").format(
+                        sql.Identifier(f"{table}_contact_id"), self._table(table)
+                    )
+                )
+        return await self._read_columns(cur)
 
     async def _evolve(
         self, cur: psycopg.AsyncCursor[Any], wanted: dict[str, dict[str, Any]]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,46 @@ def test_an_unsubscribe_in_klaviyo_opts_the_contact_out_in_hubspot(
     )
     assert entry["evidence"].startswith("evt_")
     assert {i["type"] for i in profile["identifiers"]} >= {"email", "user_id", "klaviyo:profile_id"}
+
+
+def test_a_scheduled_pull_brings_klaviyo_unsubscribes_in(tmp_path: Path, run_cli) -> None:
+    """For accounts without webhooks: ``spokehub sync run`` pulls the consent events,
+    the pipeline records them, and a second pull brings only what is new."""
+    with KlaviyoSandbox() as klaviyo:
+        _write(
+            tmp_path,
+            free_port(),
+            {
+                "klaviyo-pull": {
+                    "kind": "source",
+                    "spoke": "klaviyo",
+                    "schedule": 300,
+                    "config": {"base_url": klaviyo.url, "api_key": SANDBOX_API_KEY},
+                }
+            },
+            [],
+        )
+        env = {"SPOKEHUB_PLUGINS": "klaviyo"}
+        assert run_cli("db", "upgrade", env=env).returncode == 0
+        klaviyo.unsubscribe("ada@example.com")
+        pulled = run_cli("sync", "run", "klaviyo-pull", env=env)
+        assert pulled.returncode == 0, pulled.stderr
+        assert run_cli("pipeline", "run", "--once", env=env).returncode == 0
+        shown = run_cli("profiles", "show", "email:ada@example.com", "--json", env=env)
+        assert shown.returncode == 0, shown.stderr
+        view = json.loads(shown.stdout)
+        assert view["consents"]["email_marketing"]["granted"] is False
+        assert view["consents"]["email_marketing"]["source"] == "klaviyo-pull"
+        profile = klaviyo.find("email", "ada@example.com")
+        assert profile is not None
+        # A second later at least: Klaviyo's times are whole seconds, and at the same
+        # second the earlier denial would win the tie.
+        later = datetime.now(UTC) + timedelta(seconds=2)
+        klaviyo.set_consent(profile["id"], "email", "SUBSCRIBED", at=later)
+        assert run_cli("sync", "run", "klaviyo-pull", env=env).returncode == 0
+        assert run_cli("pipeline", "run", "--once", env=env).returncode == 0
+        view = json.loads(
+            run_cli("profiles", "show", "email:ada@example.com", "--json", env=env).stdout
+        )
+    assert view["consents"]["email_marketing"]["granted"] is True
+    assert [e["granted"] for e in view["consent_history"]] == [False, True]

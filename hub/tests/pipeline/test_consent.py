@@ -137,3 +137,40 @@ def test_post_consent_goes_through_the_inbox_to_the_ledger(engine):
     view = profile.json()["profile"]
     assert view["consents"]["email_marketing"]["granted"] is False
     assert view["consent_history"][0]["evidence"] == "ticket-42"
+
+
+def test_segment_categories_decide_every_mapped_purpose():
+    from datetime import UTC, datetime
+
+    from spokehub.pipeline.profiles import segment_consents
+    from spokehub_contracts import Event
+
+    categories = {
+        "Advertising": "ads_personalization",
+        "Targeting": "ads_personalization",
+        "Analytics": "analytics",
+    }
+    at = datetime(2024, 5, 1, tzinfo=UTC)
+
+    def decide(context):
+        event = Event.model_validate({"type": "page", "userId": "u", "context": context})
+        found = segment_consents(event, categories, "web", at)
+        return {c.purpose.value: c.granted for c in found}
+
+    prefs = {"Advertising": True, "Targeting": True, "Analytics": "yes", "Other": False}
+    assert decide({"consent": {"categoryPreferences": prefs}}) == {
+        "ads_personalization": True,
+        # Only true grants: a string is no consent.
+        "analytics": False,
+    }
+    # A denial of either category on one purpose denies it; an absent one denies too.
+    assert decide({"consent": {"categoryPreferences": {"Advertising": True}}}) == {
+        "ads_personalization": False,
+        "analytics": False,
+    }
+    assert decide({"consent": {"categoryPreferences": {}}}) == {
+        "ads_personalization": False,
+        "analytics": False,
+    }
+    assert decide({}) == {}
+    assert decide({"consent": {"categoryPreferences": "all"}}) == {}

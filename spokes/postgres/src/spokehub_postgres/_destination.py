@@ -52,6 +52,7 @@ from ._tables import (
     BASE_TABLES,
     CONSENTS_TABLE,
     EVENT_TABLE,
+    EXTRA_COLUMNS,
     IDENTIFIERS_TABLE,
     MEMBERSHIPS_TABLE,
     PERSON_KEYS,
@@ -213,8 +214,22 @@ class PostgresDestination(Destination):
         schema = self.config.schema_
         columns = await self._read_columns(cur)
         missing = [table for table in BASE_TABLES if table not in columns]
+        lacking = [
+            (table, column, kind)
+            for table, extra in EXTRA_COLUMNS.items()
+            if table in columns
+            for column, kind in extra.items()
+            if column not in columns[table]
+        ]
+        for table, column, kind in lacking:
+            # A table made from the contract's exported DDL: add what this spoke writes.
+            await cur.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} " + kind).format(
+                    self._table(table), sql.Identifier(column)
+                )
+            )
         if not missing:
-            return columns
+            return await self._read_columns(cur) if lacking else columns
         if not columns:
             await cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
             if await cur.fetchone() is None:

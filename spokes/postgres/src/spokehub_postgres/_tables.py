@@ -62,6 +62,12 @@ BASE_TABLES: dict[str, str] = {
     ),
 }
 
+#: Columns this spoke writes beyond what ``spokehub contract export`` declares, added to a
+#: table the export made.
+EXTRA_COLUMNS: dict[str, dict[str, str]] = {
+    TRACKS_TABLE: {"type": "text", "properties": "jsonb", "context": "jsonb"},
+}
+
 #: The body of a per-event table: the event columns every event table starts with.
 EVENT_TABLE = (
     "id text PRIMARY KEY, contact_id text, user_id text, anonymous_id text, event text,"

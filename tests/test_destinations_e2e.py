@@ -2,7 +2,8 @@
 the contact in the HubSpot sandbox, the profile in the Klaviyo sandbox, the rows in
 PostgreSQL and a signed batch at a webhook receiver whose signature verifies. HubSpot's
 contact id comes back to the hub as an identifier through the inbox: the warehouse gets
-it with the next profile change, HubSpot never hears of it again."""
+it with the next profile change, HubSpot never hears of it again. A consent recorded once
+reaches the CRM's and the e-mail tool's subscriptions."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
@@ -18,11 +20,9 @@ from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN, HubSpotSandbox
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, KlaviyoSandbox
 from spokehub_webhook.testing import SANDBOX_SECRET, WebhookReceiverSandbox
 
-from .daemon import wait_until
+from .daemon import ADMIN, wait_until
 from .serving import send, serving
 from .test_webhook_e2e import signature
-
-pytestmark = pytest.mark.postgres
 
 ROUTES = [
     {"to": "crm", "kinds": ["upsert_person"]},
@@ -52,6 +52,7 @@ def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
         return []
 
 
+@pytest.mark.postgres
 def test_an_identify_reaches_every_tool(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse: tuple[str, str]
 ) -> None:
@@ -136,3 +137,71 @@ def test_an_identify_reaches_every_tool(
     assert delivered
     for request in delivered:
         assert request.headers["webhook-signature"] == signature(request.headers, request.body)
+
+
+def test_a_consent_change_reaches_the_crm_and_the_email_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recorded once (``POST /v1/consent``), honoured everywhere: the e-mail marketing
+    subscription in Klaviyo (bulk subscription jobs) and HubSpot (the mapped subscription
+    type), granted and then withdrawn."""
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", SANDBOX_ACCESS_TOKEN)
+    monkeypatch.setenv("KLAVIYO_API_KEY", SANDBOX_API_KEY)
+    routes = [
+        {"to": "crm", "kinds": ["upsert_person", "consent"]},
+        {"to": "email", "kinds": ["upsert_person", "consent"]},
+    ]
+    with HubSpotSandbox() as hubspot, KlaviyoSandbox() as klaviyo:
+        destinations = {
+            "crm": {
+                "spoke": "hubspot",
+                "config": {
+                    "base_url": hubspot.url,
+                    "access_token": "${HUBSPOT_ACCESS_TOKEN}",
+                    "subscription_ids": {"email_marketing": "7"},
+                },
+            },
+            "email": {
+                "spoke": "klaviyo",
+                "config": {"base_url": klaviyo.url, "api_key": "${KLAVIYO_API_KEY}"},
+            },
+        }
+        with serving(tmp_path, destinations, routes) as daemon:
+            send(
+                daemon,
+                {"type": "identify", "userId": "u-ada", "traits": {"email": "ada@example.com"}},
+            )
+            wait_until(lambda: klaviyo.profile_by_email("ada@example.com"))
+
+            def decide(granted: bool) -> None:
+                answer = httpx.post(
+                    f"{daemon.url}/v1/consent",
+                    json={
+                        "identifiers": ["email:ada@example.com"],
+                        "purpose": "email_marketing",
+                        "granted": granted,
+                        "source": "preference-centre",
+                    },
+                    headers={"Authorization": f"Bearer {ADMIN}"},
+                    timeout=10,
+                )
+                assert answer.status_code < 300, answer.text
+
+            decide(True)
+            wait_until(
+                lambda: (
+                    klaviyo.consent_of("ada@example.com") == "SUBSCRIBED"
+                    and hubspot.subscription("ada@example.com", "7") == "SUBSCRIBED"
+                )
+            )
+            assert klaviyo.consent_of("ada@example.com") == "SUBSCRIBED"
+            assert hubspot.subscription("ada@example.com", "7") == "SUBSCRIBED"
+            decide(False)
+            wait_until(
+                lambda: (
+                    klaviyo.consent_of("ada@example.com") == "UNSUBSCRIBED"
+                    and hubspot.subscription("ada@example.com", "7") == "NOT_SUBSCRIBED"
+                )
+            )
+    assert klaviyo.consent_of("ada@example.com") == "UNSUBSCRIBED"
+    assert hubspot.subscription("ada@example.com", "7") == "NOT_SUBSCRIBED"

@@ -242,3 +242,49 @@ def test_two_daemons_on_one_postgresql_store_fire_each_timer_once(pg_schema_url,
     finally:
         engine.dispose()
     assert len(sent) == len(users) and {n for _, n in sent} == {1}
+
+
+def test_audience_membership_reaches_hubspot_as_a_contact_property(tmp_path):
+    from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN as HUBSPOT_TOKEN
+    from spokehub_hubspot.testing import HubSpotSandbox
+
+    with HubSpotSandbox() as hubspot:
+        port = free_port()
+        config = tmp_path / "spokehub.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
+                    "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
+                    "connections": {
+                        "web": {"kind": "source", "write_keys": [WRITE_KEY]},
+                        "crm": {
+                            "kind": "destination",
+                            "spoke": "hubspot",
+                            "config": {"base_url": hubspot.url, "access_token": HUBSPOT_TOKEN},
+                        },
+                    },
+                    "routes": [{"to": "crm", "kinds": ["upsert_person"]}],
+                    "audiences": {
+                        "recent_buyers": {
+                            "where": {"event": "Order Completed", "within_days": 30},
+                            "to": ["crm"],
+                        }
+                    },
+                }
+            )
+        )
+        daemon = Daemon(config, port, plugins="hubspot").start()
+        try:
+            _send(daemon, [{"type": "identify", "userId": "u1", "traits": {"email": EMAIL}}])
+            _send(daemon, [_order("u1", "o-1")])
+
+            def flagged() -> bool:
+                contact = hubspot.contact(EMAIL)
+                return bool(contact and contact["properties"].get("recent_buyers") == "true")
+
+            wait_until(flagged)
+        finally:
+            assert daemon.stop() == 0
+    contact = hubspot.contact(EMAIL)
+    assert contact is not None and contact["properties"]["recent_buyers"] == "true"

@@ -141,3 +141,25 @@ def test_the_project_file_names_every_problem_with_audiences_and_journeys():
     assert any(line.startswith("audiences.window.where.event.within_days") for line in lines)
     assert any(line.startswith("journeys.j.after") and "3d, 12h, 90s" in line for line in lines)
     assert any("must be traits.NAME, scores.NAME or trigger.PROPERTY" in line for line in lines)
+
+
+def test_the_readme_and_the_guide_examples_are_valid_project_files():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    connections = {
+        name: {"kind": "destination", "spoke": "x"} for name in ("meta", "crm", "klaviyo")
+    }
+    connections["web"] = {"kind": "source", "write_keys": ["wk-123456"]}
+    found = 0
+    for doc in (root / "README.md", root / "docs" / "audiences.md"):
+        for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
+            data = yaml.safe_load(block)
+            if not isinstance(data, dict) or not {"audiences", "journeys"} & set(data):
+                continue
+            validate({**data, "connections": connections})
+            found += 1
+    assert found >= 3

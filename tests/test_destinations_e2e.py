@@ -7,6 +7,7 @@ reaches the CRM's and the e-mail tool's subscriptions."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,3 +206,49 @@ def test_a_consent_change_reaches_the_crm_and_the_email_tool(
             )
     assert klaviyo.consent_of("ada@example.com") == "UNSUBSCRIBED"
     assert hubspot.subscription("ada@example.com", "7") == "NOT_SUBSCRIBED"
+
+
+def test_two_contacts_the_hub_finds_to_be_one_person_are_merged_in_hubspot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub merges two profiles; HubSpot, which holds a contact for each, gets a merge
+    (``POST /crm/v3/objects/contacts/merge``) of the absorbed contact into the survivor's,
+    by the contact ids it answered, and keeps one contact that both addresses find."""
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", SANDBOX_ACCESS_TOKEN)
+    routes = [{"to": "crm", "kinds": ["upsert_person"]}]
+    with HubSpotSandbox() as hubspot:
+        destinations = {
+            "crm": {
+                "spoke": "hubspot",
+                "config": {"base_url": hubspot.url, "access_token": "${HUBSPOT_ACCESS_TOKEN}"},
+            }
+        }
+        with serving(tmp_path, destinations, routes) as daemon:
+            work = {"type": "identify", "userId": "u-ada", "traits": {"email": "ada@work.example"}}
+            send(daemon, work)
+            wait_until(lambda: hubspot.contact("ada@work.example"))
+            home = {
+                "type": "identify",
+                "anonymousId": "B1",
+                "traits": {"email": "ada@home.example"},
+            }
+            send(daemon, home)
+            wait_until(lambda: hubspot.contact("ada@home.example"))
+            first = hubspot.contact("ada@work.example")
+            second = hubspot.contact("ada@home.example")
+            assert first and second and first["id"] != second["id"]
+            # One call names both: the hub learns they are one person.
+            send(daemon, {"type": "identify", "userId": "u-ada", "anonymousId": "B1"})
+            wait_until(lambda: len(hubspot.contacts) == 1)
+    merges = [r for r in hubspot.requests if r.path.endswith("/contacts/merge")]
+    assert [r.status for r in merges] == [200], [(r.method, r.path) for r in hubspot.requests]
+    # The older profile survives: the home contact is folded into the work contact.
+    assert json.loads(merges[0].body) == {
+        "primaryObjectId": first["id"],
+        "objectIdToMerge": second["id"],
+    }
+    [merged] = hubspot.contacts.values()
+    assert merged["id"] == first["id"]
+    assert merged["properties"]["hs_merged_object_ids"] == second["id"]
+    # The survivor's upsert that follows the merge finds it, by whichever address it has.
+    assert hubspot.contact(merged["properties"]["email"]) == merged

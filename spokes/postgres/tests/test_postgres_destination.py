@@ -180,6 +180,14 @@ async def test_a_new_trait_becomes_a_column_without_a_migration(
     assert got == [("c-ada", None, None), ("c-grace", "teal", 3)]
 
 
+async def test_a_person_with_no_traits_yet_has_a_row(warehouse: tuple[str, str]) -> None:
+    url, schema = warehouse
+    bare = UpsertPerson(item_id="p", contact_id="c-new", identifiers=GRACE, person=Person())
+    for _ in range(2):
+        assert isinstance((await write(url, schema, [bare]))[0], Delivered)
+    assert rows(url, f'SELECT contact_id FROM "{schema}".persons') == [("c-new",)]
+
+
 async def test_a_trait_the_hub_dropped_is_cleared_and_audience_moves_are_stamped_once(
     warehouse: tuple[str, str],
 ) -> None:

@@ -396,12 +396,24 @@ class PostgresDestination(Destination):
         key: Sequence[str],
         values: dict[str, Any],
         now: datetime,
-        keep: Iterable[str] = (),
     ) -> None:
-        """INSERT … ON CONFLICT DO UPDATE of every column but ``key`` and ``keep``, only
-        where one differs (compared as text, which json columns allow too)."""
+        """INSERT … ON CONFLICT DO UPDATE of every column but ``key``, only where one
+        differs (compared as text, which json columns allow too)."""
         columns = list(values)
-        changing = [c for c in columns if c not in key and c not in keep]
+        changing = [c for c in columns if c not in key]
+        if not changing:
+            # Nothing but the key (a person with no traits yet): the row exists or not.
+            await cur.execute(
+                sql.SQL(
+                    "INSERT INTO {} ({}, updated_at) VALUES ({}, %s) ON CONFLICT DO NOTHING"
+                ).format(
+                    self._table(table),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+                ),
+                [*values.values(), now],
+            )
+            return
         statement = sql.SQL(
             "INSERT INTO {table} ({columns}, updated_at) VALUES ({marks}, %s)"
             " ON CONFLICT ({key}) DO UPDATE SET {sets}, updated_at = EXCLUDED.updated_at"

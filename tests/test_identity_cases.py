@@ -16,13 +16,15 @@ between are visible. Then, for every case:
   (UUIDv7: oldest) of every ID its identifiers had on the way, and each of those IDs
   still answers with the profile now holding the identifier.
 
-A case may add its own check (``check``) for what is not identity, such as a destination's
-requests; the routing cases of the ``integrations`` object belong in this table too.
+A case may add its own check (``check``) for what is not identity, such as what a
+destination received: every daemon delivers person upserts and events to two files
+destinations (``crm``, ``ads``), where the cases of the ``integrations`` object look.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +35,7 @@ import httpx
 import pytest
 import yaml
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
+from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
 
 #: A step of a case: a Segment message to send, or an action against the daemon.
 Step = dict[str, Any] | Callable[[Daemon], None]
@@ -277,10 +279,78 @@ CASES: list[Case] = [
         [("user_id:unm-U", "email:unm@example.org", "unmerge")],
         splits=True,
     ),
-    # The per-message `integrations` object filters routing (Segment's `All: false` and a
-    # destination by connection name); its cases belong in this table, with a `check` that
-    # reads what the destination received.
+    Case(
+        "integrations with All false reach only the destinations named true",
+        [
+            identify(
+                userId="int-only",
+                traits={"email": "int-only@example.org"},
+                integrations={"All": False, "crm": True},
+            )
+        ],
+        [{"user_id:int-only", "email:int-only@example.org"}],
+        check=lambda daemon: _routed(daemon, "user_id", "int-only", to={"crm"}),
+    ),
+    Case(
+        "integrations naming a destination false leave it out",
+        [
+            track(
+                "Order Completed",
+                userId="int-not",
+                properties={"total": 12},
+                integrations={"ads": False, "Some Other Tool": True},
+            )
+        ],
+        [{"user_id:int-not"}],
+        check=lambda daemon: _routed(daemon, "user_id", "int-not", to={"crm"}),
+    ),
+    Case(
+        "integrations settings objects count as enabled",
+        [
+            identify(
+                userId="int-obj",
+                integrations={"All": False, "crm": {"list": "vip"}, "ads": True},
+            )
+        ],
+        [{"user_id:int-obj"}],
+        check=lambda daemon: _routed(daemon, "user_id", "int-obj", to={"crm", "ads"}),
+    ),
 ]
+
+#: The destination connections of every daemon (files destinations, one JSON line per
+#: change), for the cases of the ``integrations`` object.
+DESTINATIONS = ("crm", "ads")
+
+
+def _delivered(daemon: Daemon, destination: str) -> list[dict[str, Any]]:
+    path = daemon.config.parent / f"{destination}.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def _names(line: dict[str, Any], type_: str, value: str) -> bool:
+    return any(i["type"] == type_ and i["value"] == value for i in line.get("identifiers", ()))
+
+
+def _routed(daemon: Daemon, type_: str, value: str, to: set[str]) -> None:
+    """Changes about the person reached exactly the destinations ``to``: each of those
+    received them; the others received a later message and still nothing about them."""
+    for destination in sorted(to):
+        wait_until(
+            lambda d=destination: any(_names(x, type_, value) for x in _delivered(daemon, d))
+        )
+        assert any(_names(x, type_, value) for x in _delivered(daemon, destination)), destination
+    marker = f"{value}-after"
+    _send(daemon, identify(userId=marker))
+    for destination in DESTINATIONS:
+        wait_until(
+            lambda d=destination: any(_names(x, "user_id", marker) for x in _delivered(daemon, d))
+        )
+        received = _delivered(daemon, destination)
+        assert any(_names(x, "user_id", marker) for x in received), destination
+        if destination not in to:
+            assert not any(_names(x, type_, value) for x in received), destination
+
 
 #: The identity rules of each daemon: the defaults, and the opt-in stricter reading.
 RULES: dict[str, dict[str, Any]] = {
@@ -300,7 +370,14 @@ def _project(directory: Path, port: int, identity: dict[str, Any]) -> Path:
     project: dict[str, Any] = {
         "store": {"url": f"sqlite:///{directory / 'hub.db'}"},
         "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-        "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
+        "connections": {
+            "web": {"kind": "source", "write_keys": [WRITE_KEY]},
+            **{
+                name: {"kind": "destination", "spoke": "files", "config": {"path": f"{name}.jsonl"}}
+                for name in DESTINATIONS
+            },
+        },
+        "routes": [{"to": name, "kinds": ["upsert_person", "event"]} for name in DESTINATIONS],
     }
     if identity:
         project["identity"] = identity
@@ -348,7 +425,7 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Obs
         for name, identity in RULES.items():
             port = free_port()
             directory = tmp_path_factory.mktemp(name)
-            daemons[name] = Daemon(_project(directory, port, identity), port).start()
+            daemons[name] = Daemon(_project(directory, port, identity), port, "files").start()
         results = {case.name: (daemons[case.rules], Outcome()) for case in CASES}
         for round_ in range(max(len(case.steps) for case in CASES)):
             for case in CASES:

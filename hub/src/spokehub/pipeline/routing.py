@@ -8,6 +8,12 @@ two routes to the same destination send it once, under the first matching route.
 A change never goes back to the connection its record came from: a destination's own
 answer (the vendor id it wrote back through the inbox) must not be sent to it again.
 
+A Segment message's ``integrations`` object narrows where its changes go, as Segment does:
+a destination connection named in it with ``false`` is left out; with ``"All": false``
+only the connections named with ``true`` (or an object of settings) receive it. Names
+are the connection names of the project file, matched exactly. It filters routes only:
+consent changes and identity changes are not the message's to withhold.
+
 A ``consent`` change needs no route: it goes to every destination connection whose spoke
 accepts the kind (a denial must reach every tool that keeps a subscription status,
 whichever tool it came from), under the route name :data:`CONSENT_ROUTE`.
@@ -15,7 +21,7 @@ whichever tool it came from), under the route name :data:`CONSENT_ROUTE`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +51,15 @@ def consent_destinations(project: Project, registry: Registry) -> tuple[str, ...
         if not kinds or "consent" in kinds:
             found.append(name)
     return tuple(found)
+
+
+def integration_enabled(integrations: Mapping[str, Any] | None, destination: str) -> bool:
+    """Whether a message's ``integrations`` object lets it reach ``destination``."""
+    if not integrations:
+        return True
+    if destination in integrations:
+        return integrations[destination] is not False
+    return integrations.get("All", True) is not False
 
 
 @dataclass(frozen=True)
@@ -83,13 +98,20 @@ class Router:
             out.append(Target(route.to, name, purpose))
         return out
 
-    def outbox_rows(self, changes: Sequence[Any], source: str) -> list[tuple[Any, ...]]:
+    def outbox_rows(
+        self,
+        changes: Sequence[Any],
+        source: str,
+        integrations: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
         """Outbox rows for ``changes`` (Change models with their ``item_id`` set), in
-        :data:`OUTBOX_COLUMNS` order."""
+        :data:`OUTBOX_COLUMNS` order; ``integrations``: the message's object, if any."""
         rows: list[tuple[Any, ...]] = []
         for change in changes:
             event_name = change.event.event if isinstance(change, TrackEvent) else None
             targets = self.targets(change.kind, source, event_name)
+            if integrations and change.kind != "consent":
+                targets = [t for t in targets if integration_enabled(integrations, t.destination)]
             if not targets:
                 continue
             item = change.model_dump_json()

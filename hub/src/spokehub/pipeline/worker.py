@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from spokehub_contracts import SourceRecord, SpokehubError, ValidationFailed, utcnow
+from spokehub_contracts import Event, SourceRecord, SpokehubError, ValidationFailed, utcnow
 
 from ..activation import Activation
 from ..config import Project
@@ -329,7 +329,10 @@ class Pipeline:
                 changed.append((contact_id, record))
             if applied.event_row is not None:
                 event_rows.append(applied.event_row)
-            outbox_rows.extend(self.router.outbox_rows(applied.changes, row.connection))
+            integrations = record.data.integrations if isinstance(record.data, Event) else None
+            outbox_rows.extend(
+                self.router.outbox_rows(applied.changes, row.connection, integrations)
+            )
         if absorbed:
             # Before the batch's own changes: a tool hears of the merge before anything
             # about the survivor that depends on it.

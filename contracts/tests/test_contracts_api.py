@@ -30,6 +30,7 @@ from spokehub_contracts import (
     Transform,
     TransientError,
     ValidationFailed,
+    WebhookRequest,
     hookimpl,
     hookspecs,
 )
@@ -187,6 +188,11 @@ async def test_unimplemented_async_method_names_what_to_implement(
         await call()
     assert str(caught.value).startswith("Bare")
     assert f"must implement {method}" in str(caught.value)
+
+
+def test_a_source_names_no_webhook_delivery_unless_it_says() -> None:
+    request = WebhookRequest(headers={"x-event-id": "evt-1"}, body=b"{}")
+    assert BareSource(SpokeConfig()).webhook_delivery_id(request) is None
 
 
 def test_unimplemented_read_names_what_to_implement() -> None:

@@ -174,6 +174,18 @@ class Source(_Spoke):
         """Turn a verified webhook request into records."""
         raise NotImplementedError(f"{type(self).__name__} must implement parse_webhook()")
 
+    def webhook_delivery_id(self, request: WebhookRequest) -> str | None:
+        """The vendor's id of the event a verified webhook delivers, the same on every
+        delivery of it (Shopify's ``X-Shopify-Event-Id``, Stripe's event id), or ``None``.
+
+        With an id, the hub stores an event it took within its de-duplication window once,
+        whatever the body of the repeat; without one (the default), a repeat is known by
+        its records' content alone.
+
+        .. versionadded:: 0.1
+        """
+        return None
+
 
 class Destination(_Spoke):
     """A spoke that sends the hub's changes to a tool."""

@@ -39,6 +39,14 @@ def test_spokes_lists_files_with_capabilities(run_cli):
     assert "incremental" in result.stdout
 
 
+def test_spokes_shows_merges_and_the_ids_a_destination_answers(run_cli):
+    result = run_cli("spokes")
+    assert result.returncode == 0, result.stderr
+    # A row wraps inside its cell: read the table's words, not its lines.
+    words = " ".join(result.stdout.replace("│", " ").split())
+    assert "can-delete merges ids-back=hubspot:contact_id" in words
+
+
 def test_broken_third_party_spoke_is_named_and_cli_keeps_working(run_cli, tmp_path: Path):
     site = tmp_path / "site"
     make_fake_distribution(

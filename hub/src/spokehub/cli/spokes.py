@@ -57,4 +57,8 @@ def _caps(caps: Capabilities) -> str:
         parts.append("webhooks")
     if caps.can_delete:
         parts.append("can-delete")
+    if caps.merges:
+        parts.append("merges")
+    if caps.external_id_type:
+        parts.append(f"ids-back={caps.external_id_type}")
     return " ".join(parts)

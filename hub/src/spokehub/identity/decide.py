@@ -10,9 +10,9 @@ How it works: a union-find over clusters, one per stored profile the batch touch
 one per profile the batch starts. Records are taken in resolution order; each record's
 identifiers, highest priority first, are joined into one cluster unless a rule refuses
 an identifier's link: an operator's removal (``unmerged``), an opt-in never-merge type
-between two anchored profiles the store already held (``never_merge``), or a per-type
-limit (``limit``, the lowest-priority identifier outside the record's first profile goes
-first; an ``asserted`` record, an alias, is exempt).
+between two anchored profiles that existed before the record (``never_merge``), or a
+per-type limit (``limit``, the lowest-priority identifier outside the record's first
+profile goes first; an ``asserted`` record, an alias, is exempt).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ connected component of the *active* edges. Rules decide which edges become activ
 
 - a blocked value is ignored outright (it never creates, links or merges anything);
 - a pair an operator removed with ``unmerge`` stays removed (rule ``unmerged``);
-- (opt-in) a record whose identifiers would fuse two anchored profiles the store already
-  held only through a ``never_merge_on`` type loses those identifiers' edges (rule
+- (opt-in) a record whose identifiers would fuse two anchored profiles that existed
+  before it only through a ``never_merge_on`` type loses those identifiers' edges (rule
   ``never_merge``); an identifier new in the record is never one of the two;
 - a record whose identifiers would put more identifiers of a type into one profile than
   its limit allows, and more than any one of the profiles it joins holds already, loses

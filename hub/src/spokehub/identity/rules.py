@@ -23,7 +23,7 @@ carries join into one profile unless a per-type limit or a blocked value stops t
   normalized value, on top of the hub's ``DEFAULT_JUNK_PATTERNS`` (:mod:`.junk`). A blocked
   identifier is ignored by resolution: it never creates, links or merges anything.
 - **never_merge_on** (opt-in, empty by default): types whose identifiers never fuse two
-  profiles that the store already held and that each hold an identifier of another type
+  profiles that existed before the record and that each hold an identifier of another type
   (are *anchored*). An identifier new in the record never counts as a side: with
   ``[anonymous_id]``, ``{userId: U1, anonymousId: B1}`` joins B1's profile when U1 is new,
   and is refused when U1 already has a profile of its own and B1's profile holds an e-mail.

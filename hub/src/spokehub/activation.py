@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from .audiences.index import AudienceIndex
 from .audiences.reconcile import ReconcileStats, reconcile
@@ -23,6 +24,7 @@ from .clock import Clock, OffsetClock
 from .config import Project
 from .journeys.timers import FireStats, JourneyIndex, fire_due
 from .logs import get_logger
+from .store.driver_sql import chunks, cursor, marks, utcnow
 
 log = get_logger("spokehub.activation")
 
@@ -61,6 +63,29 @@ class Activation:
 
     def reconcile(self, engine: Engine, *, full: bool = False) -> ReconcileStats:
         return reconcile(engine, self.audiences, self.rules, self.clock.now(), full=full)
+
+
+def erase(conn: Connection, contact_ids: Sequence[str]) -> None:
+    """Erase what audiences and journeys hold about these profiles, in the caller's
+    transaction (an erasure request): membership rows go, waiting timers are cancelled
+    and every timer row loses the trigger's properties. No exit is sent: the erasure's
+    own ``forget`` reaches every tool."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return
+    cur = cursor(conn)
+    at = cur.driver.stamp(utcnow())
+    for part in chunks(ids):
+        cur.run(f"DELETE FROM audience_members WHERE contact_id IN ({marks(len(part))})", part)
+        cur.run(
+            "UPDATE journey_timers SET status = 'cancelled', reason = 'profile erased',"
+            f" finished_at = ? WHERE status = 'scheduled' AND contact_id IN ({marks(len(part))})",
+            (at, *part),
+        )
+        cur.run(
+            f"UPDATE journey_timers SET trigger = '{{}}' WHERE contact_id IN ({marks(len(part))})",
+            part,
+        )
 
 
 async def run(engine: Engine, project: Project, stop: asyncio.Event) -> None:

@@ -190,3 +190,26 @@ def test_two_timers_of_people_merged_into_one_send_once_to_the_survivor(engine):
     with engine.connect() as conn:
         assert all(live_contact_id(conn, t["contact_id"]) == contact for t in timers(engine))
     assert {"type": "anonymous_id", "value": "a1"} in item["identifiers"]
+
+
+def test_an_erasure_removes_memberships_and_cancels_timers(engine):
+    from spokehub.activation import erase
+
+    from .helpers import members
+
+    clock = FakeClock()
+    proj = project(
+        audiences={"buyers": {"where": {"event": "Order Completed"}, "to": ["ads"]}},
+        journeys={"onboarding": {**ONBOARDING, "if": None}},
+    )
+    p = pipeline(engine, proj, clock)
+    feed(engine, [_order("u1", "o-1")])
+    p.drain()
+    (timer,) = timers(engine)
+    assert members(engine) == {("buyers", timer["contact_id"])}
+    with engine.begin() as conn:
+        erase(conn, [timer["contact_id"]])
+    assert members(engine) == set()
+    (timer,) = timers(engine)
+    assert (timer["status"], timer["reason"]) == ("cancelled", "profile erased")
+    assert timer["trigger"] in ({}, "{}")

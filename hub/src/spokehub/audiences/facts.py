@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+import orjson
+from sqlalchemy import Connection
 
 from spokehub.identity import IdentityRules
-from spokehub.identity.tables import identifiers
 from spokehub.profiles import Observation, survive
-from spokehub.profiles.tables import consents, memberships, scores, traits
-from spokehub.store.driver_sql import CHUNK, chunks, utc
-from spokehub.store.tables import events
+from spokehub.store.driver_sql import CHUNK, Cursor, chunks, cursor, marks
 from spokehub_contracts import Identifier
 
 from .conditions import Dependencies, EventFact, Facts
@@ -41,51 +40,77 @@ def load_facts(
     out = {c: Facts() for c in contact_ids}
     ids = sorted(out)
     deps = needs.deps
+    # Driver SQL: this runs once per pipeline batch, where compiling Core statements
+    # would cost as much as the reads.
+    cur = cursor(conn)
+    json = _reader(cur)
     for part in chunks(ids, CHUNK):
+        who = marks(len(part))
         if deps.traits:
-            _traits(conn, part, deps.traits, rules, out)
+            _traits(cur, part, deps.traits, rules, out)
         if deps.scores:
-            t = scores.c
-            for r in conn.execute(
-                select(t.contact_id, t.name, t.value).where(
-                    t.contact_id.in_(part), t.name.in_(sorted(deps.scores))
-                )
+            names = sorted(deps.scores)
+            for c, name, value in cur.rows(
+                f"SELECT contact_id, name, value FROM scores WHERE contact_id IN ({who})"
+                f" AND name IN ({marks(len(names))})",
+                (*part, *names),
             ):
-                out[r.contact_id].scores[r.name] = r.value
+                out[c].scores[name] = json(value)
         if deps.consents:
-            c = consents.c
-            for r in conn.execute(
-                select(c.contact_id, c.purpose, c.granted).where(
-                    c.contact_id.in_(part), c.purpose.in_(sorted(deps.consents))
-                )
+            purposes = sorted(deps.consents)
+            for c, purpose, granted in cur.rows(
+                f"SELECT contact_id, purpose, granted FROM consents WHERE contact_id IN ({who})"
+                f" AND purpose IN ({marks(len(purposes))})",
+                (*part, *purposes),
             ):
-                out[r.contact_id].consents[r.purpose] = bool(r.granted)
+                out[c].consents[purpose] = bool(granted)
         if deps.accounts:
-            m = memberships.c
-            for r in conn.execute(
-                select(m.contact_id, m.account_id, m.role).where(
-                    m.contact_id.in_(part), m.ended_at.is_(None)
-                )
+            for c, account, role in cur.rows(
+                "SELECT contact_id, account_id, role FROM memberships"
+                f" WHERE contact_id IN ({who}) AND ended_at IS NULL",
+                part,
             ):
-                out[r.contact_id].accounts.add((r.account_id, r.role))
+                out[c].accounts.add((account, role))
         if needs.windows:
-            _events(conn, part, needs.windows, now, out)
+            _events(cur, part, needs.windows, now, out)
     return out
 
 
+def _reader(cur: Cursor) -> Any:
+    """How a JSON column's value comes back: SQLite hands its text, psycopg the value
+    (a JSON string as a ``str`` too, so the backend decides, not the type)."""
+    if cur.driver.postgres:
+        return _same
+    return _parse_json
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _parse_json(value: Any) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
 def _traits(
-    conn: Connection,
+    cur: Cursor,
     part: Sequence[str],
     names: frozenset[str],
     rules: IdentityRules,
     out: dict[str, Facts],
 ) -> None:
-    t = traits.c
+    wanted = sorted(names)
+    parse, json = cur.driver.parse, _reader(cur)
     found: dict[tuple[str, str], list[Observation]] = {}
-    for r in conn.execute(select(traits).where(t.contact_id.in_(part), t.name.in_(sorted(names)))):
-        found.setdefault((r.contact_id, r.name), []).append(
+    for c, name, connection, value, observed, first, first_observed in cur.rows(
+        "SELECT contact_id, name, connection, value, observed_at, first_value,"
+        f" first_observed_at FROM traits WHERE contact_id IN ({marks(len(part))})"
+        f" AND name IN ({marks(len(wanted))})",
+        (*part, *wanted),
+    ):
+        found.setdefault((c, name), []).append(
             Observation(
-                r.connection, r.value, utc(r.observed_at), r.first_value, utc(r.first_observed_at)
+                connection, json(value), parse(observed), json(first), parse(first_observed)
             )
         )
     for (contact_id, name), obs in found.items():
@@ -95,26 +120,32 @@ def _traits(
 
 
 def _events(
-    conn: Connection,
+    cur: Cursor,
     part: Sequence[str],
     windows: dict[str, float | None],
     now: datetime,
     out: dict[str, Facts],
 ) -> None:
-    e = events.c
-    bounded = {n: d for n, d in windows.items() if d is not None}
+    stamp, parse, json = cur.driver.stamp, cur.driver.parse, _reader(cur)
     unbounded = sorted(n for n, d in windows.items() if d is None)
-    clauses = []
+    clauses: list[str] = []
+    params: list[Any] = []
     if unbounded:
-        clauses.append(e.event.in_(unbounded))
-    for name, days in sorted(bounded.items()):
-        clauses.append(and_(e.event == name, e.timestamp > now - timedelta(days=days)))
-    query = select(e.contact_id, e.event, e.timestamp, e.properties).where(
-        e.contact_id.in_(part), e.type == "track", or_(*clauses)
-    )
-    for r in conn.execute(query):
-        props = r.properties if isinstance(r.properties, dict) else {}
-        out[r.contact_id].events.setdefault(r.event, []).append(EventFact(utc(r.timestamp), props))
+        clauses.append(f"event IN ({marks(len(unbounded))})")
+        params.extend(unbounded)
+    for name, days in sorted((n, d) for n, d in windows.items() if d is not None):
+        clauses.append("(event = ? AND timestamp > ?)")
+        params += [name, stamp(now - timedelta(days=days))]
+    for c, name, timestamp, properties in cur.rows(
+        "SELECT contact_id, event, timestamp, properties FROM events"
+        f" WHERE contact_id IN ({marks(len(part))}) AND type = 'track'"
+        f" AND ({' OR '.join(clauses)})",
+        (*part, *params),
+    ):
+        props = json(properties)
+        out[c].events.setdefault(name, []).append(
+            EventFact(parse(timestamp), props if isinstance(props, dict) else {})
+        )
 
 
 def identifiers_of(
@@ -122,11 +153,13 @@ def identifiers_of(
 ) -> dict[str, tuple[Identifier, ...]]:
     """Every identifier each profile holds, as destinations match people by them."""
     out: dict[str, list[Identifier]] = {c: [] for c in contact_ids}
-    i = identifiers.c
+    cur = cursor(conn)
     for part in chunks(sorted(out), CHUNK):
-        for r in conn.execute(
-            select(i.contact_id, i.type, i.value).where(i.contact_id.in_(part)).order_by(i.id)
+        for c, type_, value in cur.rows(
+            "SELECT contact_id, type, value FROM identifiers"
+            f" WHERE contact_id IN ({marks(len(part))}) ORDER BY id",
+            part,
         ):
             # Stored values are normalized already.
-            out[r.contact_id].append(Identifier.model_construct(type=r.type, value=r.value))
+            out[c].append(Identifier.model_construct(type=type_, value=value))
     return {c: tuple(ids) for c, ids in out.items()}

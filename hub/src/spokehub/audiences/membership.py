@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from spokehub.store.driver_sql import CHUNK, chunks, cursor, utcnow
+from spokehub.store.driver_sql import CHUNK, chunks, cursor, marks, utcnow
 from spokehub_contracts import AudienceEntered, AudienceExited
 
 from .definitions import Audience
 from .facts import identifiers_of
-from .tables import audience_members
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +34,17 @@ def current_members(
     conn: Connection, contact_ids: Iterable[str], audiences: Iterable[str] | None = None
 ) -> set[tuple[str, str]]:
     """``(audience, contact_id)`` of the open memberships among these profiles."""
-    m = audience_members.c
-    found: set[tuple[str, str]] = set()
+    cur = cursor(conn)
     wanted = None if audiences is None else sorted(set(audiences))
+    found: set[tuple[str, str]] = set()
     for part in chunks(sorted(set(contact_ids)), CHUNK):
-        query = select(m.audience, m.contact_id).where(
-            m.contact_id.in_(part), m.exited_at.is_(None)
+        text = (
+            "SELECT audience, contact_id FROM audience_members"
+            f" WHERE contact_id IN ({marks(len(part))}) AND exited_at IS NULL"
         )
         if wanted is not None:
-            query = query.where(m.audience.in_(wanted))
-        found.update((a, c) for a, c in conn.execute(query))
+            text += f" AND audience IN ({marks(len(wanted))})"
+        found.update((a, c) for a, c in cur.rows(text, (*part, *(wanted or ()))))
     return found
 
 

@@ -60,9 +60,17 @@ class Daemon:
     """One ``spokehub serve`` process on a free port."""
 
     def __init__(
-        self, config: Path, port: int, plugins: str = "none", env: dict[str, str] | None = None
+        self,
+        config: Path,
+        port: int,
+        plugins: str = "none",
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
     ) -> None:
+        """:param log: a file that gets everything the daemon writes (its JSON log lines),
+        for tests of what reaches a log."""
         self.config = config
+        self.log = log
         self.plugins = plugins
         #: Set in the daemon's environment beyond the test's own (``SPOKEHUB_`` ones too).
         self.env = dict(env or {})
@@ -77,6 +85,7 @@ class Daemon:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
         env["SPOKEHUB_PLUGINS"] = self.plugins  # "none": HTTP sources only
         env.update(self.env)
+        sink = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -92,12 +101,14 @@ class Daemon:
             ],
             env=env,
             cwd=self.config.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
             # Its own process group, which its pipeline process joins: kill(whole=True)
             # ends both in one signal, as a power cut or an OOM kill of the service would.
             process_group=0,
         )
+        if self.log is not None:
+            sink.close()  # the child holds its own copy
         try:
             self._wait_ready(timeout)
         except BaseException:

@@ -210,6 +210,25 @@ class ServerSettings(_Strict):
     )
 
 
+class RetentionSettings(_Strict):
+    """How long the data path keeps what it has finished with; ``null`` keeps it for
+    ever. The daemon prunes every ``interval_seconds``, ``batch_size`` rows per short
+    transaction, pausing ``pause_ms`` between batches so ingestion is not held up.
+    messageIds are kept for the de-duplication window (``server.dedup_window_hours``)."""
+
+    inbox_hours: float | None = Field(
+        default=168.0, gt=0, description="processed inbox rows (the raw records)"
+    )
+    outbox_hours: float | None = Field(
+        default=168.0, gt=0, description="delivered and suppressed outbox rows (their payloads)"
+    )
+    dead_letter_days: float | None = Field(default=30.0, gt=0, description="dead letters")
+    quarantine_days: float | None = Field(default=30.0, gt=0, description="quarantined records")
+    interval_seconds: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    pause_ms: int = Field(default=20, ge=0, le=10_000)
+
+
 class Connection(_Strict):
     """A configured instance of a spoke.
 
@@ -285,6 +304,7 @@ class Project(_Strict):
     connections: dict[str, Connection] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     identity: IdentityRules = Field(default_factory=IdentityRules)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     contract: dict[str, Any] | str | None = Field(
         default=None, description="the data contract, or the path of a contract file"

@@ -33,6 +33,7 @@ from .delivery import run_lanes
 from .logs import get_logger
 from .pipeline import Pipeline
 from .pipeline.child import READY
+from .privacy.maintenance import run_maintenance
 from .registry import Registry
 from .sync import Scheduler
 
@@ -109,6 +110,19 @@ async def serve(
         )
         tasks.append(asyncio.create_task(run_lanes(engine, project, registry, stop)))
         tasks.append(asyncio.create_task(activation.run(engine, project, stop), name="activation"))
+        pruned = app.state.metrics.retention_pruned
+        tasks.append(
+            asyncio.create_task(
+                run_maintenance(
+                    engine,
+                    project,
+                    registry,
+                    stop,
+                    counted=lambda rule, n: pruned.labels(rule).inc(n),
+                ),
+                name="privacy",
+            )
+        )
 
     # Everything loaded so far lives as long as the process: out of the collector's sight,
     # a full collection no longer walks the whole application at every request burst.

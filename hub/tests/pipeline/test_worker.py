@@ -262,9 +262,9 @@ def test_a_row_that_fails_its_whole_batch_is_found_by_bisection(engine, monkeypa
     assert statuses(engine) == ["processed"] * 37 + ["quarantined"] + ["processed"] * 26
 
 
-def test_a_privacy_request_from_a_source_is_quarantined_before_it_makes_a_profile(engine):
+def test_a_privacy_request_from_a_source_is_filed_and_makes_no_profile(engine):
     from spokehub.identity.tables import identifiers
-    from spokehub.pipeline.records import PRIVACY_REQUEST_PENDING
+    from spokehub.privacy.tables import privacy_requests
     from spokehub_contracts import Identifier, PrivacyRequest, SourceRecord
 
     record = SourceRecord(
@@ -284,9 +284,9 @@ def test_a_privacy_request_from_a_source_is_quarantined_before_it_makes_a_profil
             },
         )
     stats = run(engine)
-    assert (stats.processed, stats.quarantined) == (0, 1)
-    [q] = quarantined(engine)
-    assert (q["stage"], q["field"], q["rule"]) == ("privacy", "kind", PRIVACY_REQUEST_PENDING)
-    assert orjson.loads(q["body"])["kind"] == "privacy_request"
+    assert stats.quarantined == 0
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(identifiers)).scalar() == 0
+        [filed] = conn.execute(select(privacy_requests)).all()
+    assert (filed.action, filed.status, filed.reference) == ("delete", "pending", "redact-1")
+    assert filed.subject == ["email:gone@example.com"]

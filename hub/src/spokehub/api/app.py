@@ -20,6 +20,7 @@ from . import (
     deliveries,
     health,
     ingestion,
+    privacy,
     profiles,
     scrape,
     syncs,
@@ -79,6 +80,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(profiles.router)
     app.include_router(consent.router)
+    app.include_router(privacy.router)
     app.include_router(deliveries.router)
     app.include_router(audiences.router)
     app.include_router(syncs.router)

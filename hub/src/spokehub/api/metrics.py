@@ -15,6 +15,9 @@ from sqlalchemy import Engine, func, select
 from ..datacontract.store import violation_totals
 from ..delivery.state import read_lanes
 from ..ingest.backpressure import BACKLOG_FULL, DISK_FULL, Backpressure
+from ..privacy.retention import RULES
+from ..privacy.tables import privacy_requests, suppressions
+from ..privacy.tombstones import dropped_total
 from ..store.driver_sql import transaction
 from ..store.tables import inbox, outbox
 from ..sync.runs import totals as sync_run_totals
@@ -123,6 +126,44 @@ class StoreCollector(Collector):
         yield family
 
 
+class PrivacyCollector(Collector):
+    """Privacy requests per status, tombstones, and the records they kept out."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        try:
+            with transaction(self.engine, readonly=True) as conn:
+                by_status = dict(
+                    conn.execute(
+                        select(privacy_requests.c.status, func.count()).group_by(
+                            privacy_requests.c.status
+                        )
+                    ).all()
+                )
+                tombstones = conn.execute(
+                    select(func.count()).select_from(suppressions)
+                ).scalar_one()
+                dropped = dropped_total(conn)
+        except Exception:  # a scrape must not fail because the store is busy
+            return
+        requests = GaugeMetricFamily(
+            "spokehub_privacy_requests", "Privacy requests per status", labels=["status"]
+        )
+        for status in ("pending", "erasing", "waiting", "done", "failed"):
+            requests.add_metric([status], float(by_status.get(status, 0)))
+        yield requests
+        yield GaugeMetricFamily(
+            "spokehub_suppressions", "Suppressed identifiers (tombstones)", value=float(tombstones)
+        )
+        yield CounterMetricFamily(
+            "spokehub_suppressed_records",
+            "Records dropped because they carried a suppressed identifier",
+            value=float(dropped),
+        )
+
+
 class BackpressureCollector(Collector):
     """Whether ingestion is paused and why, the high-water mark, and the free space on a
     SQLite store's disk, as this process last saw them."""
@@ -189,9 +230,19 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.retention_pruned = Counter(
+            "spokehub_retention_pruned",
+            "Rows deleted by retention, per class (inbox, outbox, dead_letters, quarantine, "
+            "message_ids)",
+            ["table"],
+            registry=self.registry,
+        )
+        for rule in RULES:
+            self.retention_pruned.labels(rule)
         for route in ("ingestion", "webhooks", "admin"):
             self.auth_failures.labels(route)
             self.auth_throttled.labels(route)
         self.registry.register(StoreCollector(engine))
+        self.registry.register(PrivacyCollector(engine))
         if backpressure is not None:
             self.registry.register(BackpressureCollector(backpressure))

@@ -50,6 +50,10 @@ class _Commands(LazyGroup):
         Deferred("journeys", "Journeys: timers waiting, fired, cancelled; fire due ones now."),
         Deferred("contract", "The data contract: declared traits and events."),
         Deferred("tokens", "API tokens and their scopes."),
+        Deferred(
+            "privacy",
+            "Erasure, suppression and access requests, with a receipt per destination.",
+        ),
         Deferred("new", "Start a new package from a template: spokehub new spoke NAME."),
     )
 

@@ -46,10 +46,6 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
         except ValidationError as exc:
             raise from_validation_error("validate", exc) from None
         _in_utc_range("observed_at", record.observed_at)
-        if record.kind == "privacy_request":
-            # Before identity resolution: a request to erase someone must not make them
-            # a profile. Kept whole, to be replayed once the hub carries requests out.
-            raise RecordRejected("privacy", "kind", PRIVACY_REQUEST_PENDING)
         return record
     try:
         event = Event.model_validate(data)
@@ -73,13 +69,6 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
         observed_at=observed,
     )
 
-
-#: Why a privacy request from a source (Shopify's customers/redact) is quarantined: this
-#: hub does not carry such requests out yet.
-PRIVACY_REQUEST_PENDING = (
-    "privacy request (erasure or access) received; this hub does not carry out requests"
-    " from sources yet: kept here to be replayed once it does"
-)
 
 #: The rule a moment breaks that has no UTC equivalent the store can hold.
 UTC_RANGE_RULE = "must be a moment between the years 1 and 9999 in UTC"

@@ -20,13 +20,23 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from spokehub_contracts import Event, SourceRecord, SpokehubError, ValidationFailed, utcnow
+from spokehub_contracts import (
+    Event,
+    PrivacyRequest,
+    SourceRecord,
+    SpokehubError,
+    ValidationFailed,
+    utcnow,
+)
 
 from ..activation import Activation
 from ..config import Project
 from ..datacontract import EffectiveContract, Verdict, load_contract
 from ..datacontract.store import publish
 from ..logs import get_logger
+from ..privacy.requests import file_request
+from ..privacy.settle import truncate_wal
+from ..privacy.tombstones import SuppressionCheck, count_dropped
 from ..registry import Registry
 from ..store.driver_sql import cursor, json_text, transaction, utc
 from ..store.tables import quarantine
@@ -127,6 +137,8 @@ class Pipeline:
         self.matchers = [(n, r.cls()) for n, r in sorted(registry.matchers.items())]
         self.screen = ContractScreen(_live_contract(engine, project))
         self.activation = ActivationHook(Activation(project))
+        self.suppression = SuppressionCheck()
+        self._dropped_suppressed = False
         # What screening and preparing each row of the current batch gave (both depend on
         # the row alone), so a batch that goes round again does that work once.
         self._screened: dict[int, _Screened] = {}
@@ -161,6 +173,11 @@ class Pipeline:
             raise AssertionError("unreachable")
         finally:
             self._screened.clear()
+            if self._dropped_suppressed:
+                # The dropped records' rows were written to the log before the pipeline
+                # saw them: let no copy of them outlive the batch.
+                self._dropped_suppressed = False
+                truncate_wal(self.engine)
 
     def drain(self, max_batches: int | None = None) -> BatchStats:
         """Process batches until the inbox has nothing pending (or ``max_batches``)."""
@@ -291,6 +308,7 @@ class Pipeline:
                 statuses[row.id] = "dropped"
                 continue
             prepared.append((row, outcome))
+        prepared = self._privacy(conn, prepared, statuses)
 
         contact_ids, absorbed = resolve(
             conn, self.rules, [(str(row.id), row.connection, rec) for row, rec in prepared]
@@ -358,6 +376,58 @@ class Pipeline:
         if self.enrichment and contact_id is not None:
             self.enrichment.after(conn, rules, contact_id, record, applied, item_prefix, pending)
         return applied
+
+    def _privacy(
+        self,
+        conn: Connection,
+        prepared: list[tuple[InboxRow, SourceRecord]],
+        statuses: dict[int, str],
+    ) -> list[tuple[InboxRow, SourceRecord]]:
+        """File the privacy requests sources handed over (they name a person but are no
+        data about them: nothing is resolved or stored), and drop the records that carry
+        a suppressed identifier: counted against the tombstone, their inbox row deleted,
+        nothing of them stored."""
+        keep: list[tuple[InboxRow, SourceRecord]] = []
+        for row, record in prepared:
+            if isinstance(record.data, PrivacyRequest):
+                if not record.identifiers:
+                    raise RecordRejected(
+                        "validate", "identifiers", "a privacy request names its subject"
+                    )
+                data = record.data
+                file_request(
+                    conn,
+                    data.action,
+                    record.identifiers,
+                    source=row.connection,
+                    requested_by=row.connection,
+                    reference=data.reference,
+                    reason=data.reason,
+                    requested_at=data.requested_at,
+                )
+                statuses[row.id] = "processed"
+            else:
+                keep.append((row, record))
+        found = self.suppression.suppressed(
+            conn, ((i.type, i.value) for _, record in keep for i in record.identifiers)
+        )
+        if not found:
+            return keep
+        allowed: list[tuple[InboxRow, SourceRecord]] = []
+        dropped: list[int] = []
+        hits: list[str] = []
+        for row, record in keep:
+            caught = [found[k] for i in record.identifiers if (k := (i.type, i.value)) in found]
+            if caught:
+                dropped.append(row.id)
+                hits.extend(caught)
+                statuses[row.id] = "suppressed"
+            else:
+                allowed.append((row, record))
+        count_dropped(conn, hits)
+        self._dropped_suppressed = True
+        cursor(conn).many("DELETE FROM inbox WHERE id = ?", [(i,) for i in dropped])
+        return allowed
 
     def _screen_and_prepare(self, row: InboxRow) -> _Screened:
         # Once per row and batch, however often the batch goes round.

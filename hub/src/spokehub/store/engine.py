@@ -62,6 +62,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # sorts and temporary indexes kept in memory.
     cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA temp_store=MEMORY")
+    # Deleted rows are overwritten with zeros, free pages included: an erased person's
+    # e-mail must not linger in the file's unused space (docs/privacy.md).
+    cur.execute("PRAGMA secure_delete=ON")
     # Checkpoints run in the background (see :mod:`spokehub.store.checkpoint`); the
     # automatic one stays as a safety net.
     cur.execute(f"PRAGMA wal_autocheckpoint={checkpoint.SAFETY_NET_PAGES}")

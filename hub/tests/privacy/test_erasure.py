@@ -195,10 +195,7 @@ def test_forget_leaves_no_trace_in_any_table_nor_in_the_file_and_its_wal(tmp_pat
     engine.dispose()
 
 
-def test_access_exports_the_person_with_personal_fields_marked_then_unsuppress(
-    sqlite_engine, tmp_path
-):
-    engine = sqlite_engine
+def test_access_exports_the_person_with_personal_fields_marked_then_unsuppress(engine, tmp_path):
     project, registry = setup(tmp_path)
     feed(engine, person_messages())
     Pipeline(engine, project, registry).drain()

@@ -183,16 +183,8 @@ class NotCondition(_Strict):
     not_: Condition = Field(alias="not")
 
 
-_KEYS = {
-    "trait": "trait",
-    "score": "score",
-    "consent": "consent",
-    "account": "account",
-    "event": "event",
-    "all": "all",
-    "any": "any",
-    "not": "not",
-}
+#: The key that names each kind of condition, as written in the project file.
+_KEYS = ("trait", "score", "consent", "account", "event", "all", "any", "not")
 
 
 def _kind(value: Any) -> str | None:
@@ -298,11 +290,18 @@ def windows(condition: Condition) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for leaf in leaves(condition):
         if isinstance(leaf, EventCondition):
-            if leaf.event in out and out[leaf.event] is None:
-                continue
-            days = leaf.within_days
-            out[leaf.event] = None if days is None else max(days, out.get(leaf.event) or 0)
+            widen(out, {leaf.event: leaf.within_days})
     return out
+
+
+def widen(into: dict[str, float | None], more: Mapping[str, float | None]) -> None:
+    """Merge windows per event name into ``into``, keeping the longest (``None``, all
+    time, is longest)."""
+    for event, days in more.items():
+        if event in into and (into[event] is None or days is None):
+            into[event] = None
+        else:
+            into[event] = days if event not in into else max(days or 0, into[event] or 0)
 
 
 # -- evaluation -----------------------------------------------------------------------

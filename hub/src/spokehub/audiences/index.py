@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .conditions import Dependencies, Facts, dependencies, evaluate, windows
+from .conditions import Dependencies, Facts, dependencies, evaluate, widen, windows
 from .definitions import Audience
 from .facts import Needs
 
@@ -99,10 +99,7 @@ class AudienceIndex:
         wins: dict[str, float | None] = {}
         for name in names:
             deps |= self.deps[name]
-            for event, days in windows(self.audiences[name].where).items():
-                if event in wins and wins[event] is None:
-                    continue
-                wins[event] = None if days is None else max(days, wins.get(event) or 0)
+            widen(wins, windows(self.audiences[name].where))
         return Needs(deps, wins)
 
     def decide(

@@ -21,15 +21,21 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
-from spokehub.audiences.conditions import Dependencies, Facts, dependencies, evaluate, windows
+from spokehub.audiences.conditions import (
+    Dependencies,
+    Facts,
+    dependencies,
+    evaluate,
+    widen,
+    windows,
+)
+from spokehub.audiences.definitions import Journey
 from spokehub.audiences.facts import Needs, identifiers_of, load_facts
 from spokehub.audiences.index import Touched
 from spokehub.audiences.membership import write_outbox
 from spokehub.identity import IdentityRules
 from spokehub.store.driver_sql import cursor, marks, transaction
 from spokehub_contracts import Event, EventType, TrackEvent
-
-from ..audiences.definitions import Journey
 
 _NONE = Dependencies()
 
@@ -90,10 +96,7 @@ class JourneyIndex:
             deps |= self.deps[name]
             cond = self.journeys[name].if_
             if cond is not None:
-                for event, days in windows(cond).items():
-                    if event in wins and wins[event] is None:
-                        continue
-                    wins[event] = None if days is None else max(days, wins.get(event) or 0)
+                widen(wins, windows(cond))
         return Needs(deps, wins)
 
     def holds(self, name: str, facts: Facts | None, now: datetime) -> bool:

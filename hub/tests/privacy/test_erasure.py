@@ -279,3 +279,28 @@ def test_a_sources_privacy_request_record_is_filed_not_stored(sqlite_engine, tmp
         assert (row.action, row.source, row.reference) == ("access", "web", "shop-42")
         assert conn.execute(select(func.count()).select_from(identifier_rows)).scalar_one() == 0
     assert carry_out_pending(engine, project, registry) == 1
+
+
+def test_a_request_whose_process_died_while_erasing_is_taken_again(sqlite_engine, tmp_path):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from spokehub.privacy.tables import privacy_requests
+    from spokehub_contracts import utcnow
+
+    engine = sqlite_engine
+    project, registry = setup(tmp_path)
+    with transaction(engine) as conn:
+        request_id = file_request(conn, "delete", [Identifier.parse("user_id:gone")], source="cli")
+        conn.execute(
+            update(privacy_requests).values(
+                status="erasing", claimed_at=utcnow() - timedelta(minutes=1)
+            )
+        )
+    assert carry_out_pending(engine, project, registry) == 0  # another process may be at it
+    with transaction(engine) as conn:
+        conn.execute(update(privacy_requests).values(claimed_at=utcnow() - timedelta(hours=1)))
+    assert carry_out_pending(engine, project, registry) == 1
+    with transaction(engine, readonly=True) as conn:
+        assert read_request(conn, request_id).status == "waiting"

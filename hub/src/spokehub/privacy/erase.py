@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -265,7 +266,7 @@ def carry_out(engine: Engine, project: Project, registry: Registry, request_id: 
         taken = conn.execute(
             update(privacy_requests)
             .where(privacy_requests.c.id == request_id, privacy_requests.c.status == "pending")
-            .values(status="erasing")
+            .values(status="erasing", claimed_at=utcnow())
         ).rowcount
         if not taken:
             return False
@@ -462,7 +463,25 @@ def _forget_access_requests(conn: Connection, subject: Subject) -> int:
     return n
 
 
+#: How long a request may stay ``erasing`` before it is taken to have been abandoned (its
+#: process died between taking it and committing the erasure, which is one transaction).
+STALE_CLAIM = timedelta(minutes=10)
+
+
 def pending_requests(engine: Engine, limit: int = 10) -> list[str]:
+    """Requests to carry out, oldest first; abandoned ones are pending again first."""
+    abandoned = (
+        privacy_requests.c.status == "erasing",
+        privacy_requests.c.claimed_at < utcnow() - STALE_CLAIM,
+    )
+    with transaction(engine, readonly=True) as conn:
+        found = conn.execute(select(privacy_requests.c.id).where(*abandoned).limit(1)).first()
+    if found is not None:
+        with transaction(engine) as conn:
+            stale = conn.execute(
+                update(privacy_requests).where(*abandoned).values(status="pending")
+            ).rowcount
+        log.warning("privacy requests taken again", count=stale)
     with transaction(engine, readonly=True) as conn:
         return list(
             conn.execute(

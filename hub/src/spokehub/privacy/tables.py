@@ -33,6 +33,8 @@ privacy_requests = Table(
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True)),
+    # When a process took it (status erasing): one that died is taken again after a while.
+    Column("claimed_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Index("ix_privacy_requests_status", "status"),
 )

@@ -112,12 +112,24 @@ def test_webhooks_signed_stored_once_and_a_redaction_kept_for_privacy(
                     "customers/update",
                     "--number",
                     "1",
+                    "--event-id",
+                    "evt-customer-1",
                 ],
                 capture_output=True,
                 text=True,
                 timeout=60,
             )
             assert update.returncode == 0 and update.stdout.startswith("200"), update.stdout
+            # The same event delivered again, its body in another shape (an app subscribed
+            # in two API versions): one event, by X-Shopify-Event-Id.
+            customer = shop.customer_payload(sorted(shop.customers)[1])
+            repeat = shop.send(
+                hook,
+                "customers/update",
+                {**customer, "first_name": "Grace B."},
+                event_id="evt-customer-1",
+            )
+            assert repeat.status_code == 200, repeat.text
 
             orders = "SELECT count(*) FROM events WHERE event = 'Order Completed'"
             wait_until(lambda: _count(tmp_path, orders) >= 1)

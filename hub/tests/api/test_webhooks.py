@@ -51,6 +51,9 @@ class PushSource(Source):
             for item in data["contacts"]
         ]
 
+    def webhook_delivery_id(self, request: WebhookRequest) -> str | None:
+        return request.headers.get("x-event-id")
+
 
 class PullOnlySource(Source):
     """A source without webhooks (the default capabilities)."""
@@ -90,10 +93,11 @@ def hub(engine):
 BODY = {"contacts": [{"id": 1, "email": "ada@example.com", "first_name": "Ada"}]}
 
 
-def _post(client, connection, body=BODY, signature=SECRET):
-    return client.post(
-        f"/v1/webhooks/{connection}", content=orjson.dumps(body), headers={"x-signature": signature}
-    )
+def _post(client, connection, body=BODY, signature=SECRET, event=None):
+    headers = {"x-signature": signature}
+    if event is not None:
+        headers["x-event-id"] = event
+    return client.post(f"/v1/webhooks/{connection}", content=orjson.dumps(body), headers=headers)
 
 
 def _inbox(engine):
@@ -161,3 +165,34 @@ def test_a_full_backlog_holds_webhooks_back_too(hub, engine):
     assert r.status_code == 503
     assert r.json()["code"] == "backlog_full" and "retry-after" in r.headers
     assert len(_inbox(engine)) == 2
+
+
+def test_an_event_the_vendor_names_is_stored_once_whatever_the_body(hub, engine):
+    assert _post(hub.client, "crm", event="evt-1").status_code == 200
+    # Delivered again with another body (another API version's shape, say): one event.
+    changed = {"contacts": [{"id": 1, "email": "ada@example.com", "first_name": "Augusta"}]}
+    assert _post(hub.client, "crm", changed, event="evt-1").status_code == 200
+    assert len(_inbox(engine)) == 1
+    # Another event of the same content is still a repeat by content.
+    assert _post(hub.client, "crm", event="evt-2").status_code == 200
+    assert len(_inbox(engine)) == 1
+    # Another event with new content is stored.
+    assert _post(hub.client, "crm", changed, event="evt-3").status_code == 200
+    assert len(_inbox(engine)) == 2
+
+
+def test_a_delivery_seen_before_the_window_is_stored_again(engine):
+    from datetime import timedelta
+
+    from spokehub.ingest import Accepted, write_delivery
+    from spokehub.ingest.keys import delivery_message_id
+    from spokehub_contracts import utcnow
+
+    key = delivery_message_id("evt-9")
+    then = utcnow() - timedelta(hours=2)
+    first = [Accepted("contacts:a", None, b'{"n": 1}')]
+    again = [Accepted("contacts:b", None, b'{"n": 2}')]
+    assert write_delivery(engine, "crm", key, first, dedup_window=3600, now=then).stored == 1
+    assert write_delivery(engine, "crm", key, again, dedup_window=3600, now=then).stored == 0
+    assert write_delivery(engine, "crm", key, again, dedup_window=3600).stored == 1
+    assert write_delivery(engine, "crm", key, again, dedup_window=3600).duplicates == 1

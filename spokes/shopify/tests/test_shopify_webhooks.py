@@ -8,7 +8,7 @@ import pytest
 from shopify_vendor import Shopify
 
 from spokehub_contracts import Event, PrivacyAction, PrivacyRequest, WebhookRequest
-from spokehub_shopify import delivery_id, signature, verified
+from spokehub_shopify import ShopifySource, delivery_id, signature, verified
 from spokehub_shopify.testing import SANDBOX_WEBHOOK_SECRET
 
 
@@ -31,10 +31,14 @@ def test_the_signature_is_the_base64_hmac_of_the_raw_body() -> None:
     assert not verified({"X-Shopify-Hmac-Sha256": "not base64 at all ✓"}, body, "secret")
 
 
-def test_the_delivery_id_is_the_event_id_else_the_webhook_id() -> None:
+def test_the_delivery_id_is_the_event_id_else_the_webhook_id(shopify: Shopify) -> None:
     assert delivery_id({"x-shopify-event-id": "e1", "x-shopify-webhook-id": "w1"}) == "e1"
     assert delivery_id({"x-shopify-webhook-id": "w1"}) == "w1"
     assert delivery_id({}) is None
+    gid = sorted(shopify.sandbox.orders)[0]
+    request = _request(shopify, "orders/create", shopify.sandbox.order_payload(gid))
+    source = ShopifySource(shopify.config(), connection="shop")
+    assert source.webhook_delivery_id(request) == request.headers["x-shopify-event-id"]
 
 
 def test_an_order_webhook_gives_the_same_record_as_the_pull(shopify: Shopify) -> None:

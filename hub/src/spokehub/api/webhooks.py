@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from spokehub_contracts import Source, WebhookRequest
 
-from ..ingest import Accepted, IngestError, write_messages
+from ..ingest import Accepted, IngestError, write_delivery, write_messages
 from ..ingest.body import read_within
-from ..ingest.keys import record_message_id
+from ..ingest.keys import delivery_message_id, record_message_id
 from ..logs import get_logger
 from .ingestion import ErrorBody, Success
 from .throttle import auth_check
@@ -88,8 +88,20 @@ async def webhook(connection: str, request: Request) -> Any:
         # later change to the same record is a new message.
         data = record.model_dump_json().encode("utf-8")
         accepted.append(Accepted(record_message_id(record), None, data))
-    if accepted:
-        settings = request.app.state.settings
+    delivery = _delivery_id(spoke, hook, connection)
+    settings = request.app.state.settings
+    if delivery is not None:
+        # The vendor named the event: a repeat is one whatever its body says.
+        result = await run_in_threadpool(
+            write_delivery,
+            request.app.state.engine,
+            connection,
+            delivery_message_id(delivery),
+            accepted,
+            dedup_window=settings.dedup_window,
+            kind="record",
+        )
+    elif accepted:
         result = await run_in_threadpool(
             write_messages,
             request.app.state.engine,
@@ -98,6 +110,18 @@ async def webhook(connection: str, request: Request) -> Any:
             dedup_window=settings.dedup_window,
             kind="record",
         )
-        app.state.backpressure.stored(result.stored)
+    else:
+        return Success()
+    app.state.backpressure.stored(result.stored)
+    if result.stored:
         request.app.state.wake()
     return Success()
+
+
+def _delivery_id(spoke: Source, hook: WebhookRequest, connection: str) -> str | None:
+    try:
+        delivery = spoke.webhook_delivery_id(hook)
+    except Exception as exc:  # a spoke's bug costs the repeat check, not the webhook
+        log.warning("webhook delivery id failed", connection=connection, error=type(exc).__name__)
+        return None
+    return delivery if isinstance(delivery, str) and delivery else None

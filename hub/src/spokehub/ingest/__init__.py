@@ -3,7 +3,13 @@
 from .body import decode, parse_json, read_capped
 from .errors import IngestError
 from .fast import read_batch
-from .inbox import InboxWrite, prune_message_ids, write_messages, write_messages_in
+from .inbox import (
+    InboxWrite,
+    prune_message_ids,
+    write_delivery,
+    write_messages,
+    write_messages_in,
+)
 from .keys import partition_key, record_message_id
 from .limits import MAX_BATCH_BYTES, MAX_EVENT_BYTES, IngestSettings
 from .messages import (
@@ -37,6 +43,7 @@ __all__ = [
     "read_capped",
     "record_message_id",
     "split_messages",
+    "write_delivery",
     "write_key_in_body",
     "write_messages",
     "write_messages_in",

@@ -59,6 +59,51 @@ def write_messages(
     raise AssertionError("unreachable")
 
 
+def write_delivery(
+    engine: Engine,
+    connection: str,
+    delivery_key: str,
+    messages: Sequence[Accepted],
+    *,
+    dedup_window: float,
+    kind: str = "record",
+    now: datetime | None = None,
+) -> InboxWrite:
+    """:func:`write_messages` for one webhook delivery of an event the vendor named
+    (``delivery_key``): if ``connection`` delivered that event within ``dedup_window``
+    seconds nothing is stored, whatever the messages; otherwise the key is kept as a seen
+    ``messageId`` beside the messages, in one transaction.
+    """
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction(engine, urgent=True) as conn:
+                moment = now or utcnow()
+                cur = cursor(conn)
+                cutoff = moment - timedelta(seconds=dedup_window)
+                for _key, received in _seen(cur, connection, [delivery_key]):
+                    if received >= cutoff:
+                        return InboxWrite(stored=0, duplicates=len(messages))
+                    cur.run(
+                        "DELETE FROM message_ids WHERE connection = ? AND message_id = ?",
+                        (connection, delivery_key),
+                    )
+                cur.many(
+                    insert_sql("message_ids", _MESSAGE_ID_COLUMNS),
+                    [(connection, delivery_key, cur.driver.stamp(moment))],
+                )
+                return write_messages_in(
+                    conn, connection, messages, dedup_window=dedup_window, kind=kind, now=moment
+                )
+        except IntegrityError:
+            # The same event delivered at once by another request: the retry sees it.
+            if attempt == _ATTEMPTS - 1:
+                raise
+        except OperationalError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def write_messages_in(
     conn: Connection,
     connection: str,

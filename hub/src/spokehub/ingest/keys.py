@@ -44,3 +44,9 @@ def record_message_id(record: Any) -> str:
     again is a duplicate, while a change to the record is a new message."""
     content = record.model_dump_json(exclude={"observed_at"})
     return f"{record.stream}:{digest(content)}"
+
+
+def delivery_message_id(delivery_id: str) -> str:
+    """The seen ``messageId`` a webhook delivery of the vendor's event ``delivery_id`` is
+    kept as: beside the records' content keys, never equal to one."""
+    return f"delivery:{digest(delivery_id)}"

@@ -253,6 +253,11 @@ class ShopifySource(Source):
             request.headers, request.body, secret.get_secret_value() if secret else None
         )
 
+    def webhook_delivery_id(self, request: WebhookRequest) -> str | None:
+        """``X-Shopify-Event-Id``, the same on every delivery of one event, or on older API
+        versions ``X-Shopify-Webhook-Id``, the same on every retry of one delivery."""
+        return delivery_id(request.headers)
+
     async def parse_webhook(self, request: WebhookRequest) -> Sequence[SourceRecord]:
         """The records of a verified webhook; a topic the spoke does not read gives none.
 

@@ -35,6 +35,7 @@ from .audiences.definitions import (
     ActivationSettings,
     Audience,
     Journey,
+    check_accepted,
     check_names_and_targets,
 )
 from .datacontract import parse_contract
@@ -497,6 +498,13 @@ def validate(data: dict[str, Any], registry: Registry | None = None) -> Project:
     spoke_configs: dict[str, SpokeConfig] = {}
     if registry is not None:
         errors.extend(_validate_spokes(connections, registry, spoke_configs))
+        if project is not None:
+            accepts = {
+                name: registry.destinations[conn.spoke].cls.capabilities.record_kinds
+                for name, conn in connections.items()
+                if conn.kind == "destination" and conn.spoke in registry.destinations
+            }
+            errors.extend(check_accepted(project.audiences, project.journeys, accepts))
     contract = data.get("contract")
     if isinstance(contract, dict):
         try:

@@ -125,3 +125,23 @@ def test_the_api_lists_and_shows_audiences(sqlite_engine):
     assert shown["recent_members"] == [] and shown["exited"] == 0
     assert client.get("/v1/audiences/nope").status_code == 404
     assert client.get("/v1/audiences", headers={"Authorization": ""}).status_code == 401
+
+
+def test_config_validate_refuses_a_destination_that_takes_no_audience_changes(run_cli, tmp_path):
+    data = {
+        **FILE,
+        "connections": {
+            **FILE["connections"],
+            "mail": {"kind": "destination", "spoke": "klaviyo", "config": {"api_key": "pk_x"}},
+        },
+        "audiences": {"pros": {"where": {"trait": "plan"}, "to": ["mail", "crm"]}},
+        "journeys": {},
+    }
+    (tmp_path / "spokehub.yaml").write_text(yaml.safe_dump(data))
+    result = run_cli("config", "validate")
+    assert result.returncode == 2
+    assert (
+        "audiences.pros.to[0]: destination 'mail' does not take audience_entered or"
+        " audience_exited changes (it takes: upsert_person, event, consent)"
+    ) in result.stderr
+    assert "to[1]" not in result.stderr

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -176,4 +177,37 @@ def check_names_and_targets(
                     f"journeys.{name}.send.to", f"no destination connection {journey.send.to!r}"
                 )
             )
+    return errors
+
+
+def check_accepted(
+    audiences: dict[str, Audience],
+    journeys: dict[str, Journey],
+    accepts: Mapping[str, tuple[str, ...]],
+) -> list[ConfigError]:
+    """Each audience's destinations take audience changes, each journey's takes events.
+
+    :param accepts: per destination connection whose spoke is installed, the change kinds
+        its spoke declares (empty: any).
+    """
+    errors: list[ConfigError] = []
+
+    def refused(to: str, kinds: tuple[str, ...]) -> str | None:
+        taken = accepts.get(to)
+        if not taken or all(k in taken for k in kinds):
+            return None
+        return (
+            f"destination {to!r} does not take {' or '.join(kinds)} changes"
+            f" (it takes: {', '.join(taken)})"
+        )
+
+    for name, audience in audiences.items():
+        for i, to in enumerate(audience.to):
+            why = refused(to, ("audience_entered", "audience_exited"))
+            if why:
+                errors.append(ConfigError(f"audiences.{name}.to[{i}]", why))
+    for name, journey in journeys.items():
+        why = refused(journey.send.to, ("event",))
+        if why:
+            errors.append(ConfigError(f"journeys.{name}.send.to", why))
     return errors

@@ -144,3 +144,39 @@ def test_a_merge_reaches_each_destination_that_holds_the_absorbed_contact(engine
             ["B1", EMAIL],
         ]
         assert older in {p["contact_id"] for p in parts}
+
+
+def test_spokehub_profiles_unmerge_re_upserts_both_parts(engine, store_url, run_cli, tmp_path):
+    (tmp_path / "spokehub.yaml").write_text(
+        f"""
+store: {{url: '{store_url}'}}
+connections:
+  web: {{kind: source, write_keys: ["{WRITE_KEY}"]}}
+  crm: {{kind: destination, spoke: files, config: {{path: crm.jsonl}}}}
+routes:
+  - {{to: crm, kinds: [upsert_person]}}
+"""
+    )
+    registry = Registry.load(allow=("files",))
+    project = validate(
+        {
+            "connections": {
+                "web": {"kind": "source", "write_keys": [WRITE_KEY]},
+                "crm": {"kind": "destination", "spoke": "files", "config": {"path": "crm.jsonl"}},
+            },
+            "routes": [{"to": "crm", "kinds": ["upsert_person"]}],
+        },
+        registry,
+    )
+    feed(engine, [{"type": "identify", "userId": "u1", "traits": {"email": EMAIL}}])
+    Pipeline(engine, project, registry).drain()
+    _deliver_all(engine, _rows(engine))
+    last = _rows(engine)[-1]["id"]
+
+    cut = run_cli(
+        "profiles", "unmerge", "user_id:u1", f"email:{EMAIL}", env={"SPOKEHUB_PLUGINS": "files"}
+    )
+    assert cut.returncode == 0, cut.stderr
+    assert "2 change(s) for the destinations that hold the profile" in cut.stdout
+    parts = [orjson.loads(r["item"]) for r in _rows(engine, last)]
+    assert sorted(sorted(i["value"] for i in p["identifiers"]) for p in parts) == [[EMAIL], ["u1"]]

@@ -174,3 +174,33 @@ def test_segment_categories_decide_every_mapped_purpose():
     }
     assert decide({}) == {}
     assert decide({"consent": {"categoryPreferences": "all"}}) == {}
+
+
+def test_a_merge_tells_the_tools_a_denial_the_other_profile_held(engine):
+    project, registry = _setup()
+    denied = {"consent": {"categoryPreferences": {}}}
+    feed(engine, [{"type": "page", "anonymousId": "anon-1", "messageId": "a1", "context": denied}])
+    feed(engine, [{"type": "identify", "userId": "u1", "traits": {"email": "ada@example.com"}}])
+    Pipeline(engine, project, registry).drain()
+    before = [r for r in outbox_rows(engine) if r["kind"] == "consent"]
+    assert len(before) == 2  # the anonymous profile's two denials
+
+    feed(engine, [{"type": "identify", "userId": "u1", "anonymousId": "anon-1", "messageId": "m"}])
+    Pipeline(engine, project, registry).drain()
+    merged = [r for r in outbox_rows(engine) if r["kind"] == "consent"][2:]
+    # The merge: u1's tools hear both denials, by every identifier of the merged profile.
+    first = [orjson.loads(r["item"]) for r in merged]
+    assert sorted(c["consent"]["purpose"] for c in first) == ["ads_personalization", "analytics"]
+    assert all(c["consent"]["granted"] is False for c in first)
+    assert {("user_id", "u1"), ("email", "ada@example.com"), ("anonymous_id", "anon-1")} <= {
+        (i["type"], i["value"]) for i in first[0]["identifiers"]
+    }
+    assert [r["destination"] for r in merged] == ["mail"] * 2
+
+    feed(engine, [{"type": "page", "anonymousId": "anon-2", "messageId": "a2", "context": denied}])
+    Pipeline(engine, project, registry).drain()
+
+    # Both sides already held the denials: a second merge tells nobody anything.
+    feed(engine, [{"type": "identify", "userId": "u1", "anonymousId": "anon-2", "messageId": "n"}])
+    Pipeline(engine, project, registry).drain()
+    assert len([r for r in outbox_rows(engine) if r["kind"] == "consent"]) == 6

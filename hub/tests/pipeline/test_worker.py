@@ -229,10 +229,10 @@ def test_a_row_that_fails_its_whole_batch_is_found_by_bisection(engine, monkeypa
 
     real_resolve = worker.resolve
 
-    def resolve(conn, rules, records):
+    def resolve(conn, rules, records, *rest):
         if any(rec.data.user_id == "poison" for _id, _source, rec in records):
             raise ArithmeticError("no step knows which record did this")
-        return real_resolve(conn, rules, records)
+        return real_resolve(conn, rules, records, *rest)
 
     monkeypatch.setattr(worker, "resolve", resolve)
     transactions = []

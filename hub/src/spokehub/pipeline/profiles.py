@@ -46,7 +46,8 @@ from ..profiles import (
     set_scores,
     upsert_account,
 )
-from ..store.driver_sql import cursor
+from ..profiles.tables import consents as consents_table
+from ..store.driver_sql import cursor, utc
 from .outgoing import whole_person
 from .records import (
     account_from_traits,
@@ -85,6 +86,7 @@ def resolve(
     conn: Connection,
     rules: IdentityRules,
     records: Sequence[tuple[str, str, SourceRecord]],
+    consent_changed: dict[str, set[str]] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Resolve ``(record_id, connection, record)`` triples to contact IDs, in order.
 
@@ -92,7 +94,8 @@ def resolve(
     ID: survivor}``. Records without identifiers get no contact ID (an account record, for
     instance). When profiles merge, the absorbed profiles' timeline rows move to the
     survivor in the same transaction, so a profile's events are always found under its
-    live ID.
+    live ID. ``consent_changed`` (when given) is filled with the survivors' consent
+    purposes the merges changed (see :func:`merged_consents`).
     """
     evidence = [
         record_evidence(rules, record_id, connection, record)
@@ -101,7 +104,7 @@ def resolve(
     ]
     if not evidence:
         return {}, {}
-    result = resolve_profiles(conn, rules, evidence)
+    result = resolve_profiles(conn, rules, evidence, consent_changed)
     absorbed = result.absorbed()
     if absorbed:
         cursor(conn).many(
@@ -198,6 +201,38 @@ def apply_record(
         set_scores(conn, contact_id, [data])
         upsert_person()
     return applied
+
+
+def merged_consents(
+    conn: Connection, changed: Mapping[str, set[str]], item_prefix: str
+) -> list[ConsentChanged]:
+    """The consent changes a batch's merges made: for each survivor and purpose whose
+    current decision the merge changed, that decision, for the tools that know the
+    survivor by its own identifiers."""
+    out: list[ConsentChanged] = []
+    c = consents_table.c
+    for survivor in sorted(changed):
+        rows = conn.execute(
+            select(c.purpose, c.granted, c.source, c.recorded_at).where(
+                c.contact_id == survivor, c.purpose.in_(sorted(changed[survivor]))
+            )
+        ).all()
+        identifiers = _identifiers_of(conn, survivor)
+        for purpose, granted, source, recorded_at in sorted(rows):
+            out.append(
+                ConsentChanged(
+                    item_id=f"{item_prefix}:{len(out)}",
+                    contact_id=survivor,
+                    identifiers=identifiers,
+                    consent=Consent(
+                        purpose=purpose,
+                        granted=bool(granted),
+                        source=source,
+                        recorded_at=utc(recorded_at),
+                    ),
+                )
+            )
+    return out
 
 
 def segment_consents(

@@ -44,13 +44,17 @@ from .activation import ActivationHook
 from .claims import InboxRow, claim
 from .enrichment import Enrichment
 from .identity_changes import IdentityChanges
-from .profiles import EVENT_COLUMNS, Applied, apply_record, resolve
+from .profiles import EVENT_COLUMNS, Applied, apply_record, merged_consents, resolve
 from .records import to_record
 from .routing import OUTBOX_COLUMNS, Router, consent_destinations
 from .screening import ContractScreen, count
 from .violations import RecordRejected, from_validation_error
 
 log = get_logger("spokehub.pipeline")
+
+#: The "source" a merge's own changes are routed from: no connection, so every
+#: destination that takes them hears of them.
+MERGE_SOURCE = "(merge)"
 
 #: Errors of one record's data (not of the database): the record is quarantined.
 _RECORD_ERRORS = (RecordRejected, ValidationError, SpokehubError, ValueError, TypeError, KeyError)
@@ -310,8 +314,12 @@ class Pipeline:
             prepared.append((row, outcome))
         prepared = self._privacy(conn, prepared, statuses)
 
+        consent_changed: dict[str, set[str]] = {}
         contact_ids, absorbed = resolve(
-            conn, self.rules, [(str(row.id), row.connection, rec) for row, rec in prepared]
+            conn,
+            self.rules,
+            [(str(row.id), row.connection, rec) for row, rec in prepared],
+            consent_changed,
         )
         now = utcnow()
         outbox_rows: list[tuple[Any, ...]] = []
@@ -357,6 +365,11 @@ class Pipeline:
             outbox_rows[:0] = self.identity_changes.merged(
                 conn, self.rules, absorbed, f"{rows[0].id}:identity"
             )
+        if consent_changed:
+            # The merged profile's decisions the tools that knew the survivor have not
+            # heard: a denial the absorbed profile carried reaches them too.
+            merged = merged_consents(conn, consent_changed, f"{rows[0].id}:merged-consent")
+            outbox_rows.extend(self.router.outbox_rows(merged, MERGE_SOURCE))
 
         self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
         # Audiences and journeys read the batch's profiles and events as just written.

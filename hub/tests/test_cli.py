@@ -47,6 +47,14 @@ def test_spokes_shows_merges_and_the_ids_a_destination_answers(run_cli):
     assert "can-delete merges ids-back=hubspot:contact_id" in words
 
 
+def test_spokes_shows_the_purposes_a_destination_suggests(run_cli):
+    result = run_cli("spokes")
+    assert result.returncode == 0, result.stderr
+    words = "".join(result.stdout.replace("│", " ").split())
+    for purpose in ("purposes=email_marketing", "purposes=ads_personalization"):
+        assert purpose in words
+
+
 def test_broken_third_party_spoke_is_named_and_cli_keeps_working(run_cli, tmp_path: Path):
     site = tmp_path / "site"
     make_fake_distribution(

@@ -61,4 +61,6 @@ def _caps(caps: Capabilities) -> str:
         parts.append("merges")
     if caps.external_id_type:
         parts.append(f"ids-back={caps.external_id_type}")
+    if caps.purposes:
+        parts.append("purposes=" + ",".join(caps.purposes))
     return " ".join(parts)

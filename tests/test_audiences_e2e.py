@@ -152,6 +152,9 @@ def test_an_order_moves_the_buyer_between_audiences_and_a_month_moves_them_back(
             assert _audience_lines(tmp_path) == [("audience_entered", "customers")]
             listed = daemon.admin("/v1/audiences").json()
             assert {a["name"]: a["members"] for a in listed} == {"customers": 1, "prospects": 0}
+            metrics = daemon.admin("/metrics").text
+            assert 'spokehub_audience_members{audience="customers"} 1.0' in metrics
+            assert 'spokehub_journey_timers{journey="onboarding",status="scheduled"} 1.0' in metrics
             assert _onboardings(tmp_path) == []  # due in three days
         finally:
             assert daemon.stop() == 0
@@ -171,6 +174,8 @@ def test_an_order_moves_the_buyer_between_audiences_and_a_month_moves_them_back(
             ]
             (onboarding,) = _onboardings(tmp_path)
             assert onboarding["event"]["properties"] == {"order_id": "o-1"}
+            metrics = daemon.admin("/metrics").text
+            assert 'spokehub_journey_timers{journey="onboarding",status="fired"} 1.0' in metrics
         finally:
             assert daemon.stop() == 0
 

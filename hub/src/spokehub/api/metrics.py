@@ -12,9 +12,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from ..audiences.status import member_counts
 from ..datacontract.store import violation_totals
 from ..delivery.state import read_lanes
 from ..ingest.backpressure import BACKLOG_FULL, DISK_FULL, Backpressure
+from ..journeys.status import timer_counts
 from ..privacy.retention import RULES
 from ..privacy.tables import privacy_requests, suppressions
 from ..privacy.tombstones import dropped_total
@@ -93,6 +95,7 @@ class StoreCollector(Collector):
         yield suppressed
         yield from self._violations()
         yield from self._sync_runs()
+        yield from self._activation()
 
     def _violations(self) -> Iterator[Any]:
         family = CounterMetricFamily(
@@ -124,6 +127,28 @@ class StoreCollector(Collector):
         for (connection, status), count in sorted(totals.items()):
             family.add_metric([connection, status], float(count))
         yield family
+
+    def _activation(self) -> Iterator[Any]:
+        members = GaugeMetricFamily(
+            "spokehub_audience_members", "Profiles in each audience now", labels=["audience"]
+        )
+        timers = GaugeMetricFamily(
+            "spokehub_journey_timers",
+            "Journey timers per journey and status (scheduled, fired, cancelled)",
+            labels=["journey", "status"],
+        )
+        try:
+            with transaction(self.engine, readonly=True) as conn:
+                sizes = member_counts(conn)
+                counts = timer_counts(conn)
+        except Exception:  # a scrape must not fail because the store is busy
+            return
+        for audience, n in sorted(sizes.items()):
+            members.add_metric([audience], float(n))
+        for (journey, status), n in sorted(counts.items()):
+            timers.add_metric([journey, status], float(n))
+        yield members
+        yield timers
 
 
 class PrivacyCollector(Collector):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from spokehub.identity import IdentityRules
 from spokehub.identity.tables import profiles
@@ -62,15 +62,21 @@ def _summary(name: str, audience: Audience) -> AudienceSummary:
     )
 
 
+def member_counts(conn: Connection) -> dict[str, int]:
+    """Open memberships per audience."""
+    m = audience_members.c
+    return {
+        a: int(n)
+        for a, n in conn.execute(
+            select(m.audience, func.count()).where(m.exited_at.is_(None)).group_by(m.audience)
+        )
+    }
+
+
 def summaries(engine: Engine, audiences: dict[str, Audience]) -> list[AudienceSummary]:
     """Every defined audience with its current size, by name."""
-    m = audience_members.c
     with transaction(engine, readonly=True) as conn:
-        sizes = dict(
-            conn.execute(
-                select(m.audience, func.count()).where(m.exited_at.is_(None)).group_by(m.audience)
-            ).all()
-        )
+        sizes = member_counts(conn)
         state = {r.audience: utc(r.reconciled_at) for r in conn.execute(select(audience_state))}
     out = []
     for name, audience in sorted(audiences.items()):

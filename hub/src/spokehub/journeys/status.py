@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from spokehub.store.driver_sql import transaction
 
@@ -31,15 +31,20 @@ def _after(j: Journey) -> str:
     return f"{seconds}s"
 
 
-def journey_summaries(engine: Engine, journeys: dict[str, Journey]) -> list[JourneySummary]:
+def timer_counts(conn: Connection) -> dict[tuple[str, str], int]:
+    """Timers per ``(journey, status)``."""
     t = journey_timers.c
+    return {
+        (j, s): int(n)
+        for j, s, n in conn.execute(
+            select(t.journey, t.status, func.count()).group_by(t.journey, t.status)
+        )
+    }
+
+
+def journey_summaries(engine: Engine, journeys: dict[str, Journey]) -> list[JourneySummary]:
     with transaction(engine, readonly=True) as conn:
-        counts = {
-            (j, s): n
-            for j, s, n in conn.execute(
-                select(t.journey, t.status, func.count()).group_by(t.journey, t.status)
-            )
-        }
+        counts = timer_counts(conn)
     return [
         JourneySummary(
             name=name,

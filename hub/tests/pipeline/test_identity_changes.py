@@ -180,3 +180,20 @@ routes:
     assert "2 change(s) for the destinations that hold the profile" in cut.stdout
     parts = [orjson.loads(r["item"]) for r in _rows(engine, last)]
     assert sorted(sorted(i["value"] for i in p["identifiers"]) for p in parts) == [[EMAIL], ["u1"]]
+
+
+def test_a_destination_that_only_receives_events_keeps_the_absorbed_history(engine):
+    project, registry = _setup()
+    pipeline = Pipeline(engine, project, registry, batch_size=50)
+    feed(engine, [{"type": "track", "anonymousId": "A1", "event": "Page Viewed"}])
+    feed(engine, [{"type": "identify", "anonymousId": "B1", "traits": {"email": EMAIL}}])
+    feed(engine, [{"type": "track", "anonymousId": "B1", "event": "Page Viewed"}])
+    pipeline.drain()
+    before = _rows(engine)
+    _deliver_all(engine, before)
+    assert {r["destination"] for r in before if r["kind"] == "event"} == {"log"}
+
+    feed(engine, [{"type": "identify", "anonymousId": "A1", "traits": {"email": EMAIL}}])
+    pipeline.drain()
+    after = _rows(engine, before[-1]["id"])
+    assert not [r for r in after if r["destination"] == "log"]

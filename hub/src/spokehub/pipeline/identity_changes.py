@@ -10,7 +10,9 @@ in the outbox) gets, in this order:
 - otherwise a ``forget`` of the absorbed contact, naming the identifiers the destination
   was sent for it that it was not sent for the survivor (an identifier both share would
   make the tool erase the survivor too); left out where the spoke can delete neither by
-  change nor by ``forget()``;
+  change nor by ``forget()``, and where no route carries person upserts there (a tool
+  that only receives events would lose the absorbed contact's history with nobody to
+  hold it: it keeps it, as a Segment destination does);
 - and the survivor's whole profile upserted (where a route carries person upserts there),
   so the tool holds the merged person.
 
@@ -146,7 +148,7 @@ class IdentityChanges:
                     external_id=kept.external_id if kept else None,
                     absorbed_external_id=gone.external_id,
                 )
-            elif reach.forgets:
+            elif reach.forgets and reach.upsert_route is not None:
                 only_absorbed = _identifiers(set(gone.identifiers) - kept_keys)
                 if only_absorbed or not reach.by_identifiers_only:
                     change = Forget(

@@ -22,6 +22,7 @@ from spokehub_contracts import (
     Event,
     Identifier,
     Membership,
+    MergeContacts,
     Person,
     Rejected,
     ScoredTrait,
@@ -325,3 +326,34 @@ async def test_a_role_without_the_privileges_is_told_as_an_auth_error(
             admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             admin.execute(f'DROP OWNED BY "{role}"')
             admin.execute(f'DROP ROLE "{role}"')
+
+
+async def test_a_merge_moves_the_absorbed_contacts_history_to_the_survivor(
+    warehouse: tuple[str, str],
+) -> None:
+    url, schema = warehouse
+    await write(url, schema, the_day())
+    await write(url, schema, the_day("c-grace", GRACE)[2:])
+    grace_only = AudienceEntered(item_id="g", contact_id="c-grace", audience="newsletter")
+    await write(url, schema, [grace_only])
+    merge = MergeContacts(item_id="mg", contact_id="c-ada", absorbed_contact_id="c-grace")
+    assert isinstance((await write(url, schema, [merge]))[0], Delivered)
+    after = dump(url, schema)
+    for table in after:
+        if table != "contact_merges" and table != "accounts":
+            left = f'SELECT count(*) FROM "{schema}"."{table}" WHERE contact_id = %s'
+            assert rows(url, left, "c-grace") == [(0,)], table
+    assert rows(url, f'SELECT count(*) FROM "{schema}".tracks WHERE contact_id = %s', "c-ada") == [
+        (2,)
+    ]
+    assert rows(
+        url, f'SELECT contact_id FROM "{schema}".identifiers WHERE value = %s', "grace@example.com"
+    ) == [("c-ada",)]
+    audiences = rows(url, f'SELECT audience FROM "{schema}".audience_memberships ORDER BY 1')
+    assert audiences == [("buyers",), ("newsletter",)]  # one each: the survivor's buyers row
+    assert rows(url, f'SELECT absorbed_contact_id, contact_id FROM "{schema}".contact_merges') == [
+        ("c-grace", "c-ada")
+    ]
+    # Sent again: nothing left to move, nothing changes.
+    await write(url, schema, [merge])
+    assert dump(url, schema) == after

@@ -34,6 +34,7 @@ from spokehub_contracts import (
     Destination,
     Forget,
     Identifier,
+    MergeContacts,
     Outcome,
     Rejected,
     TrackEvent,
@@ -55,6 +56,8 @@ from ._tables import (
     EXTRA_COLUMNS,
     IDENTIFIERS_TABLE,
     MEMBERSHIPS_TABLE,
+    MERGES_TABLE,
+    PER_CONTACT_KEYS,
     PERSON_KEYS,
     SCORES_TABLE,
     Clash,
@@ -92,10 +95,14 @@ class PostgresDestination(Destination):
             "audience_entered",
             "audience_exited",
             "forget",
+            "merge",
         ),
         batch_size=500,
         identifier_types=("user_id", "anonymous_id", "email", "phone"),
         can_delete=True,
+        # A merge moves the absorbed contact's history to the survivor: erasing it, as the
+        # hub does for a tool that cannot merge, would take its events out of BI.
+        merges=True,
         purposes=("analytics",),
     )
 
@@ -382,6 +389,9 @@ class PostgresDestination(Destination):
                 await self._identifiers(cur, change.contact_id, change.identifiers, now)
         elif isinstance(change, AudienceEntered | AudienceExited):
             await self._audience(cur, change, now)
+        elif isinstance(change, MergeContacts):
+            assert change.contact_id is not None
+            await self._merge(cur, change.contact_id, change.absorbed_contact_id, now)
         elif isinstance(change, Forget):
             await self._erase(
                 cur, [change.contact_id] if change.contact_id else [], change.identifiers
@@ -617,6 +627,53 @@ class PostgresDestination(Destination):
                 sql.SQL(", ").join(sql.Placeholder() * len(values)),
             ),
             list(values.values()),
+        )
+
+    async def _merge(
+        self, cur: psycopg.AsyncCursor[Any], survivor: str, absorbed: str, now: datetime
+    ) -> None:
+        """Everything about ``absorbed`` becomes the survivor's: its events, identifiers and
+        earlier merges move; its scores, consents, memberships and audiences move where the
+        survivor has none of its own (the survivor's upsert, which follows, brings the
+        merged state); its ``persons`` row goes. ``contact_merges`` keeps the old ID, so
+        BI can map what it stored under it."""
+        if survivor == absorbed:
+            return
+        await cur.execute(
+            "SELECT table_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND column_name = 'contact_id' ORDER BY table_name",
+            (self.config.schema_,),
+        )
+        for (table,) in await cur.fetchall():
+            target = self._table(table)
+            if table == PERSONS_TABLE:
+                await cur.execute(
+                    sql.SQL("DELETE FROM {} WHERE contact_id = %s").format(target), (absorbed,)
+                )
+                continue
+            second = PER_CONTACT_KEYS.get(table)
+            if second is None:
+                await cur.execute(
+                    sql.SQL("UPDATE {} SET contact_id = %s WHERE contact_id = %s").format(target),
+                    (survivor, absorbed),
+                )
+                continue
+            await cur.execute(
+                sql.SQL(
+                    "UPDATE {t} AS a SET contact_id = %s WHERE a.contact_id = %s AND NOT EXISTS"
+                    " (SELECT 1 FROM {t} AS s WHERE s.contact_id = %s AND s.{k} = a.{k})"
+                ).format(t=target, k=sql.Identifier(second)),
+                (survivor, absorbed, survivor),
+            )
+            await cur.execute(
+                sql.SQL("DELETE FROM {} WHERE contact_id = %s").format(target), (absorbed,)
+            )
+        await cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (absorbed_contact_id, contact_id, merged_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (absorbed_contact_id) DO NOTHING"
+            ).format(self._table(MERGES_TABLE)),
+            (absorbed, survivor, now),
         )
 
     # -- forgetting --------------------------------------------------------------------

@@ -26,6 +26,7 @@ SCORES_TABLE = "scores"
 CONSENTS_TABLE = "consents"
 MEMBERSHIPS_TABLE = "memberships"
 AUDIENCES_TABLE = "audience_memberships"
+MERGES_TABLE = "contact_merges"
 
 #: The tables every warehouse has, as ``CREATE TABLE IF NOT EXISTS`` bodies ({s} is the
 #: quoted schema). Traits and event properties are added as columns when first seen.
@@ -55,11 +56,24 @@ BASE_TABLES: dict[str, str] = {
         " entered_at timestamptz, exited_at timestamptz, updated_at timestamptz NOT NULL,"
         " PRIMARY KEY (contact_id, audience)"
     ),
+    MERGES_TABLE: (
+        "absorbed_contact_id text PRIMARY KEY, contact_id text NOT NULL,"
+        " merged_at timestamptz NOT NULL"
+    ),
     TRACKS_TABLE: (
         "id text PRIMARY KEY, contact_id text, user_id text, anonymous_id text, event text,"
         ' "timestamp" timestamptz NOT NULL, received_at timestamptz, type text,'
         " properties jsonb, context jsonb"
     ),
+}
+
+#: Per-contact tables whose rows are keyed by the contact and one more column: on a merge,
+#: the absorbed contact's rows move to the survivor where the survivor has none of its own.
+PER_CONTACT_KEYS: dict[str, str] = {
+    SCORES_TABLE: "name",
+    CONSENTS_TABLE: "purpose",
+    MEMBERSHIPS_TABLE: "account_id",
+    AUDIENCES_TABLE: "audience",
 }
 
 #: Columns this spoke writes beyond what ``spokehub contract export`` declares, added to a

@@ -208,20 +208,32 @@ def test_a_consent_change_reaches_the_crm_and_the_email_tool(
     assert hubspot.subscription("ada@example.com", "7") == "NOT_SUBSCRIBED"
 
 
-def test_two_contacts_the_hub_finds_to_be_one_person_are_merged_in_hubspot(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.postgres
+def test_two_contacts_the_hub_finds_to_be_one_person_are_merged_in_the_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse: tuple[str, str]
 ) -> None:
     """The hub merges two profiles; HubSpot, which holds a contact for each, gets a merge
     (``POST /crm/v3/objects/contacts/merge``) of the absorbed contact into the survivor's,
-    by the contact ids it answered, and keeps one contact that both addresses find."""
+    by the contact ids it answered, and keeps one contact; the warehouse moves the
+    absorbed contact's events to the survivor and notes the old ID."""
+    url, schema = warehouse
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", SANDBOX_ACCESS_TOKEN)
-    routes = [{"to": "crm", "kinds": ["upsert_person"]}]
+    monkeypatch.setenv("WAREHOUSE_URL", url)
+    routes = [
+        {"to": "crm", "kinds": ["upsert_person"]},
+        {"to": "warehouse", "kinds": ["upsert_person", "event"]},
+    ]
+    merged_ids = f'SELECT absorbed_contact_id, contact_id FROM "{schema}".contact_merges'
     with HubSpotSandbox() as hubspot:
         destinations = {
             "crm": {
                 "spoke": "hubspot",
                 "config": {"base_url": hubspot.url, "access_token": "${HUBSPOT_ACCESS_TOKEN}"},
-            }
+            },
+            "warehouse": {
+                "spoke": "postgres",
+                "config": {"url": "${WAREHOUSE_URL}", "schema": schema},
+            },
         }
         with serving(tmp_path, destinations, routes) as daemon:
             work = {"type": "identify", "userId": "u-ada", "traits": {"email": "ada@work.example"}}
@@ -232,14 +244,20 @@ def test_two_contacts_the_hub_finds_to_be_one_person_are_merged_in_hubspot(
                 "anonymousId": "B1",
                 "traits": {"email": "ada@home.example"},
             }
-            send(daemon, home)
-            wait_until(lambda: hubspot.contact("ada@home.example"))
+            browsing = {"type": "track", "anonymousId": "B1", "event": "Product Viewed"}
+            send(daemon, home, browsing)
+            wait_until(
+                lambda: (
+                    hubspot.contact("ada@home.example")
+                    and _rows(url, f'SELECT id FROM "{schema}".tracks')
+                )
+            )
             first = hubspot.contact("ada@work.example")
             second = hubspot.contact("ada@home.example")
             assert first and second and first["id"] != second["id"]
             # One call names both: the hub learns they are one person.
             send(daemon, {"type": "identify", "userId": "u-ada", "anonymousId": "B1"})
-            wait_until(lambda: len(hubspot.contacts) == 1)
+            wait_until(lambda: len(hubspot.contacts) == 1 and _rows(url, merged_ids))
     merges = [r for r in hubspot.requests if r.path.endswith("/contacts/merge")]
     assert [r.status for r in merges] == [200], [(r.method, r.path) for r in hubspot.requests]
     # The older profile survives: the home contact is folded into the work contact.
@@ -252,3 +270,10 @@ def test_two_contacts_the_hub_finds_to_be_one_person_are_merged_in_hubspot(
     assert merged["properties"]["hs_merged_object_ids"] == second["id"]
     # The survivor's upsert that follows the merge finds it, by whichever address it has.
     assert hubspot.contact(merged["properties"]["email"]) == merged
+
+    [(absorbed, survivor)] = _rows(url, merged_ids)
+    assert _rows(url, f'SELECT contact_id, event FROM "{schema}".tracks') == [
+        (survivor, "Product Viewed")
+    ]
+    assert _rows(url, f'SELECT contact_id FROM "{schema}".persons') == [(survivor,)]
+    assert absorbed != survivor

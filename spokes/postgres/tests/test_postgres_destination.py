@@ -181,6 +181,14 @@ async def test_a_new_trait_becomes_a_column_without_a_migration(
     assert got == [("c-ada", None, None), ("c-grace", "teal", 3)]
 
 
+async def test_an_event_without_properties_gets_its_table(warehouse: tuple[str, str]) -> None:
+    url, schema = warehouse
+    viewed = Event(type="track", event="Product Viewed", anonymous_id="B1", message_id="v-1")
+    change = TrackEvent(item_id="v", contact_id="c-ada", event=viewed)
+    assert isinstance((await write(url, schema, [change]))[0], Delivered)
+    assert rows(url, f'SELECT id, anonymous_id FROM "{schema}".product_viewed') == [("v-1", "B1")]
+
+
 async def test_a_person_with_no_traits_yet_has_a_row(warehouse: tuple[str, str]) -> None:
     url, schema = warehouse
     bare = UpsertPerson(item_id="p", contact_id="c-new", identifiers=GRACE, person=Person())

@@ -315,9 +315,11 @@ class PostgresDestination(Destination):
                 continue
             rows.append((change, prepared))
             for table, values in prepared.get("columns", {}).items():
+                # Named even without values: an event with no properties needs its table.
+                columns = wanted.setdefault(table, {})
                 for column, value in values.items():
                     if value is not None:
-                        wanted.setdefault(table, {}).setdefault(column, value)
+                        columns.setdefault(column, value)
         async with conn.transaction(), conn.cursor() as cur:
             if self._columns is None:
                 self._columns = await self._load_columns(cur)

@@ -304,3 +304,21 @@ def test_a_request_whose_process_died_while_erasing_is_taken_again(sqlite_engine
     assert carry_out_pending(engine, project, registry) == 1
     with transaction(engine, readonly=True) as conn:
         assert read_request(conn, request_id).status == "waiting"
+
+
+def test_forget_leaves_no_trace_in_any_table_on_either_store(engine, tmp_path):
+    project, registry = setup(tmp_path)
+    feed(engine, person_messages())
+    Pipeline(engine, project, registry).drain()
+    deliver(engine, project, registry)
+    with transaction(engine) as conn:
+        request_id = file_request(
+            conn, PrivacyAction.DELETE, [Identifier.parse("user_id:u-ada")], source="cli"
+        )
+    assert carry_out(engine, project, registry, request_id)
+    deliver(engine, project, registry)
+    assert settle(engine) == 1
+    after = dump_every_table(engine).lower()
+    for form in FORMS:
+        assert form.lower() not in after, form
+    assert OTHER in after

@@ -187,6 +187,11 @@ async def test_an_event_without_properties_gets_its_table(warehouse: tuple[str, 
     change = TrackEvent(item_id="v", contact_id="c-ada", event=viewed)
     assert isinstance((await write(url, schema, [change]))[0], Delivered)
     assert rows(url, f'SELECT id, anonymous_id FROM "{schema}".product_viewed') == [("v-1", "B1")]
+    # A property that has only ever been null has no column yet; the event still lands.
+    empty = viewed.model_copy(update={"message_id": "v-2", "properties": {"sku": None}})
+    change = TrackEvent(item_id="v2", contact_id="c-ada", event=empty)
+    assert isinstance((await write(url, schema, [change]))[0], Delivered)
+    assert rows(url, f'SELECT count(*) FROM "{schema}".product_viewed') == [(2,)]
 
 
 async def test_a_person_with_no_traits_yet_has_a_row(warehouse: tuple[str, str]) -> None:

@@ -613,8 +613,10 @@ class PostgresDestination(Destination):
         known = self._columns[table]
         values = dict(base)
         for column, value in prepared["columns"][table].items():
+            if column not in known:
+                continue  # only ever null so far: no column made for it yet
             try:
-                values[column] = fit(value, known[column]) if column in known else None
+                values[column] = fit(value, known[column])
             except Misfit as exc:
                 raise Misfit(f"properties.{column}: {exc}") from None
         await self._insert_once(cur, table, values)

@@ -18,7 +18,7 @@ from spokehub.config import validate
 from spokehub.identity.tables import identifiers
 from spokehub.store.driver_sql import utcnow
 from spokehub.store.tables import inbox, metadata
-from spokehub_contracts import Consent, Identifier, SourceRecord
+from spokehub_contracts import Consent, Identifier, ScoredTrait, SourceRecord
 
 from .helpers import FakeClock, feed, members, pipeline, project
 
@@ -46,6 +46,8 @@ leaf = st.one_of(
         st.sampled_from([50, 150]),
     ),
     st.builds(lambda g: {"consent": "email_marketing", "granted": g}, st.booleans()),
+    st.builds(lambda a: {"account": a}, st.sampled_from(["acme", "*"])),
+    st.builds(lambda v: {"score": "ltv", "gte": v}, st.sampled_from([10, 100])),
 )
 condition = st.recursive(
     leaf,
@@ -66,6 +68,8 @@ step = st.one_of(
         st.integers(0, 40),  # days before now
     ),
     st.tuples(st.just("consent"), st.sampled_from(USERS), st.booleans()),
+    st.tuples(st.just("group"), st.sampled_from(USERS), st.sampled_from(["acme", "globex"])),
+    st.tuples(st.just("score"), st.sampled_from(USERS), st.sampled_from([5, 50, 500])),
     st.tuples(st.just("wait"), st.integers(0, 20)),  # days
     st.tuples(st.just("reconcile")),
 )
@@ -85,6 +89,21 @@ def _consent_row(user: str, granted: bool, at) -> dict[str, Any]:
         stream="consents",
         identifiers=(Identifier(type="user_id", value=user),),
         data=Consent(purpose="email_marketing", granted=granted, source="web", recorded_at=at),
+        observed_at=at,
+    )
+    return {
+        "connection": "web",
+        "kind": "record",
+        "body": record.model_dump_json(),
+        "received_at": utcnow(),
+    }
+
+
+def _score_row(user: str, value: float, at) -> dict[str, Any]:
+    record = SourceRecord(
+        stream="scores",
+        identifiers=(Identifier(type="user_id", value=user),),
+        data=ScoredTrait(name="ltv", value=value, model="ltv-v1", computed_at=at),
         observed_at=at,
     )
     return {
@@ -150,6 +169,17 @@ def test_incremental_membership_equals_the_definitions_after_a_reconcile(
                 conn.execute(inbox.insert(), _consent_row(user, granted, clock.now()))
             facts[user].consents["email_marketing"] = granted
             seen.add(user)
+        elif kind == "group":
+            _, user, account = s
+            feed(engine, [{"type": "group", "userId": user, "groupId": account}])
+            facts[user].accounts.add((account, None))
+            seen.add(user)
+        elif kind == "score":
+            _, user, value = s
+            with engine.begin() as conn:
+                conn.execute(inbox.insert(), _score_row(user, value, clock.now()))
+            facts[user].scores["ltv"] = value
+            seen.add(user)
         elif kind == "wait":
             clock.advance(days=s[1])
         else:
@@ -177,3 +207,6 @@ def test_incremental_membership_equals_the_definitions_after_a_reconcile(
     }
     note(f"definitions={definitions!r} steps={steps!r}")
     assert members(engine) == expected
+    # And a full recompute finds nothing to move.
+    again = activation.reconcile(engine, full=True)
+    assert again.outbox == 0 and not again.entered and not again.exited

@@ -89,7 +89,9 @@ def _same(value: Any) -> Any:
 
 
 def _parse_json(value: Any) -> Any:
-    return None if value is None else orjson.loads(value)
+    # A column declared JSON has numeric affinity in SQLite: the text of a number comes
+    # back as the number.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _traits(

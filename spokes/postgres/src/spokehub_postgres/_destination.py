@@ -69,7 +69,17 @@ from ._tables import (
 # SQLSTATE classes: 08 connection, 53 resources, 57 operator intervention (shutdown),
 # 40 serialization and deadlock: all may pass. 28 and 42501 are the credentials' fault.
 _TRANSIENT_CLASSES = ("08", "53", "57", "40", "58")
-_AUTH_WORDS = ("password authentication", "role", "pg_hba.conf", "authentication", "permission")
+# A refused login says so only in its words (libpq gives no SQLSTATE before the session
+# starts): a wrong password, an unknown role or database, a host the server refuses. "too
+# many connections for role" names the role too, but passes.
+_AUTH_WORDS = (
+    "password authentication failed",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",
+    "permission denied",
+    "password is required",
+)
 
 
 log = logging.getLogger(__name__)
@@ -129,7 +139,11 @@ class PostgresDestination(Destination):
             return AuthError(message)
         if state.startswith(_TRANSIENT_CLASSES) or isinstance(exc, psycopg.OperationalError):
             lowered = message.lower()
-            if "fatal" in lowered and any(w in lowered for w in _AUTH_WORDS):
+            if (
+                "fatal" in lowered
+                and "too many connections" not in lowered
+                and any(w in lowered for w in _AUTH_WORDS)
+            ):
                 return AuthError(message)
             return TransientError(message)
         return TransientError(message)

@@ -41,6 +41,7 @@ class _Commands(LazyGroup):
         Deferred("pipeline", "Process the inbox."),
         Deferred("quarantine", "Records that broke the contract."),
         Deferred("sync", "Pull from sources."),
+        Deferred("bridge", "Bridged connectors: install and list Singer taps, targets, Airbyte."),
         Deferred("deliveries", "Delivery lanes: status, replay, pause/resume, run."),
         Deferred("profiles", "Look at, explain and repair profiles."),
         Deferred("identity", "Identity resolution rules."),

@@ -46,6 +46,7 @@ from ..profiles import (
     set_scores,
     upsert_account,
 )
+from ..profiles.consent import decisions as consent_decisions
 from ..profiles.tables import consents as consents_table
 from ..store.driver_sql import cursor, utc
 from .outgoing import whole_person
@@ -161,10 +162,14 @@ def apply_record(
             )
 
     if isinstance(data, Event):
-        if consent_categories:
-            for decision in segment_consents(data, consent_categories, connection, observed):
-                # Every call carries the object: only a change of mind enters the ledger.
-                consent(decision, data.message_id, repeats=False)
+        if consent_categories and contact_id is not None:
+            said = segment_consents(data, consent_categories, connection, observed)
+            # Every call carries the object: only a change of mind enters the ledger, and
+            # one look at the profile's decisions finds it.
+            held = consent_decisions(conn, contact_id) if said else {}
+            for decision in said:
+                if held.get(decision.purpose.value) != decision.granted:
+                    consent(decision, data.message_id, repeats=False)
         _apply_event(
             conn,
             rules,

@@ -16,15 +16,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, select
 
-from spokehub.store.driver_sql import dialect_insert, utc, utcnow
+from spokehub.store.driver_sql import cursor, utc, utcnow
 from spokehub_contracts import Consent
 
-from .tables import consent_ledger, consents
+from .tables import consent_ledger
 
 #: Longest evidence kept; a longer reference is cut, never refused.
 EVIDENCE_LENGTH = 500
+_LEDGER_COLUMNS = (
+    "contact_id",
+    "purpose",
+    "granted",
+    "source",
+    "recorded_at",
+    "evidence",
+    "received_at",
+)
 
 
 @dataclass(frozen=True)
@@ -59,46 +68,62 @@ def set_consent(
 
     Runs in the caller's transaction and never commits.
     """
-    c = consents.c
+    # Driver SQL: Segment calls can carry a consent object each, so this runs per call.
+    cur = cursor(conn)
+    stamp, parse = cur.driver.stamp, cur.driver.parse
     purpose = consent.purpose.value
-    query = select(c.granted).where(c.contact_id == contact_id, c.purpose == purpose)
-    before = conn.execute(query).scalar_one_or_none()
-    if not repeats and before is not None and bool(before) == consent.granted:
+    granted = consent.granted
+    found = cur.rows(
+        "SELECT granted, recorded_at FROM consents WHERE contact_id = ? AND purpose = ?",
+        (contact_id, purpose),
+    )
+    before = (bool(found[0][0]), parse(found[0][1])) if found else None
+    if not repeats and before is not None and before[0] == granted:
         return False
     recorded_at = utc(consent.recorded_at)
-    conn.execute(
-        consent_ledger.insert(),
-        {
-            "contact_id": contact_id,
-            "purpose": purpose,
-            "granted": consent.granted,
-            "source": consent.source,
-            "recorded_at": recorded_at,
-            "evidence": evidence[:EVIDENCE_LENGTH] if evidence else None,
-            "received_at": utcnow(),
-        },
+    source = consent.source
+    cur.insert(
+        "consent_ledger",
+        _LEDGER_COLUMNS,
+        [
+            (
+                contact_id,
+                purpose,
+                granted,
+                source,
+                stamp(recorded_at),
+                evidence[:EVIDENCE_LENGTH] if evidence else None,
+                stamp(utcnow()),
+            )
+        ],
     )
-    stmt = dialect_insert(conn, consents)
-    new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[c.contact_id, c.purpose],
-        set_={"granted": new.granted, "source": new.source, "recorded_at": new.recorded_at},
-        where=or_(
-            new.recorded_at > c.recorded_at,
-            and_(new.recorded_at == c.recorded_at, new.granted.is_(False), c.granted.is_(True)),
-        ),
+    wins = (
+        before is None
+        or recorded_at > before[1]
+        or (recorded_at == before[1] and before[0] and not granted)
     )
-    conn.execute(
-        stmt,
-        {
-            "contact_id": contact_id,
-            "purpose": purpose,
-            "granted": consent.granted,
-            "source": consent.source,
-            "recorded_at": recorded_at,
-        },
+    if not wins:
+        return False
+    # The same rule in the statement, so a writer that got there first is not overruled.
+    cur.run(
+        "INSERT INTO consents (contact_id, purpose, granted, source, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (contact_id, purpose) DO UPDATE SET"
+        " granted = excluded.granted, source = excluded.source,"
+        " recorded_at = excluded.recorded_at"
+        " WHERE excluded.recorded_at > consents.recorded_at"
+        " OR (excluded.recorded_at = consents.recorded_at"
+        " AND consents.granted AND NOT excluded.granted)",
+        (contact_id, purpose, granted, source, stamp(recorded_at)),
     )
-    return conn.execute(query).scalar_one() != before
+    return before is None or before[0] != granted
+
+
+def decisions(conn: Connection, contact_id: str) -> dict[str, bool]:
+    """The current decision per purpose of the live profile ``contact_id``."""
+    rows = cursor(conn).rows(
+        "SELECT purpose, granted FROM consents WHERE contact_id = ?", (contact_id,)
+    )
+    return {purpose: bool(granted) for purpose, granted in rows}
 
 
 def history(conn: Connection, contact_id: str) -> list[LedgerEntry]:

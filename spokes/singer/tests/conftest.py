@@ -8,19 +8,14 @@ network. They live in a bridge home of their own, one virtual environment each.
 
 from __future__ import annotations
 
-import os
-import shutil
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from singer_connectors import install
 
 HERE = Path(__file__).parent
-
-#: The real connectors the tests run, pinned so that the cache stays valid.
-REAL = {"tap-jsonl": "0.3.1", "target-jsonl": "0.1.4", "airbyte-source-faker": "7.2.1"}
 
 
 def _script(folder: Path, name: str) -> str:
@@ -38,49 +33,6 @@ def fake_tap(tmp_path: Path) -> str:
 @pytest.fixture
 def fake_target(tmp_path: Path) -> str:
     return _script(tmp_path, "fake-target")
-
-
-def _uv() -> str:
-    found = os.environ.get("SPOKEHUB_UV") or shutil.which("uv")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "uv"
-    if beside.exists():
-        return str(beside)
-    try:
-        import uv  # type: ignore[import-not-found]
-    except ImportError:
-        pytest.skip("uv is needed to install the real connectors (pip install uv)")
-    return str(uv.find_uv_bin())
-
-
-def install(name: str) -> Path:
-    """The bridge home holding ``name`` at its pinned version, installed on first use."""
-    version = REAL[name]
-    default = Path.home() / ".cache" / "spokehub" / "bridges"
-    cache = Path(os.environ.get("SPOKEHUB_TEST_BRIDGE_CACHE") or default)
-    home = cache / f"{name}-{version}"
-    venv = home / name
-    done = venv / ".spokehub-installed"
-    if not done.exists():
-        shutil.rmtree(home, ignore_errors=True)
-        uv = _uv()
-        subprocess.run([uv, "venv", "--quiet", str(venv)], check=True)
-        subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--compile-bytecode",
-                "--python",
-                str(venv / "bin" / "python"),
-                f"{name}=={version}",
-            ],
-            check=True,
-        )
-        done.write_text(version)
-    return home
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,10 @@ the outbox always run on the wall clock.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from spokehub.audiences.definitions import parse_duration
-from spokehub.store.driver_sql import utcnow
 
 #: The environment variable that moves the activation clock.
 OFFSET_VAR = "SPOKEHUB_CLOCK_OFFSET"
@@ -34,7 +33,7 @@ class OffsetClock:
         self.offset = offset
 
     def now(self) -> datetime:
-        return utcnow() + self.offset
+        return datetime.now(UTC) + self.offset
 
     @classmethod
     def from_env(cls) -> OffsetClock:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from .._errors import ConfigErrors
+from ..clock import OffsetClock
 from ..config import Project, load
 from ..envfile import project_environment
 from ..logs import configure_logging
@@ -74,6 +75,11 @@ class CliState:
                 for problem in exc.errors:
                     err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
+            try:
+                # Every process of a hub reads it; a bad value stops each at once.
+                OffsetClock.from_env()
+            except ValueError as exc:
+                fail(str(exc))
         return self._project
 
     @property

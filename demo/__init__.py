@@ -1,0 +1,1 @@
+"""``make demo``: the webshop scenario, run against the vendors' sandboxes."""

@@ -53,6 +53,8 @@ class Paged(Source):
     fail_at: int | None = None
 
     async def streams(self) -> Sequence[Stream]:
+        if type(self).fail_at == -1:
+            raise PermissionError("401 from the vendor")
         return [
             Stream(name="people", kind="person", incremental=True),
             Stream(name="others", kind="person", incremental=True),
@@ -363,3 +365,18 @@ def test_a_lease_of_a_dead_process_on_this_host_is_taken_at_once(engine):
     lease.acquire(engine, "e", elsewhere, ttl=600)
     with pytest.raises(LeaseHeld):
         lease.acquire(engine, "e", "next", ttl=60)
+
+
+@pytest.mark.asyncio
+async def test_a_source_that_cannot_list_its_streams_is_a_failed_run(engine, paged):
+    Paged.fail_at = -1
+    stats = await sync_connection(engine, paged.project, paged.registry, "src")
+    assert stats.failed == [("(streams)", "PermissionError: 401 from the vendor")]
+    (run,) = _runs(engine)
+    assert (run.stream, run.status, run.error) == (
+        "(streams)",
+        "failed",
+        "PermissionError: 401 from the vendor",
+    )
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sync_leases)).scalar_one() == 0

@@ -46,6 +46,9 @@ _FLUSH_EVERY = 500
 #: ``server.sync_lease_seconds`` overrides it.
 LEASE_SECONDS = 60.0
 
+#: The stream name of a run that failed before it knew the streams (``streams()`` raised).
+STREAMS = "(streams)"
+
 #: A full refresh reads everything again and must not have it dropped as already seen.
 _NO_DEDUP = 1e-6
 
@@ -165,7 +168,14 @@ async def sync_connection(
             log.warning("sync took over an abandoned run", connection=connection, runs=abandoned)
         spoke: Source = registered.cls(config, connection=connection)
         try:
-            for stream in await spoke.streams():
+            try:
+                streams = await spoke.streams()
+            except Exception as exc:
+                # Nothing to pull without the list (a refused credential, an outage):
+                # recorded as a failed run of the connection's streams, so it is counted.
+                await run.failed_to_list(exc)
+                return stats
+            for stream in streams:
                 if run.stopping():
                     break
                 stats.streams += 1
@@ -229,6 +239,28 @@ class _Run:
 
     def _why_stopped(self) -> str:
         return self.stop_reason() if self.stop_reason is not None else "a stop request"
+
+    async def failed_to_list(self, exc: Exception) -> None:
+        error = _error_text(exc)
+        self.stats.failed.append((STREAMS, error))
+        log.error("sync failed to list streams", connection=self.connection, error=error)
+
+        def record() -> None:
+            now = utcnow()
+            with transaction(self.engine) as conn:
+                run_id = runs.start(
+                    conn,
+                    self.connection,
+                    STREAMS,
+                    self.holder,
+                    full_refresh=self.full_refresh,
+                    now=now,
+                )
+                runs.finish(conn, run_id, runs.FAILED, now=now, error=error)
+            self.stats.runs.append(run_id)
+
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(record)
 
     async def stream(self, spoke: Source, stream: str) -> None:
         engine, connection = self.engine, self.connection

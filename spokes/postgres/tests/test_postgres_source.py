@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from spokehub_contracts import (
+    Account,
     CheckStatus,
     ConfigError,
     Membership,
@@ -315,3 +316,38 @@ def test_config_errors_name_the_field():
                 ],
             }
         )
+
+
+async def test_accounts_need_an_account_id_and_keep_other_columns_as_attributes(pg_source_url):
+    execute(
+        pg_source_url,
+        "CREATE TABLE companies (id int PRIMARY KEY, domain text, name text, "
+        "employees int, segment text, updated_at timestamptz NOT NULL DEFAULT now())",
+        "INSERT INTO companies (id, domain, name, employees, segment) VALUES "
+        "(7, 'acme.example', 'Acme', 120, 'mid-market')",
+    )
+    stream = {
+        "name": "companies",
+        "table": "companies",
+        "kind": "account",
+        "cursor": "updated_at",
+        "primary_key": ["id"],
+        "ignore": ["updated_at"],
+    }
+    with pytest.raises(ConfigError, match="needs an account_id column"):
+        await _read({"url": pg_source_url, "streams": [stream]}, "companies")
+
+    mapped = {**stream, "mapping": {"domain": "account_id", "segment": "attributes.tier"}}
+    [acme] = [
+        i
+        for i in await _read({"url": pg_source_url, "streams": [mapped]}, "companies")
+        if isinstance(i, SourceRecord)
+    ]
+    assert isinstance(acme.data, Account)
+    assert (acme.data.account_id, acme.data.name, acme.data.employees) == (
+        "acme.example",
+        "Acme",
+        120,
+    )
+    assert acme.data.attributes == {"tier": "mid-market"}  # the key is the record id
+    assert acme.record_id == "7"

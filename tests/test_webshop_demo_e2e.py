@@ -85,10 +85,10 @@ def test_the_webshop_scenario_reaches_every_tool(tmp_path: Path) -> None:
         completed = [p["order_id"] for p in _klaviyo_events(tools, "Order Completed")]
         assert completed == [facts.order_id]
 
-        # Erasure: a receipt from every destination.
-        if facts.privacy is not None:
-            receipts = {r["destination"]: r["status"] for r in facts.privacy["receipts"]}
-            assert receipts == {"crm": "deleted", "meta": "deleted", "klaviyo": "deleted"}
-            assert facts.privacy["status"] == "done"
-            assert _bodies(tools.hubspot, "/gdpr-delete")
-            assert _bodies(tools.klaviyo, "/api/data-privacy-deletion-jobs")
+        # Erasure: a receipt from every destination, each from the vendor's own deletion.
+        receipts = {r["destination"]: r["status"] for r in facts.privacy["receipts"]}
+        assert receipts == {"crm": "deleted", "meta": "deleted", "klaviyo": "deleted"}
+        assert facts.privacy["status"] == "done"
+        assert EMAIL in [b["objectId"] for b in _bodies(tools.hubspot, "/gdpr-delete")]
+        assert _bodies(tools.klaviyo, "/api/data-privacy-deletion-jobs")
+        assert _meta_changes(tools)[-1][0] == "DELETE"

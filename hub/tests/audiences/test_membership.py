@@ -103,3 +103,31 @@ def test_a_change_decides_only_the_audiences_that_read_it(engine):
         ("crm", "audience_exited", "pro"),
     ]
     assert members(engine) == set()
+
+
+def test_a_merge_hands_memberships_to_the_survivor_without_an_exit(engine):
+    clock = FakeClock()
+    proj = project(AUDIENCES)
+    p = pipeline(engine, proj, clock)
+    visitor = {**_order("x", 60), "anonymousId": "a1"}
+    del visitor["userId"]
+    feed(
+        engine,
+        [visitor, {"type": "identify", "userId": "u1", "traits": {"email": "ada@example.com"}}],
+    )
+    p.drain()
+    assert {a for a, _ in members(engine)} == {"customers", "prospects"}
+    before = len(changes(engine))
+    # The visitor logs in: one person, who bought.
+    feed(engine, [{"type": "identify", "userId": "u1", "anonymousId": "a1"}])
+    p.drain()
+    (survivor,) = {c for _, c in members(engine)}
+    assert members(engine) == {("customers", survivor)}
+    after = [(d, k, a) for d, k, a, *_ in changes(engine)][before:]
+    assert ("ads", "audience_exited", "customers") not in after
+    assert ("crm", "audience_exited", "customers") not in after
+    # The survivor, if it was the prospect, leaves prospects; nothing else moves.
+    assert set(after) <= {("ads", "audience_exited", "prospects")}
+    # And the reconcile, deciding everything in full, agrees.
+    clock.advance(seconds=1)
+    assert Activation(proj, clock).reconcile(engine).outbox == 0

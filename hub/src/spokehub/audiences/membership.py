@@ -140,3 +140,36 @@ def write_outbox(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         [(*r, at, at) for r in rows],
         row="(?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
     )
+
+
+def adopt(conn: Connection, merged: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    """Hand ``(audience, absorbed contact, survivor)`` memberships to the survivor.
+
+    The absorbed profile's identifiers are the survivor's now: the destination hears
+    about the person once, through the survivor's next decision, never an exit that
+    would take the survivor out with them. Nothing goes to the outbox here.
+    """
+    if not merged:
+        return
+    cur = cursor(conn)
+    at = cur.driver.stamp(now)
+    cur.many(
+        "UPDATE audience_members SET exited_at = ? WHERE audience = ? AND contact_id = ?",
+        [(at, a, c) for a, c, _ in merged],
+    )
+    cur.insert(
+        "audience_members",
+        ("audience", "contact_id", "entered_at"),
+        sorted({(a, s, at) for a, _, s in merged}),
+        conflict=("audience", "contact_id"),
+        update=("exited_at = NULL",),
+    )
+
+
+def open_memberships_of(
+    conn: Connection, absorbed: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """``(audience, absorbed contact, survivor)`` for the open memberships of ``absorbed``
+    (``{absorbed contact: survivor}``)."""
+    found = current_members(conn, absorbed)
+    return sorted((a, c, absorbed[c]) for a, c in found)

@@ -29,7 +29,7 @@ from .conditions import windows
 from .definitions import Audience
 from .facts import load_facts
 from .index import AudienceIndex
-from .membership import current_members, record, transitions
+from .membership import adopt, current_members, record, transitions
 from .tables import audience_members, audience_state
 
 #: Profiles decided per transaction.
@@ -182,28 +182,10 @@ def _merged_members(conn: Connection) -> list[tuple[str, str, str]]:
 def _close_merged(
     engine: Engine, merged: list[tuple[str, str, str]], names: list[str], now: datetime
 ) -> None:
-    # The absorbed profile's identifiers are the survivor's now: the destination hears
-    # about the person once, through the survivor's decision, never an exit that would
-    # take the survivor out with them.
-    rows = [(a, c) for a, c, _ in merged if a in names]
-    if not rows:
-        return
-    with transaction(engine) as conn:
-        cur = cursor(conn)
-        at = cur.driver.stamp(now)
-        cur.many(
-            "UPDATE audience_members SET exited_at = ? WHERE audience = ? AND contact_id = ?",
-            [(at, a, c) for a, c in rows],
-        )
-        # The survivor takes the absorbed profile's place, so its decision is a
-        # transition only if the person really moves.
-        cur.insert(
-            "audience_members",
-            ("audience", "contact_id", "entered_at"),
-            [(a, s, at) for a, _, s in merged if a in names],
-            conflict=("audience", "contact_id"),
-            update=("exited_at = NULL",),
-        )
+    rows = [(a, c, survivor) for a, c, survivor in merged if a in names]
+    if rows:
+        with transaction(engine) as conn:
+            adopt(conn, rows, now)
 
 
 def _live(conn: Connection, contacts: Sequence[str]) -> set[str]:

@@ -9,7 +9,7 @@ sends goes into the outbox in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -27,8 +27,8 @@ from spokehub_contracts import (
 from ..activation import Activation
 from ..audiences.incremental import update_members
 from ..audiences.index import Touched
+from ..audiences.membership import adopt, open_memberships_of
 from ..journeys.timers import Trigger, cancel_broken, schedule
-from ..store.driver_sql import cursor, marks
 from .records import identify_traits, person_from_traits, person_traits
 
 
@@ -48,12 +48,16 @@ class ActivationHook:
         self.activation = activation
 
     def after_batch(
-        self, conn: Connection, applied: Sequence[tuple[str, SourceRecord]]
+        self,
+        conn: Connection,
+        applied: Sequence[tuple[str, SourceRecord]],
+        merged: Mapping[str, str] | None = None,
     ) -> BatchActivation:
-        """React to a batch's applied ``(contact_id, record)`` pairs, in its transaction."""
+        """React to a batch's applied ``(contact_id, record)`` pairs and its merges
+        (``{absorbed contact: survivor}``), in its transaction."""
         done = BatchActivation()
         a = self.activation
-        if not a or not applied:
+        if not a or not (applied or merged):
             return done
         now = a.clock.now()
         touched: dict[str, Touched] = {}
@@ -65,7 +69,13 @@ class ActivationHook:
             if isinstance(data, Event) and data.type is EventType.TRACK and data.event:
                 for journey in a.journeys.by_trigger.get(data.event, ()):
                     triggers.append(Trigger(journey, contact_id, data.properties))
-        _mark_merged(conn, touched)
+        if merged:
+            # A survivor holds facts it did not hold before: everything is decided
+            # again for it, and it takes the absorbed profiles' memberships over.
+            for survivor in merged.values():
+                touched.setdefault(survivor, Touched()).everything = True
+            if a.audiences:
+                adopt(conn, open_memberships_of(conn, merged), now)
         if a.journeys:
             done.cancelled = cancel_broken(conn, a.journeys, a.rules, touched, now)
             done.scheduled = schedule(conn, a.journeys, a.rules, triggers, now)
@@ -98,17 +108,3 @@ def _touched_by(record: SourceRecord) -> Touched:
     if isinstance(data, Membership):
         return Touched(accounts=True)
     return Touched()
-
-
-def _mark_merged(conn: Connection, touched: dict[str, Touched]) -> None:
-    """A profile that absorbed another holds facts it did not hold before: every
-    audience and journey condition is decided again for it."""
-    ids = sorted(touched)
-    if not ids:
-        return
-    found = cursor(conn).rows(
-        f"SELECT DISTINCT merged_into FROM profiles WHERE merged_into IN ({marks(len(ids))})", ids
-    )
-    for (survivor,) in found:
-        if survivor in touched:
-            touched[survivor].everything = True

@@ -373,7 +373,7 @@ class Pipeline:
 
         self._finish(conn, event_rows, quarantined, outbox_rows, statuses, now)
         # Audiences and journeys read the batch's profiles and events as just written.
-        activated = self.activation.after_batch(conn, changed)
+        activated = self.activation.after_batch(conn, changed, absorbed)
         count(conn, verdicts)
         values = list(statuses.values())
         stats.processed = values.count("processed")

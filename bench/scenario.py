@@ -163,6 +163,12 @@ class Load:
 
 def arrivals(tools: Tools) -> dict[int, float]:
     """Order number → when the last of HubSpot and Meta received its change."""
+    hubspot, meta = arrivals_by_tool(tools)
+    return {n: max(at, meta[n]) for n, at in hubspot.items() if n in meta}
+
+
+def arrivals_by_tool(tools: Tools) -> tuple[dict[int, float], dict[int, float]]:
+    """Order number → when HubSpot, and when Meta (its last audience), had its change."""
     hubspot: dict[int, float] = {}
     for r in tools.hubspot.requests:
         if r.body and (r.status or 0) < 300 and r.path.endswith("/batch/upsert"):
@@ -173,12 +179,12 @@ def arrivals(tools: Tools) -> dict[int, float]:
         if r.body and (r.status or 0) < 300 and r.path.endswith("/users"):
             for h in _HASH.findall(r.body):
                 meta[h] = max(meta.get(h, 0.0), r.at)
-    out = {}
-    for n, at in hubspot.items():
+    by_number = {}
+    for n in hubspot:
         h = hashlib.sha256(f"buyer-{n}@example.com".encode()).hexdigest().encode()
         if h in meta:
-            out[n] = max(at, meta[h])
-    return out
+            by_number[n] = meta[h]
+    return hubspot, by_number
 
 
 def latency(args: argparse.Namespace, folder: Path) -> tuple[list[tuple], dict]:
@@ -208,6 +214,7 @@ def latency(args: argparse.Namespace, folder: Path) -> tuple[list[tuple], dict]:
                     every=0.5,
                 )
             got = arrivals(tools)
+            each = arrivals_by_tool(tools)
         finally:
             code = hub.stop()
             hub.close()
@@ -224,12 +231,19 @@ def latency(args: argparse.Namespace, folder: Path) -> tuple[list[tuple], dict]:
         )
         if delays:
             p50 = statistics.median(delays)
-            p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+            p99 = _p99(delays)
             print(
                 f"  acknowledgement → last sandbox: p50 {p50 * 1000:,.0f} ms,"
                 f" p99 {p99 * 1000:,.0f} ms, worst {delays[-1] * 1000:,.0f} ms"
                 f" (target p99 < 500 ms)"
             )
+        for name, seen in zip(("HubSpot", "Meta"), each, strict=True):
+            alone = sorted(seen[n] - t for n, t in load.acked.items() if n in seen)
+            if alone:
+                print(
+                    f"    {name} alone: p50 {statistics.median(alone) * 1000:,.0f} ms,"
+                    f" p99 {_p99(alone) * 1000:,.0f} ms"
+                )
         engine = create_store_engine(f"sqlite:///{folder / 'hub.db'}")
         try:
             with engine.connect() as conn:
@@ -239,6 +253,10 @@ def latency(args: argparse.Namespace, folder: Path) -> tuple[list[tuple], dict]:
         finally:
             engine.dispose()
         return [tuple(r) for r in rows], made
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
 def drain(folder: Path, rows: list[tuple], made: dict, activated: bool) -> tuple[float, float]:

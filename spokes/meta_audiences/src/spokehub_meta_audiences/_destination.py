@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Sequence
@@ -51,6 +53,10 @@ class _Group:
     @property
     def rows(self) -> list[tuple[str, Row]]:
         return [(item_id, row) for item_id, rows in self.items for row in rows]
+
+
+#: Sessions (one audience and direction each) a batch sends at once.
+CONCURRENT_SESSIONS = 4
 
 
 class MetaAudiencesDestination(Destination):
@@ -146,8 +152,25 @@ class MetaAudiencesDestination(Destination):
         for (audience, _), (item_id, operation, rows) in latest.items():
             group = groups.setdefault((audience, operation), _Group(audience, operation))
             group.items.append((item_id, rows))
-        for group in groups.values():
-            outcomes.update(await self._send_group(group))
+        # Audiences are found or created one at a time, so that two groups of one
+        # audience never both create it; then the sessions go a few at once, each a round
+        # trip Meta answers on its own (a buyer enters and leaves several audiences).
+        for audience in dict.fromkeys(group.audience for group in groups.values()):
+            with contextlib.suppress(PermanentError):
+                await self.audiences.resolve(audience)
+        slots = asyncio.Semaphore(CONCURRENT_SESSIONS)
+
+        async def send(group: _Group) -> dict[str, Outcome]:
+            async with slots:
+                return await self._send_group(group)
+
+        answers = await asyncio.gather(
+            *(send(group) for group in groups.values()), return_exceptions=True
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            outcomes.update(answer)
         for key, superseded in earlier.items():
             # Earlier changes about the same person and audience share the last one's fate.
             last = outcomes[latest[key][0]]

@@ -11,15 +11,14 @@ trait's provenance in the hub).
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from spokehub_contracts import Identifier, ScoredTrait, UpsertPerson
 
 from ..identity import IdentityRules
-from ..identity.tables import identifiers as identifier_table
 from ..profiles import resolved_traits
-from ..profiles.tables import consents, scores
-from ..store.driver_sql import utc
+from ..profiles.traits import json_reader
+from ..store.driver_sql import cursor
 from .records import person_from_profile
 
 
@@ -28,19 +27,22 @@ def whole_person(
 ) -> UpsertPerson:
     """An ``upsert_person`` of the live profile ``contact_id``: every identifier it holds,
     its current traits (after survivorship), every score and every consent decision."""
+    # Driver SQL: every upsert of a person reads these (a few small indexed look-ups).
     traits = {name: t.value for name, t in resolved_traits(conn, contact_id, rules).items()}
-    details: dict[str, ScoredTrait] = {}
-    s = scores.c
-    for r in conn.execute(
-        select(s.name, s.value, s.model, s.computed_at).where(s.contact_id == contact_id)
-    ):
-        details[r.name] = ScoredTrait(
-            name=r.name, value=r.value, model=r.model, computed_at=utc(r.computed_at)
+    cur = cursor(conn)
+    parse, load = cur.driver.parse, json_reader(cur.driver.postgres)
+    details: dict[str, ScoredTrait] = {
+        name: ScoredTrait(name=name, value=load(value), model=model, computed_at=parse(at))
+        for name, value, model, at in cur.rows(
+            "SELECT name, value, model, computed_at FROM scores WHERE contact_id = ?",
+            (contact_id,),
         )
-    c = consents.c
+    }
     decisions = {
-        r.purpose: bool(r.granted)
-        for r in conn.execute(select(c.purpose, c.granted).where(c.contact_id == contact_id))
+        purpose: bool(granted)
+        for purpose, granted in cur.rows(
+            "SELECT purpose, granted FROM consents WHERE contact_id = ?", (contact_id,)
+        )
     }
     return UpsertPerson(
         item_id=item_id,
@@ -55,7 +57,9 @@ def whole_person(
 
 def profile_identifiers(conn: Connection, contact_id: str) -> tuple[Identifier, ...]:
     """The live profile's identifiers, by type and then in the order they were first seen."""
-    i = identifier_table.c
-    query = select(i.type, i.value).where(i.contact_id == contact_id).order_by(i.type, i.id)
+    found = cursor(conn).rows(
+        "SELECT type, value FROM identifiers WHERE contact_id = ? ORDER BY type, id",
+        (contact_id,),
+    )
     # Stored values are normalized already: no need to normalize them again.
-    return tuple(Identifier.model_construct(type=t, value=v) for t, v in conn.execute(query))
+    return tuple(Identifier.model_construct(type=t, value=v) for t, v in found)

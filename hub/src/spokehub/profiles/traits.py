@@ -7,18 +7,17 @@ value can say where it came from and a policy change needs no rewrite.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, select
+import orjson
+from sqlalchemy import Connection
 
 from spokehub.identity import IdentityRules, TraitPolicy
-from spokehub.store.driver_sql import dialect_insert, utc
+from spokehub.store.driver_sql import cursor, json_text, marks, utc
 from spokehub_contracts import ValidationFailed, normalize_identifier
-
-from .tables import traits
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +88,42 @@ def observations(
     conn: Connection, contact_id: str, names: Iterable[str] | None = None
 ) -> dict[str, list[Observation]]:
     """Every connection's observations of the profile's traits (or only of ``names``)."""
-    t = traits.c
-    query = select(traits).where(t.contact_id == contact_id)
+    # Driver SQL: an identify reads these three times (before, after, the whole profile).
+    cur = cursor(conn)
+    statement = _SELECT
+    params: list[Any] = [contact_id]
     if names is not None:
-        query = query.where(t.name.in_(sorted(set(names))))
+        wanted = sorted(set(names))
+        statement += f" AND name IN ({marks(len(wanted))})"
+        params += wanted
+    parse, load = cur.driver.parse, json_reader(cur.driver.postgres)
     out: dict[str, list[Observation]] = {}
-    for r in conn.execute(query):
-        out.setdefault(r.name, []).append(
-            Observation(
-                r.connection, r.value, utc(r.observed_at), r.first_value, utc(r.first_observed_at)
-            )
+    for name, connection, value, at, first_value, first_at in cur.rows(statement, params):
+        out.setdefault(name, []).append(
+            Observation(connection, load(value), parse(at), load(first_value), parse(first_at))
         )
     return out
+
+
+_SELECT = (
+    "SELECT name, connection, value, observed_at, first_value, first_observed_at"
+    " FROM traits WHERE contact_id = ?"
+)
+
+
+def json_reader(postgres: bool) -> Callable[[Any], Any]:
+    """How a JSON column read by driver SQL is decoded: psycopg hands it back decoded,
+    sqlite3 as its text."""
+    return _same if postgres else _loads
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _loads(value: Any) -> Any:
+    # A JSON column has numeric affinity on SQLite: a number comes back as one.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def resolved_traits(
@@ -120,6 +143,28 @@ def resolved_traits(
             )
         out[name] = value
     return out
+
+
+_COLUMNS = (
+    "contact_id",
+    "name",
+    "connection",
+    "value",
+    "observed_at",
+    "first_value",
+    "first_observed_at",
+)
+#: Out-of-order observations: an older one never overwrites the latest value, and may
+#: become the first value.
+_NEWER = "excluded.observed_at >= traits.observed_at"
+_OLDER = "excluded.first_observed_at < traits.first_observed_at"
+_KEEP_ORDER = (
+    f"value = CASE WHEN {_NEWER} THEN excluded.value ELSE traits.value END",
+    f"observed_at = CASE WHEN {_NEWER} THEN excluded.observed_at ELSE traits.observed_at END",
+    f"first_value = CASE WHEN {_OLDER} THEN excluded.first_value ELSE traits.first_value END",
+    "first_observed_at = CASE WHEN"
+    f" {_OLDER} THEN excluded.first_observed_at ELSE traits.first_observed_at END",
+)
 
 
 def apply_traits(
@@ -143,33 +188,18 @@ def apply_traits(
         return {}
     at = utc(observed_at)
     before = resolved_traits(conn, contact_id, rules, values)
-    stmt = dialect_insert(conn, traits)
-    new, old = stmt.excluded, traits.c
-    newer = new.observed_at >= old.observed_at
-    older = new.first_observed_at < old.first_observed_at
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[old.contact_id, old.name, old.connection],
-        set_={
-            "value": case((newer, new.value), else_=old.value),
-            "observed_at": case((newer, new.observed_at), else_=old.observed_at),
-            "first_value": case((older, new.first_value), else_=old.first_value),
-            "first_observed_at": case((older, new.first_observed_at), else_=old.first_observed_at),
-        },
-    )
-    conn.execute(
-        stmt,
+    cur = cursor(conn)
+    stamp = cur.driver.stamp(at)
+    cur.insert(
+        "traits",
+        _COLUMNS,
         [
-            {
-                "contact_id": contact_id,
-                "name": name,
-                "connection": connection,
-                "value": value,
-                "observed_at": at,
-                "first_value": value,
-                "first_observed_at": at,
-            }
+            (contact_id, name, connection, text, stamp, text, stamp)
             for name, value in sorted(values.items())
+            for text in (json_text(value),)
         ],
+        conflict=("contact_id", "name", "connection"),
+        update=_KEEP_ORDER,
     )
     after = resolved_traits(conn, contact_id, rules, values)
     return {

@@ -1,0 +1,422 @@
+"""Pipeline benchmark: inbox rows into profiles, against the floor of what it writes.
+
+For each backend (SQLite in a temporary file, then PostgreSQL in fresh schemas dropped
+afterwards) ``--events`` rows (track and identify events from ``--people`` people; each
+person's first event is an identify with traits, the rest are tracks) are put straight
+into the inbox of a fresh store, as ingestion stores them, and processed by pipeline
+workers. Printed:
+
+- pipeline: events/s from the first claim to the last row processed (on SQLite one worker
+  in this process; on PostgreSQL ``--pg-workers`` worker processes, one and then two by
+  default, each on the same fresh store);
+- floor: the raw insert (DB-API ``executemany``) of every row the pipeline left behind in
+  the store's tables (events, profiles, traits, identifiers, outbox, ...: whatever it
+  wrote, read back from the processed store) into a second fresh store of the same schema
+  and indexes, in as many transactions as the pipeline had batches; the ratio
+  pipeline / floor (target on SQLite >= 0.4, >= 20k events/s);
+- flood (SQLite): a live ``spokehub serve`` is sent track events for ``--flood`` seconds
+  over HTTP while its own pipeline runs beside; the rows it processed during the flood,
+  then during the drain that follows with nothing arriving (its rate alone), and the
+  ratio (target >= 0.5).
+
+    python bench/pipeline.py [--events 100000] [--people 10000] [--quick]
+        [--pg-url URL | skip] [--pg-workers 1,2] [--flood 30] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import itertools
+import logging
+import multiprocessing
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from ingest import DEFAULT_PG, WRITE_KEY, daemon, send, settle
+from sqlalchemy import MetaData, text
+
+from spokehub.ingest import partition_key
+from spokehub.logs import configure_logging
+from spokehub.store import create_store_engine, upgrade
+from spokehub.store.scratch import scratch_schema
+from spokehub.store.tables import inbox
+
+BATCH = 200
+#: The CPU seconds of the in-process worker (SQLite), run by run.
+CPU_SECONDS: list[float] = []
+#: Tables the pipeline does not write (ingestion's) or that hold what was there before.
+NOT_THE_PIPELINES = {"inbox", "message_ids", "alembic_version"}
+
+
+def message(n: int, people: int) -> dict:
+    person = n % people
+    common = {
+        "userId": f"user-{person}",
+        "messageId": f"m-{n}",
+        "timestamp": "2026-01-02T03:04:05Z",
+        "context": {"library": {"name": "bench", "version": "1"}},
+    }
+    if n < people:
+        return {
+            **common,
+            "type": "identify",
+            "anonymousId": f"anon-{person}",
+            "traits": {"email": f"person{person}@example.com", "plan": "pro", "n": person},
+        }
+    return {
+        **common,
+        "type": "track",
+        "event": "Product Viewed",
+        "properties": {"sku": f"sku-{n % 97}", "price": 19.5, "n": n},
+    }
+
+
+def fill_inbox(engine, events: int, people: int) -> None:
+    now = datetime.now(UTC)
+    received = now.isoformat()
+    dialect = engine.dialect
+    bind = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+    moment = bind(now) if bind is not None else now
+    rows = []
+    for n in range(events):
+        m = message(n, people)
+        body = orjson.dumps({**m, "receivedAt": received}).decode()
+        rows.append(("web", "event", m["messageId"], partition_key(m), body, moment))
+    mark = "%s" if dialect.name == "postgresql" else "?"
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.executemany(
+            "INSERT INTO inbox (connection, kind, message_id, partition_key, body,"
+            f" received_at, status) VALUES ({', '.join([mark] * 6)}, 'pending')",
+            rows,
+        )
+        raw.commit()
+        cursor.close()
+    finally:
+        raw.close()
+
+
+def project_for(store_url: str):
+    from spokehub.config import validate
+
+    return validate(
+        {
+            "store": {"url": store_url},
+            "connections": {"web": {"kind": "source", "write_keys": [WRITE_KEY]}},
+        }
+    )
+
+
+def table_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        names = [t for t in engine.dialect.get_table_names(conn) if t not in NOT_THE_PIPELINES]
+        return {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in names}
+
+
+def _worker(store_url: str, barrier, done) -> None:
+    """One pipeline worker process: builds its pipeline, waits for the start, processes
+    batches until no row is pending anywhere (another worker may hold the last ones)."""
+    from spokehub.pipeline import Pipeline
+    from spokehub.registry import Registry
+
+    configure_logging(json_output=False, level=logging.ERROR)
+    engine = create_store_engine(store_url)
+    pipeline = Pipeline(engine, project_for(store_url), Registry.load(allow=()))
+    probe = text("SELECT 1 FROM inbox WHERE status = 'pending' LIMIT 1")
+    gc.collect()
+    gc.freeze()
+    barrier.wait()
+    processed = 0
+    while True:
+        stats = pipeline.run_batch()
+        processed += stats.processed
+        if stats.claimed == 0:
+            with engine.connect() as conn:
+                if conn.execute(probe).first() is None:
+                    break
+            time.sleep(0.005)
+    done.put(processed)
+    engine.dispose()
+
+
+def run_pipeline(store_url: str, workers: int, profile: str | None) -> float:
+    """Seconds ``workers`` pipeline workers take to process every pending row; SQLite's
+    one worker runs in this process (so a profile can be taken)."""
+    if workers == 1 and store_url.startswith("sqlite"):
+        from spokehub.pipeline import Pipeline
+        from spokehub.registry import Registry
+
+        engine = create_store_engine(store_url)
+        pipeline = Pipeline(engine, project_for(store_url), Registry.load(allow=()))
+        gc.collect()
+        gc.freeze()
+        settle()
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        started, cpu = time.perf_counter(), time.process_time()
+        pipeline.drain()
+        elapsed = time.perf_counter() - started
+        CPU_SECONDS.append(time.process_time() - cpu)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        gc.unfreeze()
+        engine.dispose()
+        return elapsed
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(workers + 1)
+    done = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(store_url, barrier, done)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    settle()
+    barrier.wait()
+    started = time.perf_counter()
+    for _ in procs:
+        done.get()
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    return elapsed
+
+
+def floor_seconds(
+    processed_url: str, fresh_url: str, before: dict[str, int], batches: int
+) -> float:
+    """The raw insert of every row the pipeline left in the processed store, into a fresh
+    store of the same schema, in ``batches`` transactions (each a slice of every table,
+    parents first as the schema's order has them)."""
+    source = create_store_engine(processed_url)
+    target = create_store_engine(fresh_url)
+    upgrade(target)
+    postgres = target.dialect.name == "postgresql"
+    # Publications and the like the fresh store already has: only what the pipeline added.
+    preexisting = table_counts(target)
+    tables: list[tuple[str, list[str], list[tuple]]] = []
+    raw = source.raw_connection()
+    try:
+        cur = raw.cursor()
+        for name, count in table_counts(source).items():
+            if count <= before.get(name, 0):
+                continue
+            cur.execute(f'SELECT * FROM "{name}"')
+            columns = [d[0] for d in cur.description]
+            rows = cur.fetchall()
+            if preexisting.get(name):
+                rows = rows[before.get(name, 0) :]
+            if postgres:
+                from psycopg.types.json import Json, Jsonb
+
+                # json and jsonb columns (by type OID) take their values wrapped again.
+                wrap = [{114: Json, 3802: Jsonb}.get(d.type_code) for d in cur.description]
+                rows = [
+                    tuple(
+                        v if w is None or v is None else w(v) for w, v in zip(wrap, r, strict=True)
+                    )
+                    for r in rows
+                ]
+            tables.append((name, columns, rows))
+        cur.close()
+    finally:
+        raw.close()
+        source.dispose()
+    reflected = MetaData()
+    reflected.reflect(target)
+    # Parents first, so that every slice of the stream satisfies the foreign keys.
+    order = [t.name for t in reflected.sorted_tables]
+    tables.sort(key=lambda t: order.index(t[0]) if t[0] in order else len(order))
+    mark = "%s" if postgres else "?"
+    stream: list[tuple[str, tuple]] = []
+    for name, columns, rows in tables:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        sql = f'INSERT INTO "{name}" ({cols}) VALUES ({", ".join([mark] * len(columns))})'
+        stream.extend((sql, r) for r in rows)
+    step = -(-len(stream) // batches)
+    raw = target.raw_connection()
+    try:
+        cur = raw.cursor()
+        settle()
+        started = time.perf_counter()
+        for b in range(0, len(stream), step):
+            if not postgres:
+                cur.execute("BEGIN IMMEDIATE")
+            part = stream[b : b + step]
+            for sql, group in itertools.groupby(part, key=lambda x: x[0]):
+                cur.executemany(sql, [r for _, r in group])
+            raw.commit()
+        elapsed = time.perf_counter() - started
+        cur.close()
+    finally:
+        raw.close()
+        target.dispose()
+    return elapsed
+
+
+def measure(
+    backend: str, urls, events: int, people: int, workers: int, profile: str | None
+) -> tuple[float, float]:
+    """(pipeline events/s, floor events/s) on fresh stores."""
+    store_url, floor_url = next(urls), next(urls)
+    engine = create_store_engine(store_url)
+    upgrade(engine)
+    fill_inbox(engine, events, people)
+    # The worker publishes the contract as it starts: counted as there before.
+    from spokehub.pipeline import Pipeline
+    from spokehub.registry import Registry
+
+    Pipeline(engine, project_for(store_url), Registry.load(allow=()))
+    before = table_counts(engine)
+    engine.dispose()
+    seconds = run_pipeline(store_url, workers, profile)
+    engine = create_store_engine(store_url)
+    with engine.connect() as conn:
+        left = conn.execute(
+            text("SELECT count(*) FROM inbox WHERE status <> 'processed'")
+        ).scalar_one()
+    after = table_counts(engine)
+    engine.dispose()
+    if left:
+        raise RuntimeError(f"{left} inbox rows not processed")
+    floor = floor_seconds(store_url, floor_url, before, -(-events // BATCH))
+    written = sum(after.values()) - sum(before.values())
+    rate, floor_rate = events / seconds, events / floor
+    print(
+        f"{backend}, {workers} worker{'s' if workers > 1 else ''}: {events:,} events"
+        f" ({people:,} people)\n"
+        f"  pipeline   {rate:>9,.0f} events/s  ({seconds:.2f} s)\n"
+        f"  floor      {floor_rate:>9,.0f} events/s  ({floor:.2f} s; raw insert of the"
+        f" {written:,} rows it left, {written / events:.1f} per event)\n"
+        f"  ratio pipeline / floor: {rate / floor_rate:.2f}",
+        flush=True,
+    )
+    if backend == "sqlite" and CPU_SECONDS:
+        # The whole store runs in this process: its CPU time is what load from elsewhere
+        # on a shared machine leaves alone.
+        cpu_rate = events / CPU_SECONDS[-1]
+        print(
+            f"  pipeline   {cpu_rate:>9,.0f} events per CPU second"
+            f" ({cpu_rate / floor_rate:.2f} x floor)",
+            flush=True,
+        )
+    return rate, floor_rate
+
+
+def flood(seconds: float, people: int) -> None:
+    """A live daemon on SQLite, sent track events over HTTP for ``seconds`` while its
+    pipeline runs; its pipeline's rate beside ingestion, then alone while it drains."""
+    per_request, total = 250, int(seconds * 60_000)
+    bodies = [
+        orjson.dumps({"batch": [message(people + n + i, people) for i in range(per_request)]})
+        for n in range(0, total, per_request)
+    ]
+    processed_q = text("SELECT count(*) FROM inbox WHERE status <> 'pending'")
+    stored_q = text("SELECT count(*) FROM inbox")
+    with tempfile.TemporaryDirectory() as tmp:
+        store_url = f"sqlite:///{Path(tmp) / 'hub.db'}"
+        engine = create_store_engine(store_url)
+        reader = engine.execution_options(readonly=True)
+
+        def counts() -> tuple[int, int]:
+            with reader.connect() as conn:
+                return (
+                    conn.execute(processed_q).scalar_one(),
+                    conn.execute(stored_q).scalar_one(),
+                )
+
+        with daemon(store_url, Path(tmp)) as url:
+            settle()
+            started = time.perf_counter()
+
+            async def bounded() -> None:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(send(url, bodies, 12), seconds)
+
+            asyncio.run(bounded())
+            during = time.perf_counter() - started
+            done_flood, stored = counts()
+            # Alone: the backlog drains with nothing arriving; measured over up to a minute.
+            t0, p0 = time.perf_counter(), done_flood
+            while time.perf_counter() - t0 < 60:
+                time.sleep(5)
+                p1, _ = counts()
+                if p1 >= stored:
+                    break
+            alone_seconds = time.perf_counter() - t0
+        engine.dispose()
+    beside = done_flood / during
+    alone = (p1 - p0) / alone_seconds
+    print(
+        f"sqlite, flood of {during:.0f} s: {stored:,} events acknowledged"
+        f" ({stored / during:,.0f}/s)\n"
+        f"  pipeline beside ingestion {beside:>9,.0f} events/s ({done_flood:,} rows)\n"
+        f"  pipeline alone afterwards {alone:>9,.0f} events/s ({p1 - p0:,} rows in"
+        f" {alone_seconds:.0f} s; {stored - p1:,} still pending)\n"
+        f"  ratio beside / alone: {beside / alone:.2f} (target >= 0.5)",
+        flush=True,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="10,000 events, 5 s flood")
+    parser.add_argument("--pg-url", default=DEFAULT_PG, help="PostgreSQL ('skip': SQLite only)")
+    parser.add_argument("--pg-workers", default="1,2", help="worker counts on PostgreSQL")
+    parser.add_argument("--flood", type=float, default=30.0, help="seconds; 0: no flood")
+    parser.add_argument("--profile", help="write a cProfile of the SQLite run here")
+    parser.add_argument("--only", choices=("sqlite", "postgresql", "flood"), action="append")
+    args = parser.parse_args()
+    if args.quick:
+        args.events, args.people, args.flood = 10_000, 1_000, 5.0
+    configure_logging(json_output=False, level=logging.ERROR)
+    only = set(args.only or ("sqlite", "postgresql", "flood"))
+    if "sqlite" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            urls = iter(f"sqlite:///{Path(tmp) / f'{n}.db'}" for n in range(10))
+            rate, floor = measure("sqlite", urls, args.events, args.people, 1, args.profile)
+            met = rate >= 20_000 and rate / floor >= 0.4
+            print(
+                f"  SQLite target (>= 20,000 events/s, >= 0.4 x floor):"
+                f" {'met' if met else 'NOT met'}"
+            )
+    if "postgresql" in only and args.pg_url != "skip":
+        rates = {}
+        for workers in (int(w) for w in args.pg_workers.split(",")):
+            with ExitStack() as stack:
+                urls = iter(
+                    stack.enter_context(scratch_schema(args.pg_url, "bench")) for _ in range(2)
+                )
+                rates[workers], _ = measure(
+                    "postgresql", urls, args.events, args.people, workers, None
+                )
+        if 1 in rates:
+            print(
+                f"  PostgreSQL target (>= 5,000 events/s, one worker): "
+                f"{'met' if rates[1] >= 5000 else 'NOT met'}"
+            )
+        if 1 in rates and 2 in rates:
+            scale = rates[2] / rates[1]
+            print(
+                f"  two workers / one: {scale:.2f} (target >= 1.2):"
+                f" {'met' if scale >= 1.2 else 'NOT met'}"
+            )
+    if "flood" in only and args.flood > 0:
+        flood(args.flood, args.people)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -63,7 +63,7 @@ class Hub:
             SPOKEHUB_PLUGINS=PLUGINS,
             SPOKEHUB_ADMIN_TOKEN=ADMIN_TOKEN,
             WEBSITE_WRITE_KEY=WRITE_KEY,
-            COLUMNS="150",
+            COLUMNS="110",  # the tables the commands print fit the demo's console
         )
         env.update(extra)
         return env
@@ -154,7 +154,11 @@ class Hub:
     def webhook_url(self, connection: str) -> str:
         return f"{self.url}/v1/webhooks/{connection}"
 
+    def lanes(self) -> list[dict[str, Any]]:
+        """Every delivery lane's status (``GET /v1/deliveries/status``)."""
+        answer = self.admin("GET", "/v1/deliveries/status")
+        answer.raise_for_status()
+        return list(answer.json())
+
     def lane(self, connection: str) -> dict[str, Any]:
-        """The delivery lane's status (``GET /v1/deliveries/status``)."""
-        lanes = self.admin("GET", "/v1/deliveries/status").json()
-        return next(lane for lane in lanes if lane["connection"] == connection)
+        return next(lane for lane in self.lanes() if lane["connection"] == connection)

@@ -121,6 +121,14 @@ class Scenario:
             f"Lookalike '{LOOKALIKE}' created once from the seed audience 'customers' "
             f"(Meta id {self.facts.lookalike_id}); Meta keeps it up to date as the seed changes."
         )
+        # The history's deliveries done, so that the timeline shows the story alone.
+        wait_for(lambda: all(lane["queued"] == 0 for lane in self.hub.lanes()), every=0.2)
+        tools = self.tools
+        self.console.print(
+            f"During set-up HubSpot received {len(tools.hubspot.requests)} requests, Meta "
+            f"{len(tools.meta.requests)}, Klaviyo {len(tools.klaviyo.requests)} (the history's "
+            "people, orders and consents); the timeline below starts now."
+        )
         self.timeline.begin()
 
     def _audiences(self) -> None:

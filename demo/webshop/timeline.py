@@ -106,7 +106,7 @@ def _hubspot(request: SandboxRequest, body: Any) -> str | None:
             props = item.get("properties") or {}
             who = item.get("id") or props.get("email") or "?"
             shown = ", ".join(f"{k}={_short(v)}" for k, v in sorted(props.items()) if k != "email")
-            parts.append(f"{who}: {shown}")
+            parts.append(f"{who}: {shown or '(the e-mail address alone)'}")
         more = f" (+{len(inputs) - 3} more)" if len(inputs) > 3 else ""
         return f"contacts upserted — {'; '.join(parts)}{more}"
     if path.endswith("/subscribe") or path.endswith("/unsubscribe"):

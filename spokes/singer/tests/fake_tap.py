@@ -1,6 +1,7 @@
 """A tiny Singer tap for fault injection: ``people`` rows from its config, a STATE after
 every ``every`` rows; ``fault`` in the config makes it print garbage, exit 1 or hang
-after ``fault_after`` rows. It logs its config's ``api_key`` on stderr, as careless taps do."""
+after ``fault_after`` rows; ``delay`` paces the rows. It logs its config's ``api_key``
+on stderr, as careless taps do."""
 
 import argparse
 import json
@@ -53,6 +54,7 @@ for n in range(start, rows):
             sys.exit(1)
         elif fault == "hang":
             time.sleep(60)
+    time.sleep(config.get("delay", 0))
     emit(
         {
             "type": "RECORD",

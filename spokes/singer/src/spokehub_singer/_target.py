@@ -44,6 +44,11 @@ def _row(change: Change) -> tuple[str, dict[str, Any]]:
     identifiers = [{"type": i.type, "value": i.value} for i in change.identifiers]
     if isinstance(change, UpsertPerson):
         row = change.person.model_dump(mode="json", exclude_none=True)
+        # A tool keys people by e-mail or phone: give the row the identifier's form
+        # where the traits hold none.
+        for identifier in change.identifiers:
+            if identifier.type in ("email", "phone"):
+                row.setdefault(identifier.type, identifier.value)
         row.update(
             contact_id=change.contact_id,
             identifiers=identifiers,

@@ -166,6 +166,18 @@ class Source(_Spoke):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement read(stream, state)")
 
+    def stream_status(self, stream: str) -> str | None:
+        """A note on how the last ``read(stream, …)`` of this instance went, for the run
+        record, or ``None`` (the default): e.g. ``RATE_LIMITED (quota resets at …)`` when
+        the vendor throttled the stream, which the run record shows beside its counts.
+
+        Called once the read has ended, whether it succeeded or failed. Free of secrets
+        and personal data, like every message.
+
+        .. versionadded:: 0.1
+        """
+        return None
+
     async def verify_webhook(self, request: WebhookRequest) -> bool:
         """True if the request really comes from the vendor (signature, shared secret)."""
         raise NotImplementedError(f"{type(self).__name__} must implement verify_webhook()")

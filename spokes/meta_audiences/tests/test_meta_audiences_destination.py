@@ -127,6 +127,28 @@ def test_concurrent_writes_create_an_audience_once(meta: Meta) -> None:
     assert len(created) == 1
 
 
+def test_a_batch_over_several_audiences_creates_each_once_and_answers_every_item(
+    meta: Meta,
+) -> None:
+    names = [f"audience_{k}" for k in range(6)]
+    batch = [entered(n, audience=name) for n, name in enumerate(names)]
+    batch.append(exited(9, audience="audience_0"))  # the same audience, the other way
+    outcomes = meta.write(batch)
+    assert outcomes == [
+        *(Delivered(item_id=f"in-{n}") for n in range(6)),
+        Delivered(item_id="out-9"),
+    ]
+    created = [
+        r for r in meta.sandbox.requests if r.method == "POST" and "customaudiences" in r.path
+    ]
+    assert len(created) == len(names)
+    for n, name in enumerate(names):
+        assert meta.sandbox.hashes(meta.sandbox.audience_named(name)["id"]) == {
+            sha(f"person{n}@example.com")
+        }
+    assert len(meta.users_requests()) == len(names) + 1
+
+
 def test_more_than_10000_rows_go_as_one_session_in_batches(meta: Meta) -> None:
     # 6,000 people with two addresses each: 12,000 rows.
     batch = [

@@ -179,9 +179,9 @@ class Pipeline:
             self._screened.clear()
             if self._dropped_suppressed:
                 # The dropped records' rows were written to the log before the pipeline
-                # saw them: let no copy of them outlive the batch.
-                self._dropped_suppressed = False
-                truncate_wal(self.engine)
+                # saw them: let no copy of them outlive the batch (readers in the way:
+                # the next batch tries again).
+                self._dropped_suppressed = not truncate_wal(self.engine)
 
     def drain(self, max_batches: int | None = None) -> BatchStats:
         """Process batches until the inbox has nothing pending (or ``max_batches``)."""

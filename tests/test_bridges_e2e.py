@@ -297,3 +297,33 @@ def test_airbyte_faker_users_and_purchases_become_persons_and_order_completed(
         "WHERE e.event = 'Order Completed'",
     )
     assert orders[0][0] == by_stream["purchases"][1] or orders[0][0] > 0, orders
+
+
+def test_a_rate_limited_airbyte_stream_shows_in_its_run_record(tmp_path: Path) -> None:
+    path = tmp_path / "fake-airbyte"
+    path.write_text(f"#!{sys.executable}\n" + (SINGER_TESTS / "fake_airbyte.py").read_text())
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    config = _project(
+        tmp_path,
+        {
+            "api": {
+                "kind": "source",
+                "spoke": "airbyte_source",
+                "config": {
+                    "executable": str(path),
+                    "config": {"fault": "rate_limited"},
+                    "secrets": {"api_key": "good-key"},
+                    "streams": {"users": {"kind": "person", "identifiers": {"email": "email"}}},
+                },
+            }
+        },
+    )
+    synced = _spokehub(config, tmp_path / "bridges", "sync", "run", "api", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+    [(status, notes)] = _query(tmp_path, "SELECT status, notes FROM sync_runs")
+    assert (status, notes) == (
+        "succeeded",
+        "RATE_LIMITED (quota resets at 2026-01-01T00:00:00+00:00)",
+    )
+    shown = _spokehub(config, tmp_path / "bridges", "sync", "status", "api")
+    assert "RATE_LIMITED (quota resets at 2026-01-01T00:00:00+00:00)" in shown.stdout, shown.stdout

@@ -31,6 +31,11 @@ def fake_tap(tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def fake_airbyte(tmp_path: Path) -> str:
+    return _script(tmp_path, "fake-airbyte")
+
+
+@pytest.fixture
 def fake_target(tmp_path: Path) -> str:
     return _script(tmp_path, "fake-target")
 

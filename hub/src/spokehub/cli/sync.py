@@ -201,7 +201,7 @@ def status(
         "records",
         "rejected",
         "ckpt",
-        "error",
+        "error / note",
     ):
         table.add_column(col)
     colour = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
@@ -216,6 +216,6 @@ def status(
             str(r.records),
             str(r.rejected),
             str(r.checkpoints),
-            r.error or "",
+            " · ".join(filter(None, (r.error, r.notes))),
         )
     out.print(table)

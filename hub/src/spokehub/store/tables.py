@@ -248,6 +248,7 @@ sync_runs = Table(
     Column("checkpoints", Integer, nullable=False, server_default="0"),
     Column("last_checkpoint_at", DateTime(timezone=True)),
     Column("error", Text),  # redacted; for interrupted runs, what stopped them
+    Column("notes", Text),  # the source's note on the read (RATE_LIMITED, …)
     Index("ix_sync_runs_connection_id", "connection", "id"),
     Index("ix_sync_runs_status", "status"),
 )

@@ -102,6 +102,16 @@ def _quarantined(connection: str, rejected: RejectedRecord, now: datetime) -> di
     }
 
 
+def _notes(spoke: Source, stream: str) -> str | None:
+    """The source's note on the read for the run record; a failing hook loses the note,
+    never the run."""
+    try:
+        note = spoke.stream_status(stream)
+    except Exception:
+        return None
+    return str(redact(note))[:1000] if note else None
+
+
 def _error_text(exc: BaseException) -> str:
     return str(redact(f"{type(exc).__name__}: {exc}"))[:2000]
 
@@ -325,8 +335,9 @@ class _Run:
                 self.progress(stream, counts[0], counts[1], counts[2])
 
         def end(status: str, error: str | None = None) -> None:
+            notes = _notes(spoke, stream)
             with transaction(engine) as conn:
-                runs.finish(conn, run_id, status, now=utcnow(), error=error)
+                runs.finish(conn, run_id, status, now=utcnow(), error=error, notes=notes)
 
         try:
             async for item in spoke.read(stream, state):

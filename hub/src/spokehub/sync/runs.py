@@ -48,6 +48,8 @@ class SyncRun(BaseModel):
     checkpoints: int
     last_checkpoint_at: datetime | None
     error: str | None
+    #: The source's own note on how the read went (``RATE_LIMITED (quota resets at …)``).
+    notes: str | None = None
     holder: str
 
 
@@ -97,12 +99,18 @@ def progress(
 
 
 def finish(
-    conn: Connection, run_id: int, status: str, *, now: datetime, error: str | None = None
+    conn: Connection,
+    run_id: int,
+    status: str,
+    *,
+    now: datetime,
+    error: str | None = None,
+    notes: str | None = None,
 ) -> None:
     conn.execute(
         update(sync_runs)
         .where(sync_runs.c.id == run_id)
-        .values(status=status, finished_at=now, updated_at=now, error=error)
+        .values(status=status, finished_at=now, updated_at=now, error=error, notes=notes)
     )
 
 

@@ -12,7 +12,7 @@ TRACE errors are mapped to the contract's errors by their ``failure_type``:
 credentials were refused, else :class:`~spokehub_contracts.PermanentError`;
 ``transient_error`` → :class:`~spokehub_contracts.TransientError`; ``system_error`` (a
 bug in the source) → :class:`~spokehub_contracts.PermanentError`. A ``RATE_LIMITED``
-stream status is logged and kept in :attr:`AirbyteSource.stream_statuses`.
+stream status is logged and shown in the stream's run record (``stream_status``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from spokehub_contracts import (
@@ -139,9 +140,16 @@ class AirbyteSource(_Bridge):
         for reason in status.get("reasons") or []:
             if reason.get("type") == "RATE_LIMITED":
                 resets = (reason.get("rate_limited") or {}).get("quota_reset")
+                if isinstance(resets, int | float):  # epoch milliseconds in the protocol
+                    resets = datetime.fromtimestamp(resets / 1000, UTC).isoformat()
                 note = "RATE_LIMITED" + (f" (quota resets at {resets})" if resets else "")
                 self.stream_statuses[name] = note
                 logger.warning("%s: stream %r is %s", self._what, name, note)
+
+    def stream_status(self, stream: str) -> str | None:
+        """``RATE_LIMITED (quota resets at …)`` when the source said so during the last
+        read of ``stream``; the hub shows it in the run record."""
+        return self.stream_statuses.get(stream)
 
     async def spec(self) -> dict[str, Any]:
         """The source's SPEC: the JSON schema of its config."""
@@ -203,6 +211,7 @@ class AirbyteSource(_Bridge):
     ) -> AsyncIterator[SourceRecord | StateCheckpoint | RejectedRecord]:
         """Run ``read`` for ``stream`` from ``state`` (the stream's last STATE message)."""
         spec = self._mapping(stream)
+        self.stream_statuses.pop(stream, None)
         entry = next((s for s in await self._catalog() if s.get("name") == stream), None)
         if entry is None:
             raise ConfigError(f"streams.{stream}", f"{self._what} offers no stream {stream!r}")

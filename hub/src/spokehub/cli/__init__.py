@@ -40,7 +40,7 @@ class _Commands(LazyGroup):
         ),
         Deferred("pipeline", "Process the inbox."),
         Deferred("quarantine", "Records that broke the contract."),
-        Deferred("sync", "Pull from sources."),
+        Deferred("sync", "Pull from sources; see their runs."),
         Deferred("bridge", "Bridged connectors: install and list Singer taps, targets, Airbyte."),
         Deferred("deliveries", "Delivery lanes: status, replay, pause/resume, run."),
         Deferred("profiles", "Look at, explain and repair profiles."),

@@ -41,7 +41,7 @@ class _Commands(LazyGroup):
         Deferred("pipeline", "Process the inbox."),
         Deferred("quarantine", "Records that broke the contract."),
         Deferred("sync", "Pull from sources; see their runs."),
-        Deferred("bridge", "Bridged connectors: install and list Singer taps, targets, Airbyte."),
+        Deferred("bridge", "Bridged connectors: Singer taps and targets, Airbyte sources."),
         Deferred("deliveries", "Delivery lanes: status, replay, pause/resume, run."),
         Deferred("profiles", "Look at, explain and repair profiles."),
         Deferred("identity", "Identity resolution rules."),

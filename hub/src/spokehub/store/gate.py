@@ -11,9 +11,15 @@ around a transaction, with a priority.
 
 - ``urgent`` writers (a client waiting for its answer) go first;
 - background writers (pipeline batches, sync runs, delivery lanes, CLI commands) start
-  while no urgent writer waits, or once they have deferred for :attr:`WriterGate.max_defer`
-  seconds: then they go next, so sustained ingestion slows background work but never
-  stops it;
+  while no urgent writer waits, or once they have deferred long enough: then they go
+  next, so sustained ingestion slows background work but never stops it;
+- *fair share*: "long enough" is half as long as the writer's own previous background
+  turn lasted (at least :attr:`WriterGate.min_defer`, at most
+  :attr:`WriterGate.max_defer`; the first turn, with nothing to go by, defers the
+  most). Under sustained ingestion a background writer therefore holds the writer about
+  two thirds of the time and requests the rest: the pipeline keeps more than half of
+  its rate alone, and a request waits at most about half a pipeline batch longer. Work
+  that arrives faster than that is the backpressure mark's to refuse, not the gate's;
 - a thread that holds the turn already (an explicit :func:`write_turn` around
   ``engine.begin()``) is not queued again.
 
@@ -72,6 +78,10 @@ class WriterGate:
 
     #: Longest a background writer defers to urgent ones before it goes next regardless.
     max_defer = 1.0
+    #: Shortest: a background writer whose turns are brief still lets a request or two by.
+    min_defer = 0.005
+    #: How long a background writer defers, as a share of its own previous turn.
+    defer_share = 0.5
     #: Longest any writer queues here. Past it the writer goes on without a turn and
     #: SQLite's busy handler decides, as it would with no gate: a safety net against a
     #: turn that is never given back (a bug), which would otherwise hang every writer.
@@ -85,6 +95,15 @@ class WriterGate:
         self._announced = 0  # urgent writers waiting, writing or on their way
         self.process_gate = ProcessGate.open(path) if path else None
         self.counters = GateCounters()
+        #: Seconds the last background turn of this process lasted (``None``: none yet).
+        self._last_background: float | None = None
+
+    def defer_limit(self) -> float:
+        """How long a background writer now defers to urgent ones (the fair share)."""
+        last = self._last_background
+        if last is None:
+            return self.max_defer
+        return min(self.max_defer, max(self.min_defer, self.defer_share * last))
 
     @property
     def announced(self) -> int:
@@ -103,8 +122,9 @@ class WriterGate:
             return None
         shared = self.process_gate
         held_back = 0.0
+        limit = self.defer_limit()
         if shared is not None and not urgent:
-            held_back = shared.wait_quiet()
+            held_back = shared.wait_quiet(limit)
         started = time.monotonic()
         overdue = False
         deferred = False
@@ -125,12 +145,11 @@ class WriterGate:
                         if urgent:
                             self._withdraw()
                         return None
-                    if not urgent and not overdue and waited >= self.max_defer:
+                    if not urgent and not overdue and waited >= limit:
                         overdue = True
                         self._overdue += 1
                         continue
-                    limit = self.max_queue if urgent or overdue else self.max_defer
-                    self._cond.wait(limit - waited)
+                    self._cond.wait((self.max_queue if urgent or overdue else limit) - waited)
             finally:
                 if urgent:
                     self._urgent -= 1
@@ -145,12 +164,15 @@ class WriterGate:
             self._end(urgent)
             raise
         ended = False
+        began = time.monotonic()
 
         def release() -> None:
             nonlocal ended
             if ended:
                 return
             ended = True
+            if not urgent:
+                self._last_background = time.monotonic() - began
             try:
                 turn.__exit__(None, None, None)
             finally:
@@ -262,12 +284,13 @@ class ProcessGate:
     def withdraw(self) -> None:
         self._fcntl.flock(self._urgent, self._fcntl.LOCK_UN)
 
-    def wait_quiet(self) -> float:
-        """Until no process has an urgent writer (or :attr:`max_wait` has passed); the
-        seconds it waited (0.0 when no urgent writer was announced)."""
+    def wait_quiet(self, limit: float | None = None) -> float:
+        """Until no process has an urgent writer (or ``limit`` seconds, at most
+        :attr:`max_wait`, have passed); the seconds it waited (0.0 when no urgent writer
+        was announced)."""
         fcntl = self._fcntl
         started = time.monotonic()
-        deadline = started + self.max_wait
+        deadline = started + min(self.max_wait, self.max_wait if limit is None else limit)
         waited = False
         while True:
             try:

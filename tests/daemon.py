@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,12 @@ class Daemon:
         plugins: str = "none",
         env: dict[str, str] | None = None,
         log: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         """:param log: a file that gets everything the daemon writes (its JSON log lines),
-        for tests of what reaches a log."""
+        for tests of what reaches a log.
+        :param args: more options of ``serve``."""
+        self.args = list(args)
         self.config = config
         self.log = log
         self.plugins = plugins
@@ -98,6 +101,7 @@ class Daemon:
                 "serve",
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             env=env,
             cwd=self.config.parent,

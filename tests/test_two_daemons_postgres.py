@@ -64,7 +64,23 @@ async def _send(urls: list[str]) -> set[str]:
 def test_two_daemons_share_the_inbox_without_loss_duplicates_or_reordering(pg_schema_url, tmp_path):
     ports = [free_port(), free_port()]
     config = write_project(tmp_path, pg_schema_url, ports[0])
-    daemons = [Daemon(config, port) for port in ports]
+    _shared_without_loss_duplicates_or_reordering(
+        pg_schema_url, [Daemon(config, port) for port in ports]
+    )
+
+
+def test_pipeline_workers_share_the_inbox_without_loss_duplicates_or_reordering(
+    pg_schema_url, tmp_path
+):
+    """``serve --pipeline-workers 2``: one daemon, two pipeline processes."""
+    port = free_port()
+    config = write_project(tmp_path, pg_schema_url, port)
+    _shared_without_loss_duplicates_or_reordering(
+        pg_schema_url, [Daemon(config, port, args=["--pipeline-workers", "2"])]
+    )
+
+
+def _shared_without_loss_duplicates_or_reordering(pg_schema_url: str, daemons: list[Daemon]):
     # Started together: both migrate the same empty schema at once.
     errors: list[BaseException] = []
 
@@ -97,7 +113,7 @@ def test_two_daemons_share_the_inbox_without_loss_duplicates_or_reordering(pg_sc
             time.sleep(0.2)
     finally:
         codes = [d.stop() for d in daemons if d.proc is not None]
-    assert codes == [0, 0]
+    assert codes == [0] * len(daemons)
 
     with engine.connect() as conn:
         rows = conn.execute(
@@ -111,7 +127,7 @@ def test_two_daemons_share_the_inbox_without_loss_duplicates_or_reordering(pg_sc
     message_ids = [r.message_id for r in rows]
     assert len(message_ids) == len(set(message_ids)), "an event was processed twice"
     assert set(message_ids) == acked, "an acknowledged event is missing"
-    assert len(workers) == 2, f"both daemons' pipelines should have worked: {workers}"
+    assert len(workers) == 2, f"both pipeline workers should have worked: {workers}"
 
     by_contact: dict[str, list[tuple[int, int]]] = defaultdict(list)
     users_of: dict[str, set[str]] = defaultdict(set)

@@ -161,3 +161,12 @@ def test_db_upgrade_reports_an_unreachable_store(run_cli, tmp_path: Path):
     assert result.returncode == 2
     assert "cannot migrate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_several_pipeline_workers_need_postgresql(run_cli, tmp_path: Path):
+    (tmp_path / "spokehub.yaml").write_text(
+        f"version: 1\nstore: {{url: 'sqlite:///{tmp_path / 'hub.db'}'}}\n"
+    )
+    result = run_cli("serve", "--pipeline-workers", "2", env={"SPOKEHUB_PLUGINS": "none"})
+    assert result.returncode != 0
+    assert "--pipeline-workers 2 needs a PostgreSQL store" in result.stderr

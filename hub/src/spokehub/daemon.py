@@ -49,6 +49,7 @@ async def serve(
     port: int | None = None,
     workers: bool = True,
     pipeline_command: Sequence[str] | None = None,
+    pipeline_workers: int = 1,
 ) -> None:
     """Run the daemon until SIGTERM/SIGINT.
 
@@ -56,12 +57,24 @@ async def serve(
         for an API-only process).
     :param pipeline_command: how to start the pipeline process (``spokehub ... pipeline
         run --follow-stdin``); without it the pipeline runs in this process.
+    :param pipeline_workers: how many such processes (PostgreSQL: they share the inbox
+        through its claims, each person's rows still in order).
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     wake = asyncio.Event()
-    child = _PipelineProcess(pipeline_command) if workers and pipeline_command else None
-    wake_pipeline = child.wake if child is not None else wake.set
+    children = (
+        [_PipelineProcess(pipeline_command) for _ in range(pipeline_workers)]
+        if workers and pipeline_command
+        else []
+    )
+
+    def wake_pipeline() -> None:
+        for child in children:
+            child.wake()
+        if not children:
+            wake.set()
+
     app = create_app(
         project, registry, engine, wake=lambda: loop.call_soon_threadsafe(wake_pipeline)
     )
@@ -95,12 +108,12 @@ async def serve(
         loop.add_signal_handler(sig, shutdown, sig.name)
 
     tasks: list[asyncio.Task[Any]] = []
-    if child is not None:
+    for child in children:
         await child.start()
     if workers:
-        if child is not None:
+        for child in children:
             tasks.append(asyncio.create_task(child.run(stop), name="pipeline"))
-        else:
+        if not children:
             pipeline = Pipeline(engine, project, registry)
             tasks.append(asyncio.create_task(pipeline.run(stop, wake), name="pipeline"))
         tasks.append(

@@ -25,6 +25,13 @@ def serve(
     api_only: Annotated[
         bool, typer.Option(help="Serve the API only: no pipeline, sync or delivery.")
     ] = False,
+    pipeline_workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Pipeline worker processes (PostgreSQL; SQLite has one writer).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the hub: ingestion API, pipeline, scheduled pulls and delivery, until SIGTERM."""
     st = state(ctx)
@@ -38,6 +45,11 @@ def serve(
                 + " (spokehub tokens new prints a strong token; 127.0.0.1 keeps to this machine)"
             )
     engine = migrated_engine(st)
+    if pipeline_workers > 1 and engine.dialect.name != "postgresql":
+        fail(
+            f"--pipeline-workers {pipeline_workers} needs a PostgreSQL store: SQLite has one"
+            " writer, so a second pipeline worker would only wait for the first"
+        )
     # The pipeline runs in a process of its own (``pipeline run --follow-stdin``), so its
     # CPU work never holds the API's GIL.
     pipeline_command = [
@@ -61,6 +73,7 @@ def serve(
                 port=port,
                 workers=not api_only,
                 pipeline_command=pipeline_command,
+                pipeline_workers=pipeline_workers,
             )
         )
 

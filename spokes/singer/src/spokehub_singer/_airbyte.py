@@ -37,6 +37,7 @@ from spokehub_contracts import (
     TransientError,
 )
 
+from ._catalogs import discovered
 from ._config import AirbyteSourceConfig
 from ._mapping import RecordMapper
 from ._process import ConnectorExited, ConnectorOutputInvalid, Masker, messages, private_files
@@ -162,6 +163,10 @@ class AirbyteSource(_Bridge):
         raise ConnectorOutputInvalid(f"{self._what} printed invalid output: spec gave no SPEC")
 
     async def _catalog(self) -> list[dict[str, Any]]:
+        program, config = self.config.program(), self.config.connector_config()
+        return await discovered(program, config, self._discover)
+
+    async def _discover(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] | None = None
         async for message in self._run("discover", {"config": self.config.connector_config()}):
             if message.get("type") == "CATALOG" and found is None:

@@ -26,6 +26,7 @@ from spokehub_contracts import (
     Stream,
 )
 
+from ._catalogs import discovered
 from ._config import SingerTapConfig, SourceBridgeConfig
 from ._mapping import RecordMapper
 from ._process import ConnectorOutputInvalid, document, messages, private_files
@@ -123,6 +124,10 @@ class SingerTap(_Bridge):
         program = self.config.program()
         if not self.config.discover:
             return None
+        return await discovered(program, self.config.connector_config(), self._run_discover)
+
+    async def _run_discover(self) -> dict[str, Any]:
+        program = self.config.program()
         with private_files({"config": self.config.connector_config()}) as files:
             catalog = await document(
                 [program, "--config", files["config"], "--discover"],

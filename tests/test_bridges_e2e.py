@@ -327,3 +327,25 @@ def test_a_rate_limited_airbyte_stream_shows_in_its_run_record(tmp_path: Path) -
     )
     shown = _spokehub(config, tmp_path / "bridges", "sync", "status", "api")
     assert "RATE_LIMITED (quota resets at 2026-01-01T00:00:00+00:00)" in shown.stdout, shown.stdout
+
+
+def test_bridge_install_gives_each_connector_its_own_environment(tmp_path: Path) -> None:
+    install("target-jsonl")  # its packages are in uv's cache: this install is quick
+    home = tmp_path / "bridges"
+    config = _project(tmp_path, {})
+    made = _spokehub(config, home, "bridge", "install", "target-jsonl==0.1.4")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "installed target-jsonl 0.1.4" in made.stdout and "target-jsonl)" in made.stdout
+    listed = _spokehub(config, home, "bridge", "list")
+    assert "target-jsonl" in listed.stdout and "0.1.4" in listed.stdout, listed.stdout
+    # Its jsonschema 2.6 pin lives in its own environment, not the hub's.
+    python = home / "target-jsonl" / "bin" / "python"
+    version = subprocess.run(
+        [str(python), "-c", "import jsonschema; print(jsonschema.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout.startswith("2.6")
+    refused = _spokehub(config, home, "bridge", "install", "../etc")
+    assert refused.returncode != 0 and "not a package name" in refused.stderr + refused.stdout

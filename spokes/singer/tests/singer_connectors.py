@@ -6,6 +6,7 @@ bridge home per connector and version; a later run finds it there and needs no n
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -42,25 +43,33 @@ def install(name: str) -> Path:
     home = cache / f"{name}-{version}"
     venv = home / name
     done = venv / ".spokehub-installed"
-    if not done.exists():
-        shutil.rmtree(home, ignore_errors=True)
-        uv = _uv()
-        subprocess.run([uv, "venv", "--quiet", str(venv)], check=True)
-        subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--compile-bytecode",
-                "--python",
-                str(venv / "bin" / "python"),
-                f"{name}=={version}",
-            ],
-            check=True,
-        )
-        done.write_text(version)
+    cache.mkdir(parents=True, exist_ok=True)
+    # Test workers in parallel share the cache: one installs, the others wait for it.
+    with (cache / f"{name}-{version}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            _install(name, version, home, venv)
+            done.write_text(version)
     return home
+
+
+def _install(name: str, version: str, home: Path, venv: Path) -> None:
+    shutil.rmtree(home, ignore_errors=True)
+    uv = _uv()
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(venv / "bin" / "python"),
+            f"{name}=={version}",
+        ],
+        check=True,
+    )
 
 
 def executable(name: str, program: str | None = None) -> str:

@@ -11,7 +11,8 @@ content, which the hub stores once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -187,40 +188,62 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tuple(sorted({t.strip() for t in items if isinstance(t, str) and t.strip()}))
 
 
-def customer_from_node(node: Mapping[str, Any]) -> Customer:
-    """A customer of the GraphQL Admin API (``customers`` query)."""
-    customer_id = numeric_id(node.get("id"))
+# The webhooks' payloads are the REST resources: the GraphQL fields' names in snake_case,
+# but for these.
+_REST_NAMES = {"countryCodeV2": "country_code", "marketingState": "state"}
+
+
+def _graphql_name(name: str) -> str:
+    return name
+
+
+def _rest_name(name: str) -> str:
+    return _REST_NAMES.get(name) or re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _customer(value: Mapping[str, Any], name: Callable[[str], str], id_rule: str) -> Customer:
+    """A customer in either shape: ``name`` gives the shape's name of a GraphQL field."""
+
+    def get(source: Mapping[str, Any], field: str) -> Any:
+        return source.get(name(field))
+
+    customer_id = numeric_id(value.get("id"))
     if customer_id is None:
-        raise MappingFailed("id", "must be a Shopify customer GID")
-    address = node.get("defaultAddress") or {}
-    email_consent = node.get("emailMarketingConsent") or {}
-    sms_consent = node.get("smsMarketingConsent") or {}
+        raise MappingFailed("id", id_rule)
+    address = get(value, "defaultAddress") or {}
+    email_consent = get(value, "emailMarketingConsent") or {}
+    sms_consent = get(value, "smsMarketingConsent") or {}
     return Customer(
         customer_id=customer_id,
-        email=text(node.get("email")),
-        phone=text(node.get("phone")),
-        first_name=text(node.get("firstName")),
-        last_name=text(node.get("lastName")),
-        created_at=moment(node.get("createdAt")),
-        updated_at=moment(node.get("updatedAt")),
-        state=(text(node.get("state")) or "").lower() or None,
-        locale=text(node.get("locale")),
-        tags=_tags(node.get("tags")),
+        email=text(value.get("email")),
+        phone=text(value.get("phone")),
+        first_name=text(get(value, "firstName")),
+        last_name=text(get(value, "lastName")),
+        created_at=moment(get(value, "createdAt")),
+        updated_at=moment(get(value, "updatedAt")),
+        state=(text(value.get("state")) or "").lower() or None,
+        locale=text(value.get("locale")),
+        tags=_tags(value.get("tags")),
         address=_address(
             address.get("address1"),
             address.get("address2"),
             address.get("city"),
             address.get("province"),
             address.get("zip"),
-            address.get("countryCodeV2"),
+            get(address, "countryCodeV2"),
         ),
         email_consent=_consent(
-            email_consent.get("marketingState"), email_consent.get("consentUpdatedAt")
+            get(email_consent, "marketingState"), get(email_consent, "consentUpdatedAt")
         ),
         sms_consent=_consent(
-            sms_consent.get("marketingState"), sms_consent.get("consentUpdatedAt")
+            get(sms_consent, "marketingState"), get(sms_consent, "consentUpdatedAt")
         ),
     )
+
+
+def customer_from_node(node: Mapping[str, Any]) -> Customer:
+    """A customer of the GraphQL Admin API (``customers`` query)."""
+    return _customer(node, _graphql_name, "must be a Shopify customer GID")
 
 
 def _line_item_from_node(node: Mapping[str, Any]) -> Product:
@@ -269,34 +292,7 @@ def order_from_node(
 
 def customer_from_payload(payload: Mapping[str, Any]) -> Customer:
     """A customer of a ``customers/create`` or ``customers/update`` webhook."""
-    customer_id = numeric_id(payload.get("id"))
-    if customer_id is None:
-        raise MappingFailed("id", "must be a Shopify customer id")
-    address = payload.get("default_address") or {}
-    email_consent = payload.get("email_marketing_consent") or {}
-    sms_consent = payload.get("sms_marketing_consent") or {}
-    return Customer(
-        customer_id=customer_id,
-        email=text(payload.get("email")),
-        phone=text(payload.get("phone")),
-        first_name=text(payload.get("first_name")),
-        last_name=text(payload.get("last_name")),
-        created_at=moment(payload.get("created_at")),
-        updated_at=moment(payload.get("updated_at")),
-        state=(text(payload.get("state")) or "").lower() or None,
-        locale=text(payload.get("locale")),
-        tags=_tags(payload.get("tags")),
-        address=_address(
-            address.get("address1"),
-            address.get("address2"),
-            address.get("city"),
-            address.get("province"),
-            address.get("zip"),
-            address.get("country_code"),
-        ),
-        email_consent=_consent(email_consent.get("state"), email_consent.get("consent_updated_at")),
-        sms_consent=_consent(sms_consent.get("state"), sms_consent.get("consent_updated_at")),
-    )
+    return _customer(payload, _rest_name, "must be a Shopify customer id")
 
 
 def order_from_payload(payload: Mapping[str, Any]) -> Order:

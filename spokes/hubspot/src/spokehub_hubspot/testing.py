@@ -170,6 +170,24 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _rate_limited(
+    limit: str, policy: str, headers: Mapping[str, str] | None = None
+) -> SandboxResponse:
+    """HubSpot's 429 body, which names the spent limit and its policy (no ``category``)."""
+    return SandboxResponse.json(
+        {
+            "status": "error",
+            "message": f"You have reached your {limit} limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": policy,
+            "requestId": str(uuid.uuid4()),
+        },
+        status=429,
+        headers=headers,
+    )
+
+
 def hubspot_error(
     message: str,
     category: str,
@@ -326,30 +344,13 @@ class HubSpotSandbox(Sandbox):
     def throttle_response(self, request: SandboxRequest, retry_after: float) -> SandboxResponse:
         if request.route.endswith("/search"):
             # The search API's own limit, counted per second, without the burst headers.
-            return SandboxResponse.json(
-                {
-                    "status": "error",
-                    "message": "You have reached your secondly limit.",
-                    "errorType": "RATE_LIMIT",
-                    "correlationId": str(uuid.uuid4()),
-                    "policyName": "SECONDLY",
-                    "requestId": str(uuid.uuid4()),
-                },
-                status=429,
-            )
+            return _rate_limited("secondly", "SECONDLY")
         window = self._window()
         limit = self.rate_limits.get("default")
-        return SandboxResponse.json(
+        return _rate_limited(
+            "ten_secondly_rolling",
+            "TEN_SECONDLY_ROLLING",
             {
-                "status": "error",
-                "message": "You have reached your ten_secondly_rolling limit.",
-                "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()),
-                "policyName": "TEN_SECONDLY_ROLLING",
-                "requestId": str(uuid.uuid4()),
-            },
-            status=429,
-            headers={
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window * 1000)),
                 "X-HubSpot-RateLimit-Max": str(limit.requests if limit else 100),
                 "X-HubSpot-RateLimit-Remaining": "0",
@@ -357,17 +358,10 @@ class HubSpotSandbox(Sandbox):
         )
 
     def _daily_response(self) -> SandboxResponse:
-        return SandboxResponse.json(
+        return _rate_limited(
+            "daily",
+            "DAILY",
             {
-                "status": "error",
-                "message": "You have reached your daily limit.",
-                "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()),
-                "policyName": "DAILY",
-                "requestId": str(uuid.uuid4()),
-            },
-            status=429,
-            headers={
                 "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
                 "X-HubSpot-RateLimit-Daily-Remaining": "0",
             },
@@ -595,15 +589,8 @@ class HubSpotSandbox(Sandbox):
     @route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/create")
     @route("POST", "/crm/associations/{version}/{from_type}/{to_type}/batch/create")
     def associate(self, request: SandboxRequest) -> SandboxResponse:
-        if refusal := self._admit(request, write=True):
-            return refusal
-        ends, refusal = self._ends(request)
+        ends, inputs, refusal = self._association_batch(request)
         if refusal:
-            return refusal
-        inputs = _inputs(request)
-        if inputs is None:
-            return hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
-        if refusal := self.check_batch(request, len(inputs)):
             return refusal
         refused = self.partial_failures(request, len(inputs))
         results, errors = [], []
@@ -616,7 +603,7 @@ class HubSpotSandbox(Sandbox):
                 return hubspot_error(
                     "each input needs from.id, to.id and types", "VALIDATION_ERROR"
                 )
-            pair = (from_id, to_id) if ends[0] == "contacts" else (to_id, from_id)
+            pair = _contact_first(ends, from_id, to_id)
             unknown = [
                 (key, object_id)
                 for key, object_id, object_type in (
@@ -656,15 +643,8 @@ class HubSpotSandbox(Sandbox):
     @route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/archive")
     @route("POST", "/crm/associations/{version}/{from_type}/{to_type}/batch/archive")
     def dissociate(self, request: SandboxRequest) -> SandboxResponse:
-        if refusal := self._admit(request, write=True):
-            return refusal
-        ends, refusal = self._ends(request)
+        ends, inputs, refusal = self._association_batch(request)
         if refusal:
-            return refusal
-        inputs = _inputs(request)
-        if inputs is None:
-            return hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
-        if refusal := self.check_batch(request, len(inputs)):
             return refusal
         for entry in inputs:
             try:
@@ -673,7 +653,7 @@ class HubSpotSandbox(Sandbox):
             except (KeyError, TypeError):
                 return hubspot_error("each input needs from.id and to[].id", "VALIDATION_ERROR")
             for to_id in to_ids:
-                pair = (from_id, to_id) if ends[0] == "contacts" else (to_id, from_id)
+                pair = _contact_first(ends, from_id, to_id)
                 self.associations.pop(pair, None)
         return SandboxResponse.empty(204)
 
@@ -683,10 +663,8 @@ class HubSpotSandbox(Sandbox):
         if refusal := self._admit(request, write=True):
             return refusal
         object_type = self._type(request)
-        inputs = _inputs(request)
-        if inputs is None:
-            return hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
-        if refusal := self.check_batch(request, len(inputs)):
+        inputs, refusal = self._batch_inputs(request)
+        if refusal:
             return refusal
         if refusal := self._validate(object_type, inputs, upsert=upsert):
             return refusal
@@ -970,6 +948,28 @@ class HubSpotSandbox(Sandbox):
             return ends, refusal
         return ends, None
 
+    def _batch_inputs(self, request: SandboxRequest) -> tuple[list[Any], SandboxResponse | None]:
+        """A batch's inputs, or the refusal of a body without a list of them or of too
+        many."""
+        inputs = _inputs(request)
+        if inputs is None:
+            refusal = hubspot_error("Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
+            return [], refusal
+        return inputs, self.check_batch(request, len(inputs))
+
+    def _association_batch(
+        self, request: SandboxRequest
+    ) -> tuple[tuple[str, str], list[Any], SandboxResponse | None]:
+        """The checks an association batch (made or archived) passes first, in HubSpot's
+        order: admission, the two ends, the inputs."""
+        if refusal := self._admit(request, write=True):
+            return ("", ""), [], refusal
+        ends, refusal = self._ends(request)
+        if refusal:
+            return ends, [], refusal
+        inputs, refusal = self._batch_inputs(request)
+        return ends, inputs, refusal
+
     def _find(self, object_type: str, id_property: str, value: str) -> dict[str, Any] | None:
         objects = self.objects[object_type]
         if id_property in ("hs_object_id", "id"):
@@ -1015,6 +1015,11 @@ def _body(request: SandboxRequest) -> Any:
         return request.json()
     except ValueError:
         return None
+
+
+def _contact_first(ends: tuple[str, str], from_id: str, to_id: str) -> tuple[str, str]:
+    """An association's key: the contact's id first, whichever way it was asked."""
+    return (from_id, to_id) if ends[0] == "contacts" else (to_id, from_id)
 
 
 def _inputs(request: SandboxRequest) -> list[Any] | None:

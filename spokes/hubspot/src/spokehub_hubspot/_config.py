@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, SecretStr, field_validator
 
 from spokehub_contracts import ConsentPurpose, SpokeConfig
 
@@ -140,7 +140,43 @@ def _mapping(
     return value
 
 
-class HubSpotConfig(SpokeConfig):
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/Amsterdam") from None
+    return value
+
+
+#: A HubSpot account's time zone (IANA name): its daily API limit resets at midnight there.
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+
+
+class HubSpotConnection(SpokeConfig):
+    """What every HubSpot connection names, source or destination: the token, the API's
+    root and version."""
+
+    # A mistyped token is still a token: errors name the field and the rule, not the input.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    access_token: SecretStr
+    base_url: str = PRODUCTION_URL
+    api_version: str = LEGACY_VERSION
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not is_api_version(value.strip()):
+            raise ValueError("must be v3 (the numbered paths) or a dated version such as 2026-03")
+        return value.strip()
+
+    @property
+    def api(self) -> HubSpotApi:
+        """The paths of :attr:`api_version`."""
+        return HubSpotApi(self.api_version)
+
+
+class HubSpotConfig(HubSpotConnection):
     """Configuration of a HubSpot connection.
 
     :param access_token: a private app's access token (or an OAuth access token) with the
@@ -174,12 +210,6 @@ class HubSpotConfig(SpokeConfig):
     :param legal_basis_explanation: the explanation HubSpot records beside it.
     """
 
-    # A mistyped token is still a token: errors name the field and the rule, not the input.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    access_token: SecretStr
-    base_url: str = PRODUCTION_URL
-    api_version: str = LEGACY_VERSION
     properties: dict[str, str | None] = Field(default_factory=dict)
     company_properties: dict[str, str | None] = Field(default_factory=dict)
     events: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -187,7 +217,7 @@ class HubSpotConfig(SpokeConfig):
     audience_property_prefix: str = ""
     association_type_id: int = Field(default=UNLABELED_CONTACT_TO_COMPANY, gt=0)
     association_category: Literal["HUBSPOT_DEFINED", "USER_DEFINED"] = "HUBSPOT_DEFINED"
-    time_zone: str = "UTC"
+    time_zone: TimeZone = "UTC"
     subscription_ids: dict[str, str] = Field(default_factory=dict)
     legal_basis: LegalBasis | None = None
     legal_basis_explanation: str = "Consent recorded by the customer data hub"
@@ -204,13 +234,6 @@ class HubSpotConfig(SpokeConfig):
             if not str(subscription).isdigit():
                 raise ValueError(f"{purpose!r}: a subscription type id is a number")
         return value
-
-    @field_validator("api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not is_api_version(value.strip()):
-            raise ValueError("must be v3 (the numbered paths) or a dated version such as 2026-03")
-        return value.strip()
 
     @field_validator("properties")
     @classmethod
@@ -246,20 +269,6 @@ class HubSpotConfig(SpokeConfig):
         if value and not re.match(r"^[a-z][a-z0-9_]*$", value):
             raise ValueError("must be lowercase letters, digits and '_', a letter first")
         return value
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone such as Europe/Amsterdam") from None
-        return value
-
-    @property
-    def api(self) -> HubSpotApi:
-        """The paths of :attr:`api_version`."""
-        return HubSpotApi(self.api_version)
 
     def contact_mapping(self) -> dict[str, str]:
         """Contact property → path, the defaults with this connection's changes."""

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
-from spokehub_contracts import SpokeConfig
-
-from ._api import LEGACY_VERSION, HubSpotApi, is_api_version
-from ._config import PRODUCTION_URL
+from ._config import HubSpotConnection, TimeZone
 
 #: The most results one search request returns.
 MAX_SEARCH_LIMIT = 200
@@ -21,7 +17,7 @@ SOURCE_STREAMS = ("contacts", "companies")
 _PROPERTY = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class HubSpotSourceConfig(SpokeConfig):
+class HubSpotSourceConfig(HubSpotConnection):
     """Configuration of a HubSpot source connection.
 
     :param access_token: a private app's access token (or an OAuth access token) with the
@@ -41,23 +37,11 @@ class HubSpotSourceConfig(SpokeConfig):
         resets at midnight there.
     """
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    access_token: SecretStr
-    base_url: str = PRODUCTION_URL
-    api_version: str = LEGACY_VERSION
     streams: tuple[Literal["contacts", "companies"], ...] = SOURCE_STREAMS
     page_size: int = Field(default=100, ge=1, le=MAX_SEARCH_LIMIT)
     contact_properties: tuple[str, ...] = ()
     company_properties: tuple[str, ...] = ()
-    time_zone: str = "UTC"
-
-    @field_validator("api_version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not is_api_version(value.strip()):
-            raise ValueError("must be v3 (the numbered paths) or a dated version such as 2026-03")
-        return value.strip()
+    time_zone: TimeZone = "UTC"
 
     @field_validator("streams")
     @classmethod
@@ -76,17 +60,3 @@ class HubSpotSourceConfig(SpokeConfig):
                     " digits and '_', a letter first)"
                 )
         return value
-
-    @field_validator("time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone such as Europe/Amsterdam") from None
-        return value
-
-    @property
-    def api(self) -> HubSpotApi:
-        """The paths of :attr:`api_version`."""
-        return HubSpotApi(self.api_version)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import SecretStr, field_validator
+from pydantic import AfterValidator, SecretStr
 
 from spokehub_contracts import SpokeConfig
 
@@ -23,6 +24,16 @@ def is_revision(value: str) -> bool:
     return bool(_REVISION.match(value))
 
 
+def _dated(value: str) -> str:
+    if not is_revision(value):
+        raise ValueError("must be a dated Klaviyo API revision such as 2024-10-15")
+    return value
+
+
+#: The ``revision`` of a connection: a dated revision Klaviyo publishes.
+Revision = Annotated[str, AfterValidator(_dated)]
+
+
 class KlaviyoConfig(SpokeConfig):
     """Configuration of a Klaviyo connection.
 
@@ -38,12 +49,5 @@ class KlaviyoConfig(SpokeConfig):
 
     api_key: SecretStr
     base_url: str = PRODUCTION_URL
-    revision: str = DEFAULT_REVISION
+    revision: Revision = DEFAULT_REVISION
     list_id: str | None = None
-
-    @field_validator("revision")
-    @classmethod
-    def _dated(cls, value: str) -> str:
-        if not is_revision(value):
-            raise ValueError("must be a dated Klaviyo API revision such as 2024-10-15")
-        return value

@@ -64,6 +64,37 @@ def klaviyo_auth(api_key: SecretStr) -> AuthHook:
     return add_header
 
 
+def klaviyo_client(
+    capabilities: Capabilities, base_url: str, api_key: SecretStr, revision: str
+) -> SpokeClient:
+    """A client that speaks JSON:API at ``revision`` with the key, within the spoke's
+    rate limit and Klaviyo's throttling signals."""
+    return SpokeClient.from_capabilities(
+        capabilities,
+        base_url=base_url,
+        auth=klaviyo_auth(api_key),
+        headers={"revision": revision, "Accept": "application/vnd.api+json"},
+        throttle_signal=klaviyo_signal,
+    )
+
+
+async def check_api_key(client: SpokeClient, base_url: str) -> CheckResult:
+    """List the key's account (``GET /api/accounts``): tells a refused key from an
+    outage and from a revision Klaviyo does not know."""
+    try:
+        await client.get(ACCOUNTS_PATH)
+    except AuthError as exc:
+        message = f"Klaviyo refused the API key ({exc.status_code}): {exc.vendor_message}"
+        return CheckResult(status=CheckStatus.AUTH_ERROR, message=message)
+    except (TransientError, Throttled):
+        message = f"Klaviyo is unreachable at {base_url}"
+        return CheckResult(status=CheckStatus.UNREACHABLE, message=message)
+    except PermanentError as exc:
+        message = f"Klaviyo refused the request: {exc.vendor_message or exc}"
+        return CheckResult(status=CheckStatus.CONFIG_ERROR, message=message)
+    return CheckResult(status=CheckStatus.OK, message="Klaviyo accepts the API key")
+
+
 class KlaviyoDestination(Destination):
     """Keeps Klaviyo's profiles in step with the hub and tracks the hub's events on them.
 
@@ -97,32 +128,14 @@ class KlaviyoDestination(Destination):
     def __init__(self, config: KlaviyoConfig, *, connection: str = "") -> None:
         super().__init__(config, connection=connection)
         # One client for the spoke's life: its rate limit is shared by every call.
-        self.client = SpokeClient.from_capabilities(
-            self.capabilities,
-            base_url=config.base_url,
-            auth=klaviyo_auth(config.api_key),
-            headers={
-                "revision": config.revision,
-                "Accept": "application/vnd.api+json",
-            },
-            throttle_signal=klaviyo_signal,
+        self.client = klaviyo_client(
+            self.capabilities, config.base_url, config.api_key, config.revision
         )
 
     async def check(self) -> CheckResult:
         """List the key's account (``GET /api/accounts``): tells a refused key from an
         outage and from a revision Klaviyo does not know."""
-        try:
-            await self.client.get(ACCOUNTS_PATH)
-        except AuthError as exc:
-            message = f"Klaviyo refused the API key ({exc.status_code}): {exc.vendor_message}"
-            return CheckResult(status=CheckStatus.AUTH_ERROR, message=message)
-        except (TransientError, Throttled):
-            message = f"Klaviyo is unreachable at {self.config.base_url}"
-            return CheckResult(status=CheckStatus.UNREACHABLE, message=message)
-        except PermanentError as exc:
-            message = f"Klaviyo refused the request: {exc.vendor_message or exc}"
-            return CheckResult(status=CheckStatus.CONFIG_ERROR, message=message)
-        return CheckResult(status=CheckStatus.OK, message="Klaviyo accepts the API key")
+        return await check_api_key(self.client, self.config.base_url)
 
     async def write(self, batch: Sequence[Change]) -> Sequence[Outcome]:
         """Send each change of ``batch`` and answer one outcome per item.

@@ -20,17 +20,15 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, model_validator
 
 from spokehub_contracts import (
-    AuthError,
     Capabilities,
     CheckResult,
     CheckStatus,
     Consent,
     ConsentPurpose,
     Identifier,
-    PermanentError,
     RejectedRecord,
     Source,
     SourceRecord,
@@ -38,14 +36,11 @@ from spokehub_contracts import (
     SpokeConfig,
     StateCheckpoint,
     Stream,
-    Throttled,
-    TransientError,
     WebhookRequest,
 )
 
-from ._config import DEFAULT_REVISION, PRODUCTION_URL, is_revision
-from ._destination import ACCOUNTS_PATH, EVENTS_PATH, RATE_LIMIT, klaviyo_auth
-from ._errors import klaviyo_signal
+from ._config import DEFAULT_REVISION, PRODUCTION_URL, Revision
+from ._destination import EVENTS_PATH, RATE_LIMIT, check_api_key, klaviyo_client
 
 METRICS_PATH = "/api/metrics"
 #: Klaviyo's consent metrics: name → (topic of its system webhook, purpose, granted).
@@ -102,15 +97,8 @@ class KlaviyoSourceConfig(SpokeConfig):
     webhook_secret: SecretStr | None = None
     api_key: SecretStr | None = None
     base_url: str = PRODUCTION_URL
-    revision: str = DEFAULT_REVISION
+    revision: Revision = DEFAULT_REVISION
     max_webhook_age_seconds: float = 300.0
-
-    @field_validator("revision")
-    @classmethod
-    def _dated(cls, value: str) -> str:
-        if not is_revision(value):
-            raise ValueError("must be a dated Klaviyo API revision such as 2024-10-15")
-        return value
 
     @model_validator(mode="after")
     def _some_way_in(self) -> KlaviyoSourceConfig:
@@ -237,12 +225,8 @@ class KlaviyoSource(Source):
         if self.config.api_key is None:
             raise RuntimeError("the Klaviyo source pulls only with an api_key")
         if self._client is None:
-            self._client = SpokeClient.from_capabilities(
-                self.capabilities,
-                base_url=self.config.base_url,
-                auth=klaviyo_auth(self.config.api_key),
-                headers={"revision": self.config.revision, "Accept": "application/vnd.api+json"},
-                throttle_signal=klaviyo_signal,
+            self._client = klaviyo_client(
+                self.capabilities, self.config.base_url, self.config.api_key, self.config.revision
             )
         return self._client
 
@@ -255,18 +239,7 @@ class KlaviyoSource(Source):
         outage); webhooks alone have nothing to call."""
         if self.config.api_key is None:
             return CheckResult(status=CheckStatus.OK, message="webhooks only: nothing to call")
-        try:
-            await self.client.get(ACCOUNTS_PATH)
-        except AuthError as exc:
-            message = f"Klaviyo refused the API key ({exc.status_code}): {exc.vendor_message}"
-            return CheckResult(status=CheckStatus.AUTH_ERROR, message=message)
-        except (TransientError, Throttled):
-            message = f"Klaviyo is unreachable at {self.config.base_url}"
-            return CheckResult(status=CheckStatus.UNREACHABLE, message=message)
-        except PermanentError as exc:
-            message = f"Klaviyo refused the request: {exc.vendor_message or exc}"
-            return CheckResult(status=CheckStatus.CONFIG_ERROR, message=message)
-        return CheckResult(status=CheckStatus.OK, message="Klaviyo accepts the API key")
+        return await check_api_key(self.client, self.config.base_url)
 
     # -- push --------------------------------------------------------------------------
 

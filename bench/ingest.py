@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -338,24 +338,18 @@ POISON_TIMESTAMP = "0001-01-01T00:00:00+05:00"
 POISON_EVERY = 200
 
 
-def fill_inbox(engine, events: int, poison: bool) -> int:
-    """Put ``events`` rows straight into the inbox, as ingestion stores them, in one
-    transaction; with ``poison``, one in :data:`POISON_EVERY` carries the poison
-    timestamp. Returns how many do."""
+def insert_inbox(engine, messages: Iterable[dict]) -> None:
+    """Put ``messages`` straight into the inbox, as ingestion stores them (received now,
+    pending), in one transaction: a store filled without the HTTP path's cost."""
     now = datetime.now(UTC)
     received = now.isoformat()
     dialect = engine.dialect
     bind = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
     moment = bind(now) if bind is not None else now
-    rows, poisoned = [], 0
-    for batch in batches(events, 1000):
-        for m in batch:
-            # In the middle of a pipeline batch, so the rows before it are written first.
-            if poison and m["properties"]["n"] % POISON_EVERY == 137:
-                m = {**m, "timestamp": POISON_TIMESTAMP}
-                poisoned += 1
-            body = orjson.dumps({**m, "receivedAt": received}).decode()
-            rows.append(("web", "event", m["messageId"], partition_key(m), body, moment))
+    rows = []
+    for m in messages:
+        body = orjson.dumps({**m, "receivedAt": received}).decode()
+        rows.append(("web", "event", m["messageId"], partition_key(m), body, moment))
     mark = "%s" if dialect.name == "postgresql" else "?"
     raw = engine.raw_connection()
     try:
@@ -369,6 +363,25 @@ def fill_inbox(engine, events: int, poison: bool) -> int:
         cursor.close()
     finally:
         raw.close()
+
+
+def fill_inbox(engine, events: int, poison: bool) -> int:
+    """Put ``events`` rows straight into the inbox (:func:`insert_inbox`); with
+    ``poison``, one in :data:`POISON_EVERY` carries the poison timestamp. Returns how
+    many do."""
+    poisoned = 0
+
+    def messages() -> Iterator[dict]:
+        nonlocal poisoned
+        for batch in batches(events, 1000):
+            for m in batch:
+                # In the middle of a pipeline batch, so the rows before it are written first.
+                if poison and m["properties"]["n"] % POISON_EVERY == 137:
+                    m = {**m, "timestamp": POISON_TIMESTAMP}
+                    poisoned += 1
+                yield m
+
+    insert_inbox(engine, messages())
     return poisoned
 
 

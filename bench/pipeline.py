@@ -35,18 +35,15 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from ingest import DEFAULT_PG, WRITE_KEY, daemon, send, settle
+from ingest import DEFAULT_PG, WRITE_KEY, daemon, insert_inbox, send, settle
 from sqlalchemy import MetaData, text
 
-from spokehub.ingest import partition_key
 from spokehub.logs import configure_logging
 from spokehub.store import create_store_engine, upgrade
 from spokehub.store.scratch import scratch_schema
-from spokehub.store.tables import inbox
 
 BATCH = 200
 #: The CPU seconds of the in-process worker (SQLite), run by run.
@@ -79,29 +76,7 @@ def message(n: int, people: int) -> dict:
 
 
 def fill_inbox(engine, events: int, people: int) -> None:
-    now = datetime.now(UTC)
-    received = now.isoformat()
-    dialect = engine.dialect
-    bind = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
-    moment = bind(now) if bind is not None else now
-    rows = []
-    for n in range(events):
-        m = message(n, people)
-        body = orjson.dumps({**m, "receivedAt": received}).decode()
-        rows.append(("web", "event", m["messageId"], partition_key(m), body, moment))
-    mark = "%s" if dialect.name == "postgresql" else "?"
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.executemany(
-            "INSERT INTO inbox (connection, kind, message_id, partition_key, body,"
-            f" received_at, status) VALUES ({', '.join([mark] * 6)}, 'pending')",
-            rows,
-        )
-        raw.commit()
-        cursor.close()
-    finally:
-        raw.close()
+    insert_inbox(engine, (message(n, people) for n in range(events)))
 
 
 def project_for(store_url: str):

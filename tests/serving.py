@@ -13,29 +13,39 @@ import yaml
 
 from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
 
+#: The destination most tests deliver to: the files spoke's ``crm.jsonl`` in the project.
+FILES_CRM = {"crm": {"spoke": "files", "config": {"path": "crm.jsonl"}}}
+
 
 def destination_project(
     directory: Path,
     port: int,
     destinations: Mapping[str, Mapping[str, Any]],
-    routes: Sequence[Mapping[str, Any]],
+    routes: Sequence[Mapping[str, Any]] = (),
+    *,
+    store: str | None = None,
+    sources: Mapping[str, Mapping[str, Any]] | None = None,
+    **settings: Any,
 ) -> Path:
-    """A project file: a SQLite store in ``directory``, the HTTP source ``web`` and each
-    destination connection as ``{name: {"spoke": …, "config": {…}}}``."""
+    """A project file: a store (SQLite in ``directory`` unless ``store`` names one), the
+    HTTP source ``web``, the ``sources`` beside it and each destination connection as
+    ``{name: {"spoke": …, "config": {…}}}``; ``settings`` are more top-level sections
+    (``audiences``, ``journeys`` …)."""
     path = directory / "spokehub.yaml"
     connections: dict[str, Any] = {"web": {"kind": "source", "write_keys": [WRITE_KEY]}}
+    for name, connection in (sources or {}).items():
+        connections[name] = {"kind": "source", **connection}
     for name, connection in destinations.items():
         connections[name] = {"kind": "destination", **connection}
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{directory / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": connections,
-                "routes": [dict(route) for route in routes],
-            }
-        )
-    )
+    project: dict[str, Any] = {
+        "store": {"url": store or f"sqlite:///{directory / 'hub.db'}"},
+        "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
+        "connections": connections,
+        **settings,
+    }
+    if routes:
+        project["routes"] = [dict(route) for route in routes]
+    path.write_text(yaml.safe_dump(project))
     return path
 
 

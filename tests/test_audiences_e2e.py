@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import create_engine, func, select
 
 from spokehub.journeys.tables import journey_timers
@@ -25,22 +24,21 @@ from spokehub_meta_audiences.testing import (
     MetaSandbox,
 )
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .daemon import WRITE_KEY, Daemon, free_port, wait_until
+from .serving import destination_project
 
 EMAIL = "ada@example.com"
 HASH = hashlib.sha256(EMAIL.encode()).hexdigest()
 
 
 def _project(tmp_path: Path, port: int, store: str, meta_url: str | None) -> Path:
-    connections: dict[str, Any] = {
-        "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-        "crm": {"kind": "destination", "spoke": "files", "config": {"path": "out/crm.jsonl"}},
+    destinations: dict[str, Any] = {
+        "crm": {"spoke": "files", "config": {"path": "out/crm.jsonl"}},
     }
     ads = []
     if meta_url:
         ads = ["meta"]
-        connections["meta"] = {
-            "kind": "destination",
+        destinations["meta"] = {
             "spoke": "meta_audiences",
             "config": {
                 "access_token": SANDBOX_ACCESS_TOKEN,
@@ -48,44 +46,39 @@ def _project(tmp_path: Path, port: int, store: str, meta_url: str | None) -> Pat
                 "base_url": meta_url,
             },
         }
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": store},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": connections,
-                "audiences": {
-                    "customers": {
-                        "where": {"event": "Order Completed", "within_days": 30},
-                        "to": [*ads, "crm"],
-                    },
-                    "prospects": {
-                        "where": {
-                            "all": [
-                                {"trait": "email", "exists": True},
-                                {"not": {"event": "Order Completed", "within_days": 30}},
-                            ]
-                        },
-                        "to": ads or ["crm"],
-                    },
+    return destination_project(
+        tmp_path,
+        port,
+        destinations,
+        store=store,
+        audiences={
+            "customers": {
+                "where": {"event": "Order Completed", "within_days": 30},
+                "to": [*ads, "crm"],
+            },
+            "prospects": {
+                "where": {
+                    "all": [
+                        {"trait": "email", "exists": True},
+                        {"not": {"event": "Order Completed", "within_days": 30}},
+                    ]
                 },
-                "journeys": {
-                    "onboarding": {
-                        "trigger": {"event": "Order Completed"},
-                        "after": "3d",
-                        "send": {
-                            "event": "Onboarding Due",
-                            "to": "crm",
-                            "fields": {"order_id": "trigger.order_id"},
-                        },
-                    }
+                "to": ads or ["crm"],
+            },
+        },
+        journeys={
+            "onboarding": {
+                "trigger": {"event": "Order Completed"},
+                "after": "3d",
+                "send": {
+                    "event": "Onboarding Due",
+                    "to": "crm",
+                    "fields": {"order_id": "trigger.order_id"},
                 },
-                "activation": {"reconcile_seconds": 1, "timer_poll_seconds": 0.2},
             }
-        )
+        },
+        activation={"reconcile_seconds": 1, "timer_poll_seconds": 0.2},
     )
-    return path
 
 
 def _send(daemon: Daemon, batch: list[dict[str, Any]]) -> None:
@@ -255,29 +248,17 @@ def test_audience_membership_reaches_hubspot_as_a_contact_property(tmp_path):
 
     with HubSpotSandbox() as hubspot:
         port = free_port()
-        config = tmp_path / "spokehub.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                    "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                    "connections": {
-                        "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                        "crm": {
-                            "kind": "destination",
-                            "spoke": "hubspot",
-                            "config": {"base_url": hubspot.url, "access_token": HUBSPOT_TOKEN},
-                        },
-                    },
-                    "routes": [{"to": "crm", "kinds": ["upsert_person"]}],
-                    "audiences": {
-                        "recent_buyers": {
-                            "where": {"event": "Order Completed", "within_days": 30},
-                            "to": ["crm"],
-                        }
-                    },
-                }
-            )
+        crm = {
+            "spoke": "hubspot",
+            "config": {"base_url": hubspot.url, "access_token": HUBSPOT_TOKEN},
+        }
+        recent_buyers = {"where": {"event": "Order Completed", "within_days": 30}, "to": ["crm"]}
+        config = destination_project(
+            tmp_path,
+            port,
+            {"crm": crm},
+            [{"to": "crm", "kinds": ["upsert_person"]}],
+            audiences={"recent_buyers": recent_buyers},
         )
         daemon = Daemon(config, port, plugins="hubspot").start()
         try:

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port
+from .daemon import WRITE_KEY, Daemon, free_port
+from .serving import FILES_CRM, destination_project
 
 CONTRACT = {
     "traits": {"person": {"loyalty_tier": {"type": "string", "enum": ["bronze", "gold"]}}},
@@ -22,26 +23,13 @@ CONTRACT = {
 
 def _project(tmp_path: Path, port: int, contract: dict) -> Path:
     (tmp_path / "contract.yaml").write_text(yaml.safe_dump(contract))
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "legacy": {"kind": "source", "write_keys": ["wk-legacy"]},
-                    "crm": {
-                        "kind": "destination",
-                        "spoke": "files",
-                        "config": {"path": "crm.jsonl"},
-                    },
-                },
-                "routes": [{"to": "crm", "kinds": ["upsert_person", "event"]}],
-            }
-        )
+    return destination_project(
+        tmp_path,
+        port,
+        FILES_CRM,
+        [{"to": "crm", "kinds": ["upsert_person", "event"]}],
+        sources={"legacy": {"write_keys": ["wk-legacy"]}},
     )
-    return path
 
 
 def _send(url: str, key: str, batch: list[dict]) -> None:

@@ -9,37 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .daemon import WRITE_KEY, Daemon, free_port, wait_until
+from .serving import FILES_CRM, destination_project
 
 
 def _project(tmp_path: Path, port: int) -> Path:
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "crm": {
-                        "kind": "destination",
-                        "spoke": "files",
-                        "config": {"path": "crm.jsonl"},
-                    },
-                },
-                "routes": [
-                    {
-                        "to": "crm",
-                        "kinds": ["upsert_person"],
-                        "mapping": {"ltv": "scores.lifetime_value"},
-                    }
-                ],
-            }
-        )
-    )
-    return path
+    routes = [
+        {"to": "crm", "kinds": ["upsert_person"], "mapping": {"ltv": "scores.lifetime_value"}}
+    ]
+    return destination_project(tmp_path, port, FILES_CRM, routes)
 
 
 def _order(order_id: str, total: float, day: int) -> dict[str, Any]:

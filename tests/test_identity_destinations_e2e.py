@@ -9,33 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .serving import FILES_CRM, destination_project
 
 EMAIL = "chain@example.org"
 
 
 def _project(tmp_path: Path, port: int) -> Path:
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "crm": {
-                        "kind": "destination",
-                        "spoke": "files",
-                        "config": {"path": "crm.jsonl"},
-                    },
-                },
-                "routes": [{"to": "crm", "kinds": ["upsert_person"]}],
-            }
-        )
+    return destination_project(
+        tmp_path,
+        port,
+        FILES_CRM,
+        [{"to": "crm", "kinds": ["upsert_person"]}],
     )
-    return path
 
 
 def _send(url: str, *messages: dict[str, Any]) -> None:

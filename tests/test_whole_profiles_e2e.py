@@ -10,57 +10,29 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .serving import FILES_CRM, destination_project
 
 
 def _project(tmp_path: Path, port: int) -> Path:
     (tmp_path / "churn.csv").write_text("email,risk\nada@example.com,0.83\n")
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "models": {
-                        "kind": "source",
-                        "spoke": "files",
-                        "config": {
-                            "streams": [
-                                {
-                                    "name": "churn",
-                                    "path": "churn.csv",
-                                    "kind": "score",
-                                    "identifiers": {"email": "email"},
-                                    "mapping": {"risk": "value"},
-                                    "constants": {"name": "churn_risk", "model": "churn-v3"},
-                                }
-                            ]
-                        },
-                    },
-                    "crm": {
-                        "kind": "destination",
-                        "spoke": "files",
-                        "config": {"path": "crm.jsonl"},
-                    },
-                },
-                "routes": [
-                    {
-                        "to": "crm",
-                        "kinds": ["upsert_person"],
-                        "mapping": {
-                            "churn": "scores.churn_risk",
-                            "newsletter": "consents.email_marketing",
-                        },
-                    }
-                ],
-            }
-        )
+    churn = {
+        "name": "churn",
+        "path": "churn.csv",
+        "kind": "score",
+        "identifiers": {"email": "email"},
+        "mapping": {"risk": "value"},
+        "constants": {"name": "churn_risk", "model": "churn-v3"},
+    }
+    mapping = {"churn": "scores.churn_risk", "newsletter": "consents.email_marketing"}
+    return destination_project(
+        tmp_path,
+        port,
+        FILES_CRM,
+        [{"to": "crm", "kinds": ["upsert_person"], "mapping": mapping}],
+        sources={"models": {"spoke": "files", "config": {"streams": [churn]}}},
     )
-    return path
 
 
 def _upserts(tmp_path: Path) -> list[dict[str, Any]]:

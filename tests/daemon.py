@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from sqlalchemy import create_engine, text
 
 WRITE_KEY = "wk-e2e"
 ADMIN = "admin-e2e"
@@ -32,6 +33,36 @@ def wait_until(done: Callable[[], Any], seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not done() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def hub_env(**settings: str) -> dict[str, str]:
+    """What a hub process a test starts sees: the test's environment without its own
+    ``SPOKEHUB_`` settings, and ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
+    env.update(settings)
+    return env
+
+
+def spokehub(config: Path, *args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """``spokehub -c config args…`` run to its end as a process in the project's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "spokehub", "-c", str(config), *args],
+        env=dict(env),
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def hub_rows(directory: Path, sql: str) -> list[tuple[Any, ...]]:
+    """What ``sql`` reads from the project's SQLite store (``hub.db`` in ``directory``)."""
+    engine = create_engine(f"sqlite:///{directory / 'hub.db'}")
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
 def write_project(
@@ -85,9 +116,8 @@ class Daemon:
         """Start it and wait until ``/readyz`` answers; a daemon that does not get there is
         killed (with its pipeline process) before the error is raised. The timeout is
         generous because a start imports two processes, which a busy machine slows down."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
-        env["SPOKEHUB_PLUGINS"] = self.plugins  # "none": HTTP sources only
-        env.update(self.env)
+        # SPOKEHUB_PLUGINS "none": HTTP sources only.
+        env = hub_env(SPOKEHUB_PLUGINS=self.plugins, **self.env)
         sink = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [

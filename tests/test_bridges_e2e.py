@@ -12,7 +12,6 @@ The real connectors come from the package index once, into the test cache
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
@@ -23,12 +22,13 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, text
 
 SINGER_TESTS = Path(__file__).parents[1] / "spokes" / "singer" / "tests"
 sys.path.insert(0, str(SINGER_TESTS))
 
 from singer_connectors import install  # noqa: E402
+
+from .daemon import hub_env, hub_rows, spokehub  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +50,11 @@ def _fake_tap(tmp_path: Path) -> str:
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
-    env.update(SPOKEHUB_PLUGINS="singer", SPOKEHUB_BRIDGE_HOME=str(home), COLUMNS="250")
-    return env
+    return hub_env(SPOKEHUB_PLUGINS="singer", SPOKEHUB_BRIDGE_HOME=str(home), COLUMNS="250")
+
+
+def _spokehub(config: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return spokehub(config, *args, env=_env(home))
 
 
 def _project(tmp_path: Path, connections: dict[str, Any], **more: Any) -> Path:
@@ -68,26 +70,6 @@ def _project(tmp_path: Path, connections: dict[str, Any], **more: Any) -> Path:
         )
     )
     return config
-
-
-def _spokehub(config: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "spokehub", "-c", str(config), *args],
-        env=_env(home),
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _query(tmp_path: Path, sql: str) -> list[Any]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
 
 
 def _people(executable: str, **tap: Any) -> dict[str, Any]:
@@ -156,7 +138,7 @@ def test_tap_jsonl_customers_become_profiles_that_target_jsonl_receives(tmp_path
     assert "customers: 6 record(s)" in synced.stdout, synced.stdout
     piped = _spokehub(config, home, "pipeline", "run", "--once")
     assert piped.returncode == 0, piped.stderr
-    assert _query(tmp_path, "SELECT count(*) FROM profiles WHERE merged_into IS NULL") == [(5,)]
+    assert hub_rows(tmp_path, "SELECT count(*) FROM profiles WHERE merged_into IS NULL") == [(5,)]
 
     delivered = _spokehub(config, home, "deliveries", "run", "--once")
     assert delivered.returncode == 0, delivered.stdout + delivered.stderr
@@ -171,7 +153,7 @@ def test_tap_jsonl_customers_become_profiles_that_target_jsonl_receives(tmp_path
         one["contact_id"]
         and {"type": "email", "value": "buyer1@example.com"} in (one["identifiers"])
     )
-    statuses = _query(tmp_path, "SELECT DISTINCT status FROM outbox")
+    statuses = hub_rows(tmp_path, "SELECT DISTINCT status FROM outbox")
     assert statuses == [("delivered",)], statuses
 
 
@@ -192,11 +174,11 @@ def test_a_failing_tap_leaves_a_run_record_saying_why_and_the_last_good_state(
     )
     run = _spokehub(config, home, "sync", "run", "people", "--no-progress")
     assert run.returncode != 0
-    [(status, error, records)] = _query(tmp_path, "SELECT status, error, records FROM sync_runs")
+    [(status, error, records)] = hub_rows(tmp_path, "SELECT status, error, records FROM sync_runs")
     assert status == "failed" and said in error, error
     assert "sk-tap-0f9e8d7c6b" not in error + run.stdout + run.stderr
     # The last STATE before the fault (after record 6) is the saved one, with its records.
-    [(state,)] = _query(tmp_path, "SELECT state FROM source_state")
+    [(state,)] = hub_rows(tmp_path, "SELECT state FROM source_state")
     assert json.loads(state) == {"bookmarks": {"people": {"position": 6}}}
     assert records == 6
     shown = _spokehub(config, home, "sync", "status", "people")
@@ -222,7 +204,7 @@ def test_sigkill_during_a_bridged_sync_resumes_from_the_last_state_with_no_gap(
     while time.monotonic() < deadline and saved < 15:
         time.sleep(0.1)
         try:
-            rows = _query(tmp_path, "SELECT state FROM source_state")
+            rows = hub_rows(tmp_path, "SELECT state FROM source_state")
         except Exception:  # the store is still being made
             continue
         if rows:
@@ -230,17 +212,17 @@ def test_sigkill_during_a_bridged_sync_resumes_from_the_last_state_with_no_gap(
     assert saved >= 15, "the bridged sync committed no STATE in time"
     hub.send_signal(signal.SIGKILL)
     hub.wait()
-    [(state,)] = _query(tmp_path, "SELECT state FROM source_state")
+    [(state,)] = hub_rows(tmp_path, "SELECT state FROM source_state")
     killed_at = json.loads(state)["bookmarks"]["people"]["position"]
     assert killed_at < 60, "the run finished before it was killed"
     time.sleep(1.2)  # the dead run's lease expires
 
     again = _spokehub(config, home, "sync", "run", "people", "--no-progress")
     assert again.returncode == 0, again.stderr
-    bodies = _query(tmp_path, "SELECT body FROM inbox WHERE connection = 'people'")
+    bodies = hub_rows(tmp_path, "SELECT body FROM inbox WHERE connection = 'people'")
     ids = [json.loads(body)["record_id"] for (body,) in bodies]
     assert sorted(ids, key=lambda i: int(i[1:])) == [f"p{n}" for n in range(60)]
-    runs = _query(tmp_path, "SELECT status, records, error FROM sync_runs ORDER BY id")
+    runs = hub_rows(tmp_path, "SELECT status, records, error FROM sync_runs ORDER BY id")
     assert runs[0][0] == "interrupted" and "next run resumed" in runs[0][2]
     assert runs[1][:2] == ("succeeded", 60 - runs[0][1])
 
@@ -279,18 +261,18 @@ def test_airbyte_faker_users_and_purchases_become_persons_and_order_completed(
     )
     synced = _spokehub(config, home, "sync", "run", "faker", "--no-progress")
     assert synced.returncode == 0, synced.stdout + synced.stderr
-    runs = _query(tmp_path, "SELECT stream, status, records, checkpoints FROM sync_runs")
+    runs = hub_rows(tmp_path, "SELECT stream, status, records, checkpoints FROM sync_runs")
     by_stream = {stream: (status, records, cps) for stream, status, records, cps in runs}
     assert by_stream["users"][:2] == ("succeeded", 8), runs
     assert by_stream["users"][2] >= 2, runs  # a STATE per slice of 3
     assert by_stream["purchases"][0] == "succeeded" and by_stream["purchases"][1] > 0, runs
     piped = _spokehub(config, home, "pipeline", "run", "--once")
     assert piped.returncode == 0, piped.stderr
-    persons = _query(
+    persons = hub_rows(
         tmp_path, "SELECT count(DISTINCT contact_id) FROM identifiers WHERE type = 'email'"
     )
     assert persons == [(8,)]
-    orders = _query(
+    orders = hub_rows(
         tmp_path,
         "SELECT count(*), count(DISTINCT e.contact_id) FROM events e "
         "JOIN identifiers i ON i.contact_id = e.contact_id AND i.type = 'email' "
@@ -320,7 +302,7 @@ def test_a_rate_limited_airbyte_stream_shows_in_its_run_record(tmp_path: Path) -
     )
     synced = _spokehub(config, tmp_path / "bridges", "sync", "run", "api", "--no-progress")
     assert synced.returncode == 0, synced.stderr
-    [(status, notes)] = _query(tmp_path, "SELECT status, notes FROM sync_runs")
+    [(status, notes)] = hub_rows(tmp_path, "SELECT status, notes FROM sync_runs")
     assert (status, notes) == (
         "succeeded",
         "RATE_LIMITED (quota resets at 2026-01-01T00:00:00+00:00)",

@@ -6,39 +6,20 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import yaml
-from sqlalchemy import create_engine, text
 
 from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN, HubSpotSandbox
 
+from .daemon import hub_env, hub_rows, spokehub
+
 
 def _spokehub(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOKEHUB_")}
-    env.update(SPOKEHUB_PLUGINS="hubspot", HUBSPOT_ACCESS_TOKEN=SANDBOX_ACCESS_TOKEN)
-    return subprocess.run(
-        [sys.executable, "-m", "spokehub", "-c", str(config), *args],
-        env=env,
-        cwd=config.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _query(tmp_path: Path, sql: str) -> list[Any]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
+    env = hub_env(SPOKEHUB_PLUGINS="hubspot", HUBSPOT_ACCESS_TOKEN=SANDBOX_ACCESS_TOKEN)
+    return spokehub(config, *args, env=env)
 
 
 def test_two_incremental_runs_the_second_reads_only_what_changed(tmp_path: Path) -> None:
@@ -100,9 +81,9 @@ def test_two_incremental_runs_the_second_reads_only_what_changed(tmp_path: Path)
 
     processed = _spokehub(config, "pipeline", "run", "--once")
     assert processed.returncode == 0, processed.stderr
-    [(ids,)] = _query(
+    [(ids,)] = hub_rows(
         tmp_path, "SELECT count(*) FROM identifiers WHERE type = 'hubspot:contact_id'"
     )
     assert ids == 120
-    phones = _query(tmp_path, "SELECT value FROM identifiers WHERE type = 'phone'")
+    phones = hub_rows(tmp_path, "SELECT value FROM identifiers WHERE type = 'phone'")
     assert phones == [("+31205550199",)]

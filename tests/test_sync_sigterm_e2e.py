@@ -5,14 +5,18 @@ by SIGTERM after that checkpoint; the next start resumes there and reads the res
 from __future__ import annotations
 
 import pytest
-import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from spokehub.store import create_store_engine
-from spokehub.store.tables import inbox, sync_runs
+from spokehub.store.tables import sync_runs
 
-from .daemon import ADMIN, Daemon, free_port, wait_until
-from .test_two_daemons_sync import ROWS, source_url  # noqa: F401  (a fixture)
+from .daemon import Daemon, free_port, wait_until
+from .test_two_daemons_sync import (  # noqa: F401  (source_url, a fixture)
+    ROWS,
+    inboxed,
+    paced_project,
+    source_url,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -23,47 +27,13 @@ def test_sigterm_commits_the_last_checkpoint_and_the_record_says_so(
 ):
     port = free_port()
     store = f"sqlite:///{tmp_path / 'hub.db'}"
-    config = tmp_path / "spokehub.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": store},
-                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
-                "connections": {
-                    "shop": {
-                        "kind": "source",
-                        "spoke": "postgres",
-                        "schedule": 3600,
-                        "config": {
-                            "url": source_url,
-                            "streams": [
-                                {
-                                    "name": "customers",
-                                    "query": "SELECT *, pg_sleep(0.001) AS pace FROM customers",
-                                    "kind": "person",
-                                    "cursor": "updated_at",
-                                    "primary_key": ["id"],
-                                    "identifiers": {"email": "email"},
-                                    "ignore": ["pace"],
-                                    "page_size": 50,
-                                }
-                            ],
-                        },
-                    }
-                },
-            }
-        )
-    )
+    config = paced_project(tmp_path, store, source_url, port, 3600)
     engine = create_store_engine(store)
-
-    def inboxed() -> int:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(inbox)).scalar_one()
 
     daemon = Daemon(config, port, plugins="postgres").start()
     try:
-        wait_until(lambda: inboxed() >= 300, 60)
-        assert 300 <= inboxed() < ROWS
+        wait_until(lambda: inboxed(engine) >= 300, 60)
+        assert 300 <= inboxed(engine) < ROWS
     finally:
         code = daemon.stop()
     assert code == 0
@@ -71,15 +41,15 @@ def test_sigterm_commits_the_last_checkpoint_and_the_record_says_so(
         [stopped] = conn.execute(select(sync_runs)).all()
     assert stopped.status == "interrupted"
     assert stopped.error == f"stopped by SIGTERM after committing checkpoint {stopped.checkpoints}"
-    assert stopped.records == stopped.checkpoints * 50 == inboxed()
+    assert stopped.records == stopped.checkpoints * 50 == inboxed(engine)
 
     again = Daemon(config, port, plugins="postgres").start()
     try:
-        wait_until(lambda: inboxed() >= ROWS, 90)
+        wait_until(lambda: inboxed(engine) >= ROWS, 90)
         listed = again.admin("/v1/syncs").json()
     finally:
         assert again.stop() == 0
-    assert inboxed() == ROWS
+    assert inboxed(engine) == ROWS
     with engine.connect() as conn:
         runs = conn.execute(select(sync_runs).order_by(sync_runs.c.id)).all()
     engine.dispose()

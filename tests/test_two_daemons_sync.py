@@ -9,11 +9,13 @@ from __future__ import annotations
 import threading
 import uuid
 from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from spokehub.store import create_store_engine
 from spokehub.store.tables import inbox, sync_leases, sync_runs
@@ -48,48 +50,53 @@ def source_url(pg_server: str):
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def paced_project(
+    directory: Path, store: str, source_url: str, port: int, schedule: int, **server: Any
+) -> Path:
+    """A project pulling the customers table from ``source_url`` every ``schedule``
+    seconds, 50 rows a page; ``server`` adds to its server settings."""
+    customers = {
+        "name": "customers",
+        # pg_sleep paces the read (about 3 s for the table), so that a daemon can be
+        # stopped or killed in the middle.
+        "query": "SELECT *, pg_sleep(0.001) AS pace FROM customers",
+        "kind": "person",
+        "cursor": "updated_at",
+        "primary_key": ["id"],
+        "identifiers": {"email": "email"},
+        "ignore": ["pace"],
+        "page_size": 50,
+    }
+    shop = {
+        "kind": "source",
+        "spoke": "postgres",
+        "schedule": schedule,
+        "config": {"url": source_url, "streams": [customers]},
+    }
+    path = directory / "spokehub.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": store},
+                "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN, **server},
+                "connections": {"shop": shop},
+            }
+        )
+    )
+    return path
+
+
+def inboxed(engine: Engine) -> int:
+    """How many records the store's inbox holds."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(inbox)).scalar_one()
+
+
 def test_two_daemons_pull_each_page_once_and_take_over_from_a_killed_one(
     pg_schema_url, source_url, tmp_path
 ):
     ports = [free_port(), free_port()]
-    config = tmp_path / "spokehub.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": pg_schema_url},
-                "server": {
-                    "host": "127.0.0.1",
-                    "port": ports[0],
-                    "admin_token": ADMIN,
-                    "sync_lease_seconds": 3,
-                },
-                "connections": {
-                    "shop": {
-                        "kind": "source",
-                        "spoke": "postgres",
-                        "schedule": 1,
-                        "config": {
-                            "url": source_url,
-                            "streams": [
-                                {
-                                    "name": "customers",
-                                    # pg_sleep paces the read (about 3 s for the table),
-                                    # so that a daemon can be killed in the middle.
-                                    "query": "SELECT *, pg_sleep(0.001) AS pace FROM customers",
-                                    "kind": "person",
-                                    "cursor": "updated_at",
-                                    "primary_key": ["id"],
-                                    "identifiers": {"email": "email"},
-                                    "ignore": ["pace"],
-                                    "page_size": 50,
-                                }
-                            ],
-                        },
-                    }
-                },
-            }
-        )
-    )
+    config = paced_project(tmp_path, pg_schema_url, source_url, ports[0], 1, sync_lease_seconds=3)
     daemons = [Daemon(config, port, plugins="postgres") for port in ports]
     threads = [threading.Thread(target=d.start) for d in daemons]
     for t in threads:
@@ -98,17 +105,13 @@ def test_two_daemons_pull_each_page_once_and_take_over_from_a_killed_one(
         t.join()
     engine = create_store_engine(pg_schema_url)
 
-    def inboxed() -> int:
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(inbox)).scalar_one()
-
     def holder() -> str | None:
         with engine.connect() as conn:
             return conn.execute(select(sync_leases.c.holder)).scalar()
 
     try:
         assert all(d.proc is not None and d.proc.poll() is None for d in daemons)
-        wait_until(lambda: 500 <= inboxed() < ROWS and holder() is not None, 60)
+        wait_until(lambda: 500 <= inboxed(engine) < ROWS and holder() is not None, 60)
         pulling = holder()
         assert pulling is not None, "no daemon is pulling"
         pid = int(pulling.split(":")[1])
@@ -116,8 +119,8 @@ def test_two_daemons_pull_each_page_once_and_take_over_from_a_killed_one(
         [survivor] = [d for d in daemons if d is not killed]
         killed.kill(whole=True)
 
-        wait_until(lambda: inboxed() >= ROWS, 90)
-        assert inboxed() == ROWS
+        wait_until(lambda: inboxed(engine) >= ROWS, 90)
+        assert inboxed(engine) == ROWS
         listed = survivor.admin("/v1/syncs", connection="shop").json()
     finally:
         codes = [d.stop() for d in daemons if d.proc is not None and d.proc.poll() is None]

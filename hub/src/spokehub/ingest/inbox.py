@@ -7,7 +7,7 @@ acknowledged message is stored exactly once and a failed request stores nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,18 +42,23 @@ def write_messages(
     ``messageId`` was already stored for that source within ``dedup_window`` seconds
     (and repeats inside ``messages`` itself). Returns once committed.
     """
+    return _committed(
+        engine,
+        lambda conn: write_messages_in(
+            conn, connection, messages, dedup_window=dedup_window, kind=kind, now=now
+        ),
+    )
+
+
+def _committed(engine: Engine, write: Callable[[Connection], InboxWrite]) -> InboxWrite:
+    """``write`` in a transaction of its own, tried again when it fails on a key: another
+    request committed the same messageId (or delivery) between our read and write, and
+    the retry sees it and counts it as a duplicate; or when the store was busy."""
     for attempt in range(_ATTEMPTS):
         try:
             with transaction(engine, urgent=True) as conn:
-                return write_messages_in(
-                    conn, connection, messages, dedup_window=dedup_window, kind=kind, now=now
-                )
-        except IntegrityError:
-            # Another request committed the same messageId between our read and write;
-            # the retry sees it and counts it as a duplicate.
-            if attempt == _ATTEMPTS - 1:
-                raise
-        except OperationalError:
+                return write(conn)
+        except (IntegrityError, OperationalError):
             if attempt == _ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
@@ -74,34 +79,29 @@ def write_delivery(
     seconds nothing is stored, whatever the messages; otherwise the key is kept as a seen
     ``messageId`` beside the messages, in one transaction.
     """
-    for attempt in range(_ATTEMPTS):
-        try:
-            with transaction(engine, urgent=True) as conn:
-                moment = now or utcnow()
-                cur = cursor(conn)
-                cutoff = moment - timedelta(seconds=dedup_window)
-                for _key, received in _seen(cur, connection, [delivery_key]):
-                    if received >= cutoff:
-                        return InboxWrite(stored=0, duplicates=len(messages))
-                    cur.run(
-                        "DELETE FROM message_ids WHERE connection = ? AND message_id = ?",
-                        (connection, delivery_key),
-                    )
-                cur.many(
-                    insert_sql("message_ids", _MESSAGE_ID_COLUMNS),
-                    [(connection, delivery_key, cur.driver.stamp(moment))],
-                )
-                return write_messages_in(
-                    conn, connection, messages, dedup_window=dedup_window, kind=kind, now=moment
-                )
-        except IntegrityError:
-            # The same event delivered at once by another request: the retry sees it.
-            if attempt == _ATTEMPTS - 1:
-                raise
-        except OperationalError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")
+
+    def write(conn: Connection) -> InboxWrite:
+        moment = now or utcnow()
+        cur = cursor(conn)
+        cutoff = moment - timedelta(seconds=dedup_window)
+        for _key, received in _seen(cur, connection, [delivery_key]):
+            if received >= cutoff:
+                return InboxWrite(stored=0, duplicates=len(messages))
+            cur.run(
+                "DELETE FROM message_ids WHERE connection = ? AND message_id = ?",
+                (connection, delivery_key),
+            )
+        cur.many(
+            insert_sql("message_ids", _MESSAGE_ID_COLUMNS),
+            [(connection, delivery_key, cur.driver.stamp(moment))],
+        )
+        return write_messages_in(
+            conn, connection, messages, dedup_window=dedup_window, kind=kind, now=moment
+        )
+
+    # The same event delivered at once by another request fails on its key: the retry
+    # sees it.
+    return _committed(engine, write)
 
 
 def write_messages_in(

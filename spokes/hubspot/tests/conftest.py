@@ -7,13 +7,12 @@ from collections.abc import Iterator
 import pytest
 from hubspot_vendor import HubSpot
 
-from spokehub_contracts.testing import FakeClock, intercept_clients
+from spokehub_contracts.testing import FakeClock
 from spokehub_hubspot.testing import HubSpotSandbox
 
 
 @pytest.fixture
 def hubspot() -> Iterator[HubSpot]:
     clock = FakeClock()
-    sandbox = HubSpotSandbox(clock=clock)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        yield HubSpot(sandbox, clock)
+    with HubSpot.serving(HubSpotSandbox(clock=clock), clock) as harness:
+        yield harness

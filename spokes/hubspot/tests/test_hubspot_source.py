@@ -9,7 +9,7 @@ import pytest
 from hubspot_source_vendor import Portal, ticking
 
 from spokehub_contracts import Account, CheckStatus, Membership, Person, RateLimit
-from spokehub_contracts.testing import FakeClock, intercept_clients
+from spokehub_contracts.testing import FakeClock
 from spokehub_hubspot import SEARCH_RESULT_CAP, HubSpotSource
 from spokehub_hubspot.testing import HubSpotSandbox
 
@@ -19,8 +19,8 @@ def portal() -> Iterator[Portal]:
     clock = FakeClock()
     sandbox = HubSpotSandbox(clock=clock, now=ticking())
     sandbox.seed(contacts=250, companies=30)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        yield Portal(sandbox, clock)
+    with Portal.serving(sandbox, clock) as portal:
+        yield portal
 
 
 def test_contacts_become_persons_with_their_companies_as_memberships(portal: Portal) -> None:
@@ -96,8 +96,8 @@ def test_more_than_10000_results_are_read_by_moving_the_cursor() -> None:
     clock = FakeClock()
     sandbox = HubSpotSandbox(clock=clock, now=ticking(), rate_limit=None)
     sandbox.seed(contacts=SEARCH_RESULT_CAP + 450)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        done = Portal(sandbox, clock).read("contacts", page_size=200)
+    with Portal.serving(sandbox, clock) as portal:
+        done = portal.read("contacts", page_size=200)
     persons = done.of_kind("person")
     assert len(persons) == SEARCH_RESULT_CAP + 450
     assert len({p.record_id for p in persons}) == SEARCH_RESULT_CAP + 450
@@ -116,8 +116,8 @@ def test_the_search_apis_secondly_limit_is_waited_out() -> None:
         clock=clock, now=ticking(), rate_limit={"search": RateLimit(requests=2, per_seconds=1)}
     )
     sandbox.seed(companies=300)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        done = Portal(sandbox, clock).read("companies", page_size=20)
+    with Portal.serving(sandbox, clock) as portal:
+        done = portal.read("companies", page_size=20)
     assert len(done.of_kind("account")) == 300
     refused = [r for r in sandbox.requests if r.status == 429]
     assert refused and sandbox.rate_rejections == len(refused)

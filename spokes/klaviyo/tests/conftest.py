@@ -7,13 +7,12 @@ from collections.abc import Iterator
 import pytest
 from klaviyo_vendor import Klaviyo
 
-from spokehub_contracts.testing import FakeClock, intercept_clients
+from spokehub_contracts.testing import FakeClock
 from spokehub_klaviyo.testing import KlaviyoSandbox
 
 
 @pytest.fixture
 def klaviyo() -> Iterator[Klaviyo]:
     clock = FakeClock()
-    sandbox = KlaviyoSandbox(clock=clock)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        yield Klaviyo(sandbox, clock)
+    with Klaviyo.serving(KlaviyoSandbox(clock=clock), clock) as harness:
+        yield harness

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from spokehub_contracts import Change, Event, Identifier, Outcome, Person, TrackEvent, UpsertPerson
-from spokehub_contracts.testing import FakeClock, SandboxRequest
-from spokehub_klaviyo import KlaviyoConfig, KlaviyoDestination
+from spokehub_contracts import Event, Identifier, Person, TrackEvent, UpsertPerson
+from spokehub_contracts.testing import SpokeHarness
+from spokehub_klaviyo import KlaviyoDestination
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, KlaviyoSandbox
-
-T = TypeVar("T")
 
 
 def email(n: int) -> str:
@@ -56,34 +50,11 @@ def onboarding_due(n: int, item: str | None = None, **properties: Any) -> TrackE
     )
 
 
-@dataclass
-class Klaviyo:
+class Klaviyo(SpokeHarness[KlaviyoDestination, KlaviyoSandbox]):
     """The sandbox of one test, and how to run the spoke against it."""
 
-    sandbox: KlaviyoSandbox
-    clock: FakeClock
+    spoke = KlaviyoDestination
+    connection = "email"
 
-    def config(self, **overrides: Any) -> KlaviyoConfig:
-        values = {"base_url": self.sandbox.url, "api_key": SANDBOX_API_KEY, **overrides}
-        return KlaviyoConfig.model_validate(values)
-
-    def run(self, use: Callable[[KlaviyoDestination], Awaitable[T]], **config: Any) -> T:
-        """Build a destination for this sandbox and run ``use`` on it."""
-
-        async def main() -> T:
-            destination = KlaviyoDestination(self.config(**config), connection="email")
-            try:
-                return await use(destination)
-            finally:
-                await destination.aclose()
-
-        return asyncio.run(main())
-
-    def write(self, batch: Sequence[Change], **config: Any) -> list[Outcome]:
-        return list(self.run(lambda d: d.write(batch), **config))
-
-    def requests(self, path: str) -> list[SandboxRequest]:
-        return [r for r in self.sandbox.requests if r.path == path]
-
-    def bodies(self, path: str) -> list[Any]:
-        return [json.loads(r.body) for r in self.requests(path)]
+    def sandbox_config(self) -> dict[str, Any]:
+        return {"base_url": self.sandbox.url, "api_key": SANDBOX_API_KEY}

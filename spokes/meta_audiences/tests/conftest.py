@@ -7,13 +7,12 @@ from collections.abc import Iterator
 import pytest
 from meta_vendor import Meta
 
-from spokehub_contracts.testing import FakeClock, intercept_clients
+from spokehub_contracts.testing import FakeClock
 from spokehub_meta_audiences.testing import MetaSandbox
 
 
 @pytest.fixture
 def meta() -> Iterator[Meta]:
     clock = FakeClock()
-    sandbox = MetaSandbox(clock=clock)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        yield Meta(sandbox, clock)
+    with Meta.serving(MetaSandbox(clock=clock), clock) as harness:
+        yield harness

@@ -7,13 +7,12 @@ from collections.abc import Iterator
 import pytest
 from shopify_vendor import Shopify
 
-from spokehub_contracts.testing import FakeClock, intercept_clients
+from spokehub_contracts.testing import FakeClock
 from spokehub_shopify.testing import ShopifySandbox
 
 
 @pytest.fixture
 def shopify() -> Iterator[Shopify]:
     clock = FakeClock()
-    sandbox = ShopifySandbox(clock=clock)
-    with sandbox, intercept_clients(sandbox.transport(sleep=clock.sleep), clock=clock):
-        yield Shopify(sandbox, clock)
+    with Shopify.serving(ShopifySandbox(clock=clock), clock) as harness:
+        yield harness

@@ -13,6 +13,9 @@
 - :func:`check_destination`, :func:`check_source`, :func:`check_config`,
   :func:`check_capabilities` and :func:`assert_no_secrets`: the contract, as assertions.
 
+- :class:`SpokeHarness`: a vendor's sandbox for one test and the spoke run against it
+  (build, write, read to a :class:`Read`, the requests the sandbox took).
+
 - :class:`SpokeConformance`: the whole suite as one class a vendor subclasses with the
   spoke, an example config and the vendor's sandbox; pytest lists its tests as a checklist.
 
@@ -30,6 +33,7 @@ from ._checks import (
 )
 from ._clock import FakeClock, intercept_clients
 from ._conformance import SpokeConformance
+from ._harness import Read, SpokeHarness, read_all
 from ._registry import temporary_spokes
 from ._sandbox import Page, Sandbox, SandboxFaults, max_in_window, route
 from ._serving import SandboxTransport
@@ -42,12 +46,14 @@ __all__ = [
     "FaultInjectingTransport",
     "Handler",
     "Page",
+    "Read",
     "Sandbox",
     "SandboxFaults",
     "SandboxRequest",
     "SandboxResponse",
     "SandboxTransport",
     "SpokeConformance",
+    "SpokeHarness",
     "assert_no_secrets",
     "check_capabilities",
     "check_config",
@@ -55,6 +61,7 @@ __all__ = [
     "check_source",
     "intercept_clients",
     "max_in_window",
+    "read_all",
     "route",
     "temporary_spokes",
 ]

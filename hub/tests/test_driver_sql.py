@@ -21,6 +21,7 @@ from spokehub.store.driver_sql import (
     values,
 )
 from spokehub.store.gate import gate_of
+from spokehub.store.pg_batches import batched, rounds
 
 PROBE = Table(
     "driver_sql_probe",
@@ -157,3 +158,68 @@ def test_a_transaction_takes_the_writers_turn_with_its_urgency(sqlite_engine):
         transaction(sqlite_engine, readonly=True, urgent=True),
     ):
         pass
+
+
+def test_many_rows_mean_what_they_mean_one_by_one_on_both_backends(probe):
+    moment = datetime(2025, 6, 7, 8, 9, 10, tzinfo=UTC)
+    upsert = insert_sql("driver_sql_probe", ["id", "name"], conflict=["id"], update=["name"])
+    with transaction(probe) as conn:
+        cur = cursor(conn)
+        cur.insert("driver_sql_probe", ["id", "name"], [(i, f"n{i}") for i in range(1, 6)])
+        # One key twice in a batch: the later row lands last, as row by row.
+        cur.many(upsert, [(1, "first"), (6, "six"), (1, "second"), (2, "two")])
+        # Distinct keys; a column set to NULL throughout keeps its type.
+        cur.many(
+            "UPDATE driver_sql_probe SET at = ?, name = ? WHERE id = ? AND name <> 'two'",
+            [(None, "u3", 3), (None, "u2", 2), (None, "u4", 4)],
+        )
+        cur.many("UPDATE driver_sql_probe SET at = ? WHERE id = ?", [(moment, 3), (moment, 4)])
+        # A key twice: the second row sees the first one's change.
+        cur.many("UPDATE driver_sql_probe SET name = name || ? WHERE id = ?", [("x", 5), ("y", 5)])
+        # Assigning the key column: each row sees the rows before it.
+        cur.many("UPDATE driver_sql_probe SET name = ? WHERE name = ?", [("b", "six"), ("c", "b")])
+        cur.many("DELETE FROM driver_sql_probe WHERE id = ?", [(4,), (4,), (99,)])
+        rows = cur.rows("SELECT id, name, at FROM driver_sql_probe ORDER BY id")
+    assert [(i, n) for i, n, _ in rows] == [
+        (1, "second"),
+        (2, "two"),
+        (3, "u3"),
+        (5, "n5xy"),
+        (6, "c"),
+    ]
+    assert [i for i, _, at in rows if at is not None] == [3]
+
+
+def test_per_row_statements_rewritten_whole_only_where_the_meaning_is_kept():
+    update = batched("UPDATE t SET a = ?, b = CASE WHEN b > ? THEN ? ELSE b END WHERE k = ?")
+    assert update is not None
+    assert update.key == (3,) and update.untyped == (1, 2)
+    assert update.text(2) == (
+        "UPDATE t SET a = _batch_p.p0, b = CASE WHEN b > _batch_p.p1 THEN _batch_p.p2"
+        " ELSE b END FROM (VALUES ((NULL::t).a, NULL, NULL, (NULL::t).k), (?, ?, ?, ?),"
+        " (?, ?, ?, ?)) AS _batch_p (p0, p1, p2, p3) WHERE k = _batch_p.p3"
+    )
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert update.fits([(1, now, now, 1), ("a", None, now, 2)])
+    assert not update.fits([(1, now, now, 1), (2, now, now, 1)])  # a key twice
+    assert not update.fits([(1, "text", now, 1)])  # untyped beside a column
+    assert not update.fits([(1, None, now, 1)])  # NULL throughout
+    upsert = batched(insert_sql("t", ["k", "v", "w"], conflict=["k"], update=["v"]))
+    assert upsert is not None and upsert.key == (0,) and upsert.in_rounds
+    assert rounds([(1, "a"), (2, "b"), (1, "c"), (1, "d")], [0]) == [
+        [(1, "a"), (2, "b")],
+        [(1, "c")],
+        [(1, "d")],
+    ]
+    for kept_row_by_row in (
+        "UPDATE t SET a = ? WHERE k = ? OR b = 1",  # other rows' targets too
+        "UPDATE t SET k = ? WHERE k = ?",  # moves rows between keys
+        "UPDATE t SET a = ? WHERE b > ?",  # no key
+        "UPDATE t SET a = ? WHERE k = ? RETURNING a",
+        "UPDATE t SET a = (SELECT max(a) FROM u WHERE u.k = ?) WHERE k = ?",
+        "INSERT INTO t (a) VALUES (?), (?)",
+        "INSERT INTO t (a) VALUES (?) RETURNING a",
+        "INSERT INTO t (a) SELECT ?",
+        "SELECT ?",
+    ):
+        assert batched(kept_row_by_row) is None, kept_row_by_row

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pytest
-
+from spokehub_contracts.testing import readme_project
 from spokehub_files import FilesDestination, FilesSource
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README.read_text(), re.DOTALL)
-    assert block, "the README has a yaml example"
-    connections = yaml.safe_load(block.group(1))["connections"]
+    connections = readme_project(README.read_text())["connections"]
     spokes = {"source": FilesSource, "destination": FilesDestination}
     for name, connection in connections.items():
         assert connection["spoke"] == "files", name

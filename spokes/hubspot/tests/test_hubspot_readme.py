@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pytest
-
+from spokehub_contracts.testing import readme_connection
 from spokehub_hubspot import (
     DEFAULT_COMPANY_PROPERTIES,
     DEFAULT_CONTACT_PROPERTIES,
@@ -18,12 +16,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
-    assert block, "the README has a yaml example"
-    project = yaml.safe_load(block.group(1))
-    [(name, connection)] = project["connections"].items()
-    assert connection["spoke"] == "hubspot" and connection["kind"] == "destination"
+    project, name, connection = readme_connection(README, "hubspot", "destination")
     # ${HUBSPOT_ACCESS_TOKEN} comes from the environment.
     config = {**connection["config"], "access_token": SANDBOX_ACCESS_TOKEN}
     model = HubSpotDestination.Config.model_validate(config)

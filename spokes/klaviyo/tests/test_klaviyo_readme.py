@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pytest
-
+from spokehub_contracts.testing import readme_connection
 from spokehub_klaviyo import (
     CONSENT_METRICS,
     DEFAULT_REVISION,
@@ -20,12 +18,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
-    assert block, "the README has a yaml example"
-    project = yaml.safe_load(block.group(1))
-    [(name, connection)] = project["connections"].items()
-    assert connection["spoke"] == "klaviyo" and connection["kind"] == "destination"
+    project, name, connection = readme_connection(README, "klaviyo", "destination")
     # ${KLAVIYO_API_KEY} comes from the environment.
     config = {**connection["config"], "api_key": SANDBOX_API_KEY}
     model = KlaviyoDestination.Config.model_validate(config)
@@ -36,10 +29,7 @@ def test_readme_config_example_validates() -> None:
 
 
 def test_readme_source_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.findall(r"```yaml\n(.*?)```", README, re.DOTALL)[1]
-    [(name, connection)] = yaml.safe_load(block)["connections"].items()
-    assert connection["spoke"] == "klaviyo" and connection["kind"] == "source"
+    _, name, connection = readme_connection(README, "klaviyo", "source", example=1)
     config = {**connection["config"], "webhook_secret": "whsec-readme-0123456789"}
     KlaviyoSource(KlaviyoSource.Config.model_validate(config), connection=name)
     for metric, (topic, purpose, granted) in CONSENT_METRICS.items():

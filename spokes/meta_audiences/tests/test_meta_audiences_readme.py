@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
+from spokehub_contracts.testing import readme_blocks, readme_connection
 from spokehub_meta_audiences import MetaAudiencesDestination
 from spokehub_meta_audiences.testing import SANDBOX_ACCESS_TOKEN
 
@@ -14,11 +13,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
-    assert block, "the README has a yaml example"
-    [(name, connection)] = yaml.safe_load(block.group(1))["connections"].items()
-    assert connection["spoke"] == "meta_audiences" and connection["kind"] == "destination"
+    _, name, connection = readme_connection(README, "meta_audiences", "destination")
     # ${META_ACCESS_TOKEN} comes from the environment.
     config = {**connection["config"], "access_token": SANDBOX_ACCESS_TOKEN}
     model = MetaAudiencesDestination.Config.model_validate(config)
@@ -27,7 +22,7 @@ def test_readme_config_example_validates() -> None:
 
 
 def test_readme_lookalike_example_calls_the_helper_as_it_is() -> None:
-    [code] = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+    [code] = readme_blocks(README, "python")
     call = re.search(r"create_lookalike\((.*?)\)", code, re.DOTALL)
     assert call is not None
     assert '"recent_buyers", country="US", ratio=0.01' in " ".join(call.group(1).split())

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
+from spokehub_contracts.testing import readme_connection
 from spokehub_postgres import PostgresDestination
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
-    assert block, "the README has a yaml example"
-    [(name, connection)] = yaml.safe_load(block.group(1))["connections"].items()
-    assert connection["spoke"] == "postgres" and connection["kind"] == "destination"
+    _, name, connection = readme_connection(README, "postgres", "destination")
     config = {**connection["config"], "url": "postgresql://spokehub@db.example.com/analytics"}
     spoke = PostgresDestination(PostgresDestination.Config.model_validate(config), connection=name)
     assert spoke.config.schema_ == "spokehub"

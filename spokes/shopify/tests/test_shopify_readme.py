@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pytest
-
+from spokehub_contracts.testing import readme_connection
 from spokehub_shopify import DEFAULT_API_VERSION, MAX_PAGE_SIZE, TOPICS, ShopifySource
 from spokehub_shopify.testing import SANDBOX_ACCESS_TOKEN, SANDBOX_WEBHOOK_SECRET, SHOP_DOMAIN
 
@@ -14,12 +12,7 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
-    assert block, "the README has a yaml example"
-    project = yaml.safe_load(block.group(1))
-    [(name, connection)] = project["connections"].items()
-    assert connection["spoke"] == "shopify" and connection["kind"] == "source"
+    _, name, connection = readme_connection(README, "shopify", "source")
     # ${SHOPIFY_…} come from the environment.
     config = {
         **connection["config"],

@@ -4,7 +4,6 @@ and a timestamp more than five minutes off."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from webhook_receiver import Receiver
 
 from spokehub_contracts import AudienceEntered, Identifier
+from spokehub_contracts.testing import readme_blocks, readme_connection
 from spokehub_webhook import WebhookDestination
 from spokehub_webhook.testing import SANDBOX_SECRET
 
@@ -24,7 +24,7 @@ OTHER_SECRET = "whsec_b3RoZXIgc2VjcmV0IG9mIHR3ZW50eS1mb3VyIGJ5dGVz"
 @pytest.fixture(scope="module")
 def example() -> dict[str, Any]:
     """The names the README's receiver example defines."""
-    [code] = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+    [code] = readme_blocks(README, "python")
     names: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), names)
     return names
@@ -37,11 +37,7 @@ def signed_request(receiver: Receiver, **kwargs: Any) -> tuple[dict[str, str], b
 
 
 def test_readme_config_example_validates() -> None:
-    yaml = pytest.importorskip("yaml")
-    block = re.search(r"```yaml\n(.*?)```", README, re.DOTALL)
-    assert block, "the README has a yaml example"
-    [(name, connection)] = yaml.safe_load(block.group(1))["connections"].items()
-    assert connection["spoke"] == "webhook" and connection["kind"] == "destination"
+    _, name, connection = readme_connection(README, "webhook", "destination")
     config = {**connection["config"], "secret": SANDBOX_SECRET}  # ${…} comes from the env
     WebhookDestination(WebhookDestination.Config.model_validate(config), connection=name)
 

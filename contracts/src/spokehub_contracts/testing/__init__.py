@@ -16,6 +16,9 @@
 - :class:`SpokeHarness`: a vendor's sandbox for one test and the spoke run against it
   (build, write, read to a :class:`Read`, the requests the sandbox took).
 
+- :func:`readme_connection`, :func:`readme_project` and :func:`readme_blocks`: a spoke's
+  README examples, for the tests that keep them true.
+
 - :class:`SpokeConformance`: the whole suite as one class a vendor subclasses with the
   spoke, an example config and the vendor's sandbox; pytest lists its tests as a checklist.
 
@@ -34,6 +37,7 @@ from ._checks import (
 from ._clock import FakeClock, intercept_clients
 from ._conformance import SpokeConformance
 from ._harness import Read, SpokeHarness, read_all
+from ._readme import readme_blocks, readme_connection, readme_project
 from ._registry import temporary_spokes
 from ._sandbox import Page, Sandbox, SandboxFaults, max_in_window, route
 from ._serving import SandboxTransport
@@ -62,6 +66,9 @@ __all__ = [
     "intercept_clients",
     "max_in_window",
     "read_all",
+    "readme_blocks",
+    "readme_connection",
+    "readme_project",
     "route",
     "temporary_spokes",
 ]

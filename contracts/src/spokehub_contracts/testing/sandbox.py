@@ -52,12 +52,18 @@ def serve(sandbox_cls: type[Sandbox], argv: Sequence[str] | None = None) -> None
     kwargs: dict[str, Any] = {}
     if args.rate:
         kwargs["rate_limit"] = RateLimit(requests=args.rate, per_seconds=args.per)
-    sandbox = sandbox_cls(**kwargs).start(port=args.port)
+    serve_started(sandbox_cls(**kwargs).start(port=args.port), args.until_stdin_closes)
+
+
+def serve_started(sandbox: Sandbox, until_stdin_closes: bool = False) -> None:
+    """Print the URL of ``sandbox`` (started) and serve until SIGTERM, an interrupt or,
+    with ``until_stdin_closes``, the end of standard input; then stop it. For a vendor
+    module's own command line, with options of its own."""
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     print(sandbox.url, flush=True)
     print(f"{sandbox.name} sandbox serving at {sandbox.url}", file=sys.stderr, flush=True)
-    if args.until_stdin_closes:
+    if until_stdin_closes:
         threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     try:
         done.wait()

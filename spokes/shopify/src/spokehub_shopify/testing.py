@@ -34,9 +34,7 @@ import base64
 import itertools
 import json
 import re
-import signal
 import sys
-import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -45,6 +43,7 @@ from typing import Any
 import httpx
 
 from spokehub_contracts.testing import Sandbox, SandboxRequest, SandboxResponse, route
+from spokehub_contracts.testing.sandbox import serve_started
 
 from ._webhooks import signature
 
@@ -728,18 +727,7 @@ def _serve(argv: Sequence[str]) -> None:
         bucket=args.bucket,
         restore_rate=args.restore_rate,
     ).start(port=args.port)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    print(sandbox.url, flush=True)
-    print(f"shopify sandbox serving at {sandbox.url}", file=sys.stderr, flush=True)
-    if args.until_stdin_closes:
-        threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sandbox.stop()
+    serve_started(sandbox, args.until_stdin_closes)
 
 
 def _send(argv: Sequence[str]) -> int:

@@ -7,15 +7,15 @@ from typing import Annotated
 import typer
 import yaml
 from pydantic import TypeAdapter, ValidationError
-from rich.table import Table
 
 from .._errors import pydantic_config_errors
 from ..activation import Activation
 from ..audiences.conditions import Condition
 from ..audiences.definitions import Audience
-from ..audiences.status import detail, preview, summaries
+from ..audiences.status import AudienceSummary, detail, preview, summaries
 from ..clock import OffsetClock
 from .context import CliState, fail, out, state
+from .listing import print_listing
 from .store import store_engine
 
 app = typer.Typer(
@@ -46,17 +46,18 @@ def list_command(
 ) -> None:
     """Every audience: members now, destinations, whether time moves it, last reconcile."""
     st = state(ctx)
-    found = summaries(store_engine(st), st.project.audiences)
-    if as_json:
-        out.print_json(data=[s.model_dump(mode="json") for s in found])
-        return
-    table = Table(title="Audiences")
-    for col in ("audience", "members", "to", "time-based", "reconciled"):
-        table.add_column(col)
-    for s in found:
+
+    def row(s: AudienceSummary) -> list[str]:
         when = s.reconciled_at.isoformat(timespec="seconds") if s.reconciled_at else "never"
-        table.add_row(s.name, str(s.members), ", ".join(s.to), "yes" if s.time_based else "", when)
-    out.print(table)
+        return [s.name, str(s.members), ", ".join(s.to), "yes" if s.time_based else "", when]
+
+    print_listing(
+        summaries(store_engine(st), st.project.audiences),
+        as_json=as_json,
+        title="Audiences",
+        columns=("audience", "members", "to", "time-based", "reconciled"),
+        row=row,
+    )
 
 
 @app.command("show")

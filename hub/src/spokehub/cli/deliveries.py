@@ -7,13 +7,13 @@ import signal
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..delivery import build_lanes, run_lanes
 from ..delivery import state as lane_state
 from ..delivery.replay import parse_since, replay
-from ..delivery.status import lane_status
+from ..delivery.status import LaneStatus, lane_status
 from .context import CliState, fail, out, state
+from .listing import print_listing
 from .store import store_engine
 
 app = typer.Typer(help="Delivery lanes: status, replay, pause/resume, run.", no_args_is_help=True)
@@ -33,27 +33,27 @@ def status_command(
     """Per lane: queue depth, rate, oldest pending age, dead letters, items consent held
     back (by purpose), last error, running or paused."""
     st = state(ctx)
-    lanes = lane_status(store_engine(st), st.project.destinations())
-    if as_json:
-        out.print_json(data=[lane.model_dump(mode="json") for lane in lanes])
-        return
-    table = Table(title="Delivery lanes")
-    for col in ("lane", "state", "queued", "rate/s", "oldest", "dead", "suppressed", "last error"):
-        table.add_column(col)
-    for lane in lanes:
-        state_text = lane.state + (f" ({lane.reason})" if lane.reason else "")
+
+    def row(lane: LaneStatus) -> list[str]:
         oldest = "" if lane.oldest_pending_seconds is None else f"{lane.oldest_pending_seconds}s"
-        table.add_row(
+        return [
             lane.connection,
-            state_text,
+            lane.state + (f" ({lane.reason})" if lane.reason else ""),
             str(lane.queued),
             f"{lane.rate_per_second:g}",
             oldest,
             str(lane.dead),
             _suppressed(lane.suppressed, lane.suppressed_by_purpose),
             lane.last_error or "",
-        )
-    out.print(table)
+        ]
+
+    print_listing(
+        lane_status(store_engine(st), st.project.destinations()),
+        as_json=as_json,
+        title="Delivery lanes",
+        columns=("lane", "state", "queued", "rate/s", "oldest", "dead", "suppressed", "last error"),
+        row=row,
+    )
 
 
 def _suppressed(total: int, by_purpose: dict[str, int]) -> str:

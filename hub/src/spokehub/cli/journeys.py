@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..activation import Activation
 from ..clock import OffsetClock
 from ..journeys.status import journey_summaries
 from .context import fail, out, state
+from .listing import print_listing
 from .store import store_engine
 
 app = typer.Typer(
@@ -25,15 +25,12 @@ def list_command(
 ) -> None:
     """Every journey: its trigger, delay and destination, and its timers by status."""
     st = state(ctx)
-    found = journey_summaries(store_engine(st), st.project.journeys)
-    if as_json:
-        out.print_json(data=[s.model_dump(mode="json") for s in found])
-        return
-    table = Table(title="Journeys")
-    for col in ("journey", "trigger", "after", "sends", "to", "waiting", "fired", "cancelled"):
-        table.add_column(col)
-    for s in found:
-        table.add_row(
+    print_listing(
+        journey_summaries(store_engine(st), st.project.journeys),
+        as_json=as_json,
+        title="Journeys",
+        columns=("journey", "trigger", "after", "sends", "to", "waiting", "fired", "cancelled"),
+        row=lambda s: (
             s.name,
             s.trigger,
             s.after,
@@ -42,8 +39,8 @@ def list_command(
             str(s.scheduled),
             str(s.fired),
             str(s.cancelled),
-        )
-    out.print(table)
+        ),
+    )
 
 
 @app.command("fire")

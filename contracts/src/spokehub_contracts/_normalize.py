@@ -8,6 +8,7 @@ idempotent (``f(f(x)) == f(x)``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -20,6 +21,10 @@ BUILTIN_IDENTIFIER_TYPES: tuple[str, ...] = ("user_id", "anonymous_id", "email",
 _NAMESPACED = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 
 
+# Bounded caches: the same addresses and numbers come round again and again (every event
+# of a known person, a batch's look-ups, a destination's hashing), and their syntax check
+# costs more than everything else an identifier needs. Failures are not cached.
+@functools.lru_cache(maxsize=65536)
 def normalize_email(value: str) -> str:
     """Trim, lowercase and syntax-check an e-mail address (no DNS lookups).
 
@@ -38,6 +43,7 @@ def normalize_email(value: str) -> str:
     return result.normalized.lower()
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(value: str, default_region: str | None = "US") -> str:
     """Parse a phone number into E.164 (``+4915112345678``).
 

@@ -89,6 +89,13 @@ class Identifier(BaseModel):
             return cls(type=f"{parts[0]}:{parts[1]}", value=parts[2])
         raise ValueError("expected TYPE:VALUE, e.g. email:ada@example.com")
 
+    @classmethod
+    def trusted(cls, type_: str, normalized: str) -> Identifier:
+        """An identifier from a type and a value already checked and normalized by
+        :func:`normalize_identifier` (which checks the type too): what construction would
+        give, without validating the same value a second time."""
+        return cls.model_construct(type=type_, value=normalized)
+
     def __str__(self) -> str:
         return f"{self.type}:{self.value}"
 
@@ -343,8 +350,8 @@ class Event(BaseModel):
             if value in (None, ""):
                 return
             # A malformed trait must not make the whole message unusable.
-            with contextlib.suppress(ValueError):
-                found.append(Identifier(type=type_, value=str(value)))
+            with contextlib.suppress(ValidationFailed):
+                found.append(Identifier.trusted(type_, normalize_identifier(type_, value)))
 
         add("user_id", self.user_id)
         add("anonymous_id", self.anonymous_id)

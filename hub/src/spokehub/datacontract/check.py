@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from .models import event_model, traits_model
-from .spec import EffectiveContract, EventSpec, FieldSpec
+from .spec import EffectiveContract, EventSpec, FieldSpec, SourcePolicy
 
 Action = Literal["accept", "quarantine", "drop"]
 
@@ -76,6 +76,15 @@ class Checker:
         # the spec's content (what the shared cache keys on) costs more than validating.
         self._events: dict[str, type[BaseModel]] = {}
         self._traits: dict[str, type[BaseModel]] = {}
+        # A source's policy, by connection: a connection without one of its own would
+        # build the default policy anew for every message.
+        self._policies: dict[str, SourcePolicy] = {}
+
+    def policy(self, connection: str) -> SourcePolicy:
+        found = self._policies.get(connection)
+        if found is None:
+            found = self._policies[connection] = self.contract.policy(connection)
+        return found
 
     def _event_model(self, name: str, spec: EventSpec) -> type[BaseModel]:
         model = self._events.get(name)
@@ -91,7 +100,7 @@ class Checker:
 
     def check_message(self, connection: str, message: Mapping[str, Any]) -> Verdict:
         """Check one Segment message (wire form, camelCase keys) from ``connection``."""
-        policy = self.contract.policy(connection)
+        policy = self.policy(connection)
         verdict = Verdict(mode=policy.mode)
         if policy.mode == "off":
             return verdict
@@ -111,7 +120,7 @@ class Checker:
         return verdict
 
     def _check_track(self, connection: str, message: Mapping[str, Any], verdict: Verdict) -> None:
-        policy = self.contract.policy(connection)
+        policy = self.policy(connection)
         name = message.get("event")
         verdict.event = name if isinstance(name, str) else None
         if policy.events is not None and name not in policy.events:

@@ -26,7 +26,6 @@ from spokehub_contracts import (
     Person,
     ScoredTrait,
     SourceRecord,
-    UpsertPerson,
 )
 
 from ..identity import IdentityRules
@@ -35,7 +34,7 @@ from ..profiles.tables import scores
 from ..registry import Registry
 from ..store.driver_sql import utc
 from ..store.tables import events as events_table
-from .outgoing import profile_identifiers, whole_person
+from .outgoing import PersonUpsert, profile_identifiers
 from .profiles import Applied
 from .violations import RecordRejected
 
@@ -114,12 +113,14 @@ class Enrichment:
         if not changed:
             return
         set_scores(conn, contact_id, list(changed.values()))
-        for i, change in enumerate(applied.changes):
-            if isinstance(change, UpsertPerson) and change.contact_id == contact_id:
-                applied.changes[i] = whole_person(conn, rules, contact_id, change.item_id)
-                return
-        item_id = f"{item_prefix}:{len(applied.changes)}"
-        applied.changes.append(whole_person(conn, rules, contact_id, item_id))
+        # The record's upsert (completed at the end of the batch) carries the new scores;
+        # a record that made none makes one now.
+        if not any(
+            isinstance(change, PersonUpsert) and change.contact_id == contact_id
+            for change in applied.changes
+        ):
+            item_id = f"{item_prefix}:{len(applied.changes)}"
+            applied.changes.append(PersonUpsert(item_id, contact_id))
 
 
 def _history(

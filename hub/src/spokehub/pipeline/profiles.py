@@ -4,13 +4,13 @@ produces for destinations.
 Only the identity and profile stores' public functions are used, inside the pipeline's
 transaction: ``resolve_profiles`` for the batch's evidence, then per record ``apply_traits``,
 ``set_consent``, ``add_membership``/``end_membership``, ``set_scores``; an
-``upsert_person`` carries the whole profile (:func:`.outgoing.whole_person`), so
+``upsert_person`` carries the whole profile (:func:`.outgoing.complete`, once a batch), so
 destinations can upsert latest-wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,7 +49,7 @@ from ..profiles import (
 from ..profiles.consent import decisions as consent_decisions
 from ..profiles.tables import consents as consents_table
 from ..store.driver_sql import cursor, utc
-from .outgoing import whole_person
+from .outgoing import PersonUpsert
 from .records import (
     account_from_traits,
     identify_traits,
@@ -125,15 +125,21 @@ def apply_record(
     contact_id: str | None,
     received_at: datetime,
     consent_categories: Mapping[str, ConsentPurpose] | None = None,
+    routed: Container[str] | None = None,
 ) -> Applied:
     """Update the profile store with ``record`` and return what destinations must receive.
 
     :param item_prefix: unique per inbox row; item IDs are ``{item_prefix}:{n}``.
     :param consent_categories: Segment consent categories mapped to purposes; a Segment
         call's ``context.consent.categoryPreferences`` decides each mapped one.
+    :param routed: the change kinds some destination takes from ``connection``
+        (:meth:`.routing.Router.kinds_from`); a change of another kind is not built at
+        all. ``None``: build every change.
 
     A consent decision that changes the profile's current state yields a
-    :class:`ConsentChanged` for the destinations that keep a subscription status.
+    :class:`ConsentChanged` for the destinations that keep a subscription status. An
+    ``upsert_person`` is a :class:`~.outgoing.PersonUpsert`, completed at the end of the
+    batch (:func:`.outgoing.complete`).
     """
     applied = Applied()
     data = record.data
@@ -144,9 +150,9 @@ def apply_record(
         return f"{item_prefix}:{len(applied.changes)}"
 
     def upsert_person() -> None:
-        if contact_id is None:
+        if contact_id is None or (routed is not None and "upsert_person" not in routed):
             return
-        applied.changes.append(whole_person(conn, rules, contact_id, item_id()))
+        applied.changes.append(PersonUpsert(item_id(), contact_id))
 
     def consent(decision: Consent, evidence: str | None, repeats: bool = True) -> None:
         if contact_id is None:
@@ -181,6 +187,7 @@ def apply_record(
             data,
             contact_id,
             received_at,
+            routed is None or "event" in routed,
         )
     elif isinstance(data, Person):
         if contact_id is not None:
@@ -287,6 +294,7 @@ def _apply_event(
     event: Event,
     contact_id: str | None,
     received_at: datetime,
+    routed: bool = True,
 ) -> None:
     observed = record.observed_at
     if event.type is EventType.IDENTIFY:
@@ -310,9 +318,10 @@ def _apply_event(
                     membership=membership,
                 )
             )
-    elif event.type in TIMELINE_TYPES:
+    elif event.type in TIMELINE_TYPES and routed:
+        # The event and its identifiers are validated already.
         applied.changes.append(
-            TrackEvent(
+            TrackEvent.model_construct(
                 item_id=item_id(),
                 contact_id=contact_id,
                 identifiers=tuple(record.identifiers),
@@ -341,7 +350,16 @@ def _apply_traits(
     connection: str,
     observed: datetime,
 ) -> None:
-    apply_traits(conn, contact_id, values, connection=connection, observed_at=observed, rules=rules)
+    # The changes are not reported: the record's upsert carries the whole profile.
+    apply_traits(
+        conn,
+        contact_id,
+        values,
+        connection=connection,
+        observed_at=observed,
+        rules=rules,
+        report=False,
+    )
 
 
 def _upsert_account(

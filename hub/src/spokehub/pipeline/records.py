@@ -20,6 +20,8 @@ from spokehub_contracts import Account, Event, EventType, Person, SourceRecord
 
 from .violations import RecordRejected, from_validation_error
 
+#: ``to_record``'s marker for "the body has not been read yet".
+_UNPARSED: Any = object()
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 #: Segment's reserved person traits, by their wire names, mapped to the canonical fields.
 PERSON_FIELDS = frozenset(Person.model_fields) - {"attributes"}
@@ -31,15 +33,18 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower() if not name.islower() else name
 
 
-def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
-    """Parse and validate one inbox row.
+def to_record(kind: str, body: str, received_at: datetime, parsed: Any = _UNPARSED) -> SourceRecord:
+    """Parse and validate one inbox row (``parsed``: ``body`` already read as JSON, which
+    this function may consume).
 
     :raises RecordRejected: with the field and rule, when the row breaks the contract.
     """
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise RecordRejected("validate", "(record)", "not valid JSON") from None
+    if parsed is _UNPARSED:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise RecordRejected("validate", "(record)", "not valid JSON") from None
+    data = parsed
     if kind == "record":
         try:
             record = SourceRecord.model_validate(data)
@@ -61,7 +66,9 @@ def to_record(kind: str, body: str, received_at: datetime) -> SourceRecord:
     observed = event.timestamp or event.received_at or received_at
     if observed.tzinfo is None:
         observed = observed.replace(tzinfo=UTC)
-    return SourceRecord(
+    # Every part is validated already (the event, its identifiers, the moment): building
+    # the record validates none of it again.
+    return SourceRecord.model_construct(
         stream=event.type.value,
         record_id=event.message_id,
         identifiers=tuple(event.identifiers()),

@@ -79,6 +79,23 @@ class Router:
             (route.name or str(i), route) for i, route in enumerate(project.routes)
         ]
         self._consent = [Target(name, CONSENT_ROUTE, None) for name in consent_to]
+        self._kinds: dict[str, frozenset[str]] = {}
+
+    def kinds_from(self, source: str) -> frozenset[str]:
+        """The change kinds some destination takes from ``source``: a change of any other
+        kind goes nowhere, and the pipeline need not build it."""
+        found = self._kinds.get(source)
+        if found is None:
+            kinds = {
+                kind
+                for _, route in self._routes
+                if route.to != source and (route.sources is None or source in route.sources)
+                for kind in route.kinds
+            }
+            if any(t.destination != source for t in self._consent):
+                kinds.add("consent")
+            found = self._kinds[source] = frozenset(kinds)
+        return found
 
     def targets(self, kind: str, source: str, event_name: str | None = None) -> list[Target]:
         """The destinations a change of ``kind`` from ``source`` goes to, once each."""

@@ -33,45 +33,41 @@ class ContractScreen:
     def __init__(self, contract: EffectiveContract) -> None:
         self.checker = Checker(contract)
 
-    def screen(self, row: InboxRow) -> tuple[InboxRow, Verdict | None]:
-        """Return the row to process (traits dropped by policy removed) and the verdict.
+    def screen(self, row: InboxRow) -> tuple[InboxRow, Verdict | None, Any]:
+        """Return the row to process (traits dropped by policy removed), the verdict, and
+        the row's body as read (the JSON value the returned row's body holds; ``None``
+        when it is not JSON), so that the next step does not read it again.
 
         Rows that are not Segment messages, or not parseable (the validate stage will
         quarantine them), pass unchanged with no verdict.
         """
+        try:
+            parsed = orjson.loads(row.body)
+        except orjson.JSONDecodeError:
+            return row, None, None
         if row.kind == "record":
-            return self._screen_record(row)
-        if row.kind != "event":
-            return row, None
-        try:
-            message = orjson.loads(row.body)
-        except orjson.JSONDecodeError:
-            return row, None
-        if not isinstance(message, dict):
-            return row, None
-        verdict = self.checker.check_message(row.connection, message)
+            return self._screen_record(row, parsed)
+        if row.kind != "event" or not isinstance(parsed, dict):
+            return row, None, parsed
+        verdict = self.checker.check_message(row.connection, parsed)
         if verdict.dropped_traits:
-            _drop_traits(message, verdict.dropped_traits)
-            row = dataclasses.replace(row, body=orjson.dumps(message).decode())
-        return row, verdict
+            _drop_traits(parsed, verdict.dropped_traits)
+            row = dataclasses.replace(row, body=orjson.dumps(parsed).decode())
+        return row, verdict, parsed
 
-    def _screen_record(self, row: InboxRow) -> tuple[InboxRow, Verdict | None]:
-        try:
-            record = orjson.loads(row.body)
-        except orjson.JSONDecodeError:
-            return row, None
+    def _screen_record(self, row: InboxRow, record: Any) -> tuple[InboxRow, Verdict | None, Any]:
         data = record.get("data") if isinstance(record, dict) else None
         if not isinstance(data, dict):
-            return row, None
+            return row, None, record
         kind = record.get("kind")
         if kind == "event":
             verdict = self.checker.check_message(row.connection, data)
             if verdict.dropped_traits:
                 _drop_traits(data, verdict.dropped_traits)
                 row = dataclasses.replace(row, body=orjson.dumps(record).decode())
-            return row, verdict
+            return row, verdict, record
         if kind not in _AS_CALL:
-            return row, None
+            return row, None, record
         attributes = data.get("attributes")
         attributes = attributes if isinstance(attributes, dict) else {}
         fields = {k: v for k, v in data.items() if k not in _NOT_TRAITS[kind] and v is not None}
@@ -85,7 +81,7 @@ class ContractScreen:
                 else:
                     data.pop(key, None)
             row = dataclasses.replace(row, body=orjson.dumps(record).decode())
-        return row, verdict
+        return row, verdict, record
 
 
 #: The Segment call a pulled or pushed record of a kind amounts to, for the contract.

@@ -44,9 +44,10 @@ from .activation import ActivationHook
 from .claims import InboxRow, claim
 from .enrichment import Enrichment
 from .identity_changes import IdentityChanges
+from .outgoing import PersonUpsert, complete
 from .profiles import EVENT_COLUMNS, Applied, apply_record, merged_consents, resolve
 from .records import to_record
-from .routing import OUTBOX_COLUMNS, Router, consent_destinations
+from .routing import OUTBOX_COLUMNS, Router, consent_destinations, integration_enabled
 from .screening import ContractScreen, count
 from .violations import RecordRejected, from_validation_error
 
@@ -322,9 +323,11 @@ class Pipeline:
             consent_changed,
         )
         now = utcnow()
-        outbox_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
         changed: list[tuple[str, SourceRecord]] = []
+        # Each applied record's changes, routed once the batch is applied (an upsert of a
+        # person is built then, from the profile as the batch left it).
+        routable: list[tuple[list[Any], str, dict[str, Any] | None]] = []
         for row, record in prepared:
             apply = (
                 conn,
@@ -335,6 +338,7 @@ class Pipeline:
                 contact_ids.get(str(row.id)),
                 row.received_at,
                 self.consent_categories,
+                self.router.kinds_from(row.connection),
             )
             try:
                 if careful:
@@ -355,10 +359,10 @@ class Pipeline:
                 changed.append((contact_id, record))
             if applied.event_row is not None:
                 event_rows.append(applied.event_row)
-            integrations = record.data.integrations if isinstance(record.data, Event) else None
-            outbox_rows.extend(
-                self.router.outbox_rows(applied.changes, row.connection, integrations)
-            )
+            if applied.changes:
+                integrations = record.data.integrations if isinstance(record.data, Event) else None
+                routable.append((applied.changes, row.connection, integrations))
+        outbox_rows = self._route(conn, routable)
         if absorbed:
             # Before the batch's own changes: a tool hears of the merge before anything
             # about the survivor that depends on it.
@@ -381,6 +385,28 @@ class Pipeline:
         stats.dropped = values.count("dropped")
         stats.outbox = len(outbox_rows) + activated.outbox
         return stats
+
+    def _route(
+        self, conn: Connection, routable: list[tuple[list[Any], str, dict[str, Any] | None]]
+    ) -> list[tuple[Any, ...]]:
+        """The outbox rows of the batch's changes, in order: the upserts of people that
+        some destination takes completed first, their profiles read at once."""
+        wanted: list[PersonUpsert] = []
+        for changes, source, integrations in routable:
+            for change in changes:
+                if isinstance(change, PersonUpsert) and any(
+                    integration_enabled(integrations, t.destination)
+                    for t in self.router.targets(change.kind, source)
+                ):
+                    wanted.append(change)
+        built = complete(conn, self.rules, wanted) if wanted else {}
+        rows: list[tuple[Any, ...]] = []
+        for changes, source, integrations in routable:
+            ready = [built.get(c.item_id) if isinstance(c, PersonUpsert) else c for c in changes]
+            rows.extend(
+                self.router.outbox_rows([c for c in ready if c is not None], source, integrations)
+            )
+        return rows
 
     def _apply(self, apply: tuple[Any, ...], pending: Sequence[tuple[Any, ...]]) -> Applied:
         """Apply one record, then run the enrichers it calls for on its profile."""
@@ -446,11 +472,11 @@ class Pipeline:
         # Once per row and batch, however often the batch goes round.
         screened = self._screened.get(row.id)
         if screened is None:
-            row, verdict = self.screen.screen(row)
+            row, verdict, parsed = self.screen.screen(row)
             outcome: SourceRecord | RecordRejected | None = None
             if verdict is None or verdict.action not in ("quarantine", "drop"):
                 try:
-                    outcome = self._prepare(row)
+                    outcome = self._prepare(row, parsed)
                 except RecordRejected as rejected:
                     # Kept without its traceback and the error it replaced, whose frames
                     # would hold it in a cycle only the collector frees.
@@ -459,8 +485,14 @@ class Pipeline:
             screened = self._screened[row.id] = _Screened(row, verdict, outcome)
         return screened
 
-    def _prepare(self, row: InboxRow) -> SourceRecord | None:
-        record: SourceRecord | None = to_record(row.kind, row.body, row.received_at)
+    def _prepare(self, row: InboxRow, parsed: Any = None) -> SourceRecord | None:
+        # ``None``: the screen could not read the body (or it is JSON's null): read again,
+        # so that the rejection says why.
+        record: SourceRecord | None = (
+            to_record(row.kind, row.body, row.received_at)
+            if parsed is None
+            else to_record(row.kind, row.body, row.received_at, parsed)
+        )
         for name, transform in self.transforms:
             if record is None:
                 return None

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection
 
 from spokehub.identity import IdentityRules, TraitPolicy
-from spokehub.store.driver_sql import cursor, json_text, marks, utc
+from spokehub.store.driver_sql import chunks, cursor, json_text, marks, utc
 from spokehub_contracts import ValidationFailed, normalize_identifier
 
 
@@ -88,9 +88,9 @@ def observations(
     conn: Connection, contact_id: str, names: Iterable[str] | None = None
 ) -> dict[str, list[Observation]]:
     """Every connection's observations of the profile's traits (or only of ``names``)."""
-    # Driver SQL: an identify reads these three times (before, after, the whole profile).
+    # Driver SQL: read on every upsert of a person.
     cur = cursor(conn)
-    statement = _SELECT
+    statement = _SELECT + " WHERE contact_id = ?"
     params: list[Any] = [contact_id]
     if names is not None:
         wanted = sorted(set(names))
@@ -98,16 +98,35 @@ def observations(
         params += wanted
     parse, load = cur.driver.parse, json_reader(cur.driver.postgres)
     out: dict[str, list[Observation]] = {}
-    for name, connection, value, at, first_value, first_at in cur.rows(statement, params):
+    for _, name, connection, value, at, first_value, first_at in cur.rows(statement, params):
         out.setdefault(name, []).append(
             Observation(connection, load(value), parse(at), load(first_value), parse(first_at))
         )
     return out
 
 
+def observations_of(
+    conn: Connection, contact_ids: Iterable[str]
+) -> dict[str, dict[str, list[Observation]]]:
+    """:func:`observations` of several profiles at once (a batch's), by contact ID: one
+    statement a slice of the parameter limit, not one a profile."""
+    cur = cursor(conn)
+    parse, load = cur.driver.parse, json_reader(cur.driver.postgres)
+    out: dict[str, dict[str, list[Observation]]] = {}
+    for part in chunks(sorted(set(contact_ids)), cur.driver.max_params):
+        statement = f"{_SELECT} WHERE contact_id IN ({marks(len(part))})"
+        for contact_id, name, connection, value, at, first_value, first_at in cur.rows(
+            statement, part
+        ):
+            out.setdefault(contact_id, {}).setdefault(name, []).append(
+                Observation(connection, load(value), parse(at), load(first_value), parse(first_at))
+            )
+    return out
+
+
 _SELECT = (
-    "SELECT name, connection, value, observed_at, first_value, first_observed_at"
-    " FROM traits WHERE contact_id = ?"
+    "SELECT contact_id, name, connection, value, observed_at, first_value, first_observed_at"
+    " FROM traits"
 )
 
 
@@ -131,8 +150,26 @@ def resolved_traits(
 ) -> dict[str, TraitValue]:
     """The profile's trait values after survivorship, with provenance; identifier traits
     normalized (:func:`normalized`), the value as observed kept in ``raw``."""
+    return surviving(observations(conn, contact_id, names), rules)
+
+
+def resolved_traits_of(
+    conn: Connection, contact_ids: Iterable[str], rules: IdentityRules
+) -> dict[str, dict[str, TraitValue]]:
+    """:func:`resolved_traits` of several profiles, read at once; every contact ID asked
+    for has an entry (empty when the profile holds no trait)."""
+    wanted = list(contact_ids)
+    found = observations_of(conn, wanted)
+    return {c: surviving(found.get(c, {}), rules) for c in wanted}
+
+
+def surviving(
+    observed: Mapping[str, Iterable[Observation]], rules: IdentityRules
+) -> dict[str, TraitValue]:
+    """Each trait's surviving value among its ``observed`` observations (see
+    :func:`resolved_traits`)."""
     out = {}
-    for name, obs in observations(conn, contact_id, names).items():
+    for name, obs in observed.items():
         value = survive(obs, rules.policy_for(name))
         if value is None:
             continue
@@ -175,19 +212,21 @@ def apply_traits(
     connection: str,
     observed_at: datetime,
     rules: IdentityRules,
+    report: bool = True,
 ) -> dict[str, Any]:
     """Record that ``connection`` observed these trait ``values`` at ``observed_at``.
 
     ``contact_id`` must be live (as returned by resolution). Out-of-order observations are
     safe: an older one never overwrites a newer latest value, and may become the first
     value. Values must be JSON-serializable. Returns the traits whose surviving value
-    changed, with their new values (what destinations need to hear). Runs in the caller's
-    transaction and never commits.
+    changed, with their new values (what destinations need to hear); with ``report``
+    false it returns nothing and reads nothing (the pipeline sends the whole profile
+    instead, read once a batch). Runs in the caller's transaction and never commits.
     """
     if not values:
         return {}
     at = utc(observed_at)
-    before = resolved_traits(conn, contact_id, rules, values)
+    before = resolved_traits(conn, contact_id, rules, values) if report else {}
     cur = cursor(conn)
     stamp = cur.driver.stamp(at)
     cur.insert(
@@ -201,6 +240,8 @@ def apply_traits(
         conflict=("contact_id", "name", "connection"),
         update=_KEEP_ORDER,
     )
+    if not report:
+        return {}
     after = resolved_traits(conn, contact_id, rules, values)
     return {
         name: v.value

@@ -1,7 +1,7 @@
 """The whole profile as an ``upsert_person`` carries it.
 
-Every upsert carries the profile as it stands after the record, not only what the record
-changed: destinations upsert latest-wins, and a route that maps ``scores.churn_risk`` or
+Every upsert carries the profile as it stands after the record's batch (see
+:class:`PersonUpsert`), not only what the record changed: destinations upsert latest-wins, and a route that maps ``scores.churn_risk`` or
 ``consents.email_marketing`` must find them whatever record triggered the send (a track
 call, a pulled row, an identity change). It names the person by every identifier the
 profile holds, so a tool that matches on e-mail finds the person from a record that

@@ -34,6 +34,7 @@ from ._schema import (
     PrivacyRequest,
     RecordKind,
     ScoredTrait,
+    trusted_model,
     utcnow,
 )
 
@@ -132,6 +133,29 @@ class SourceRecord(_Frozen):
         kind = _data_kind(self.data)
         assert kind is not None  # data is always one of the schema classes
         return kind  # type: ignore[return-value]
+
+    @classmethod
+    def trusted(
+        cls,
+        stream: str,
+        record_id: str | None,
+        identifiers: tuple[Identifier, ...],
+        data: RecordData,
+        observed_at: datetime,
+    ) -> SourceRecord:
+        """A record of parts each validated already (a validated ``data`` object,
+        :class:`Identifier` objects, an aware moment): what construction gives, without
+        checking them again."""
+        return trusted_model(
+            cls,
+            {
+                "stream": stream,
+                "record_id": record_id,
+                "identifiers": identifiers,
+                "data": data,
+                "observed_at": observed_at,
+            },
+        )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,12 +1,13 @@
 """The whole profile as an ``upsert_person`` carries it.
 
 Every upsert carries the profile as it stands after the record's batch (see
-:class:`PersonUpsert`), not only what the record changed: destinations upsert latest-wins, and a route that maps ``scores.churn_risk`` or
-``consents.email_marketing`` must find them whatever record triggered the send (a track
-call, a pulled row, an identity change). It names the person by every identifier the
-profile holds, so a tool that matches on e-mail finds the person from a record that
-carried only a user ID. Identifier traits go out normalized (the raw value stays in the
-trait's provenance in the hub).
+:class:`PersonUpsert`), not only what the record changed: destinations upsert
+latest-wins, and a route that maps ``scores.churn_risk`` or ``consents.email_marketing``
+must find them whatever record triggered the send (a track call, a pulled row, an
+identity change). It names the person by every identifier the profile holds, so a tool
+that matches on e-mail finds the person from a record that carried only a user ID.
+Identifier traits go out normalized (the raw value stays in the trait's provenance in
+the hub).
 """
 
 from __future__ import annotations

@@ -68,12 +68,8 @@ def to_record(kind: str, body: str, received_at: datetime, parsed: Any = _UNPARS
         observed = observed.replace(tzinfo=UTC)
     # Every part is validated already (the event, its identifiers, the moment): building
     # the record validates none of it again.
-    return SourceRecord.model_construct(
-        stream=event.type.value,
-        record_id=event.message_id,
-        identifiers=tuple(event.identifiers()),
-        data=event,
-        observed_at=observed,
+    return SourceRecord.trusted(
+        event.type.value, event.message_id, tuple(event.identifiers()), event, observed
     )
 
 
@@ -84,7 +80,7 @@ UTC_RANGE_RULE = "must be a moment between the years 1 and 9999 in UTC"
 def _in_utc_range(field: str, moment: datetime | None) -> None:
     # 0001-01-01T00:00:00+05:00 parses, but its UTC equivalent is before the year 1: it
     # would fail where it is stored, after the batch had begun its writes.
-    if moment is None or moment.tzinfo is None:
+    if moment is None or moment.tzinfo is None or 1 < moment.year < 9999:
         return
     try:
         moment.astimezone(UTC)

@@ -38,7 +38,7 @@ from ..privacy.requests import file_request
 from ..privacy.settle import truncate_wal
 from ..privacy.tombstones import SuppressionCheck, count_dropped
 from ..registry import Registry
-from ..store.driver_sql import cursor, json_text, transaction, utc
+from ..store.driver_sql import chunks, cursor, json_text, marks, transaction, utc
 from ..store.tables import quarantine
 from .activation import ActivationHook
 from .claims import InboxRow, claim
@@ -563,10 +563,17 @@ class Pipeline:
                 row="(?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
             )
         if statuses:
-            cur.many(
-                "UPDATE inbox SET status = ?, processed_at = ?, claimed_by = ? WHERE id = ?",
-                [(s, at, self.worker_id, i) for i, s in statuses.items()],
-            )
+            # One statement a status (nearly always just "processed") over its rows' ids.
+            by_status: dict[str, list[int]] = {}
+            for i, s in statuses.items():
+                by_status.setdefault(s, []).append(i)
+            for s, ids in by_status.items():
+                for part in chunks(ids, cur.driver.max_params - 3):
+                    cur.run(
+                        "UPDATE inbox SET status = ?, processed_at = ?, claimed_by = ?"
+                        f" WHERE id IN ({marks(len(part))})",
+                        (s, at, self.worker_id, *part),
+                    )
 
 
 def _quarantine_row(row: InboxRow, stage: str, field: str, rule: str) -> dict[str, Any]:

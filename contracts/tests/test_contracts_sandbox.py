@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +24,7 @@ from spokehub_contracts.testing import (
     max_in_window,
     route,
 )
+from spokehub_contracts.testing.sandbox import sandbox_process
 
 TOKEN = "acme-test-token"
 PEOPLE = [{"id": n} for n in range(10)]
@@ -307,31 +307,10 @@ def test_stop_closes_open_connections() -> None:
 
 
 def test_python_dash_m_serves_until_stdin_closes() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "spokehub_contracts.testing.sandbox",
-            f"{__name__}:AcmeSandbox",
-            "--until-stdin-closes",
-            *("--rate", "5"),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=str(__import__("pathlib").Path(__file__).parent),
-    )
-    try:
-        assert process.stdout is not None and process.stdin is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
+    spec = f"{__name__}:AcmeSandbox"
+    with sandbox_process(
+        "spokehub_contracts.testing.sandbox", spec, "--rate", "5", cwd=str(Path(__file__).parent)
+    ) as url:
         assert httpx.get(f"{url}/v1/me", headers=auth()).json() == {"ok": True}
         stats = httpx.get(f"{url}/_sandbox/stats").json()
         assert stats["requests"] == 1
-        process.stdin.close()
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

@@ -3,8 +3,6 @@ the sandbox (and a HubSpot source, later) relies on."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -12,6 +10,7 @@ import httpx
 import pytest
 
 from spokehub_contracts import RateLimit
+from spokehub_contracts.testing.sandbox import sandbox_process
 from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN, HubSpotSandbox
 
 AUTH = {"Authorization": f"Bearer {SANDBOX_ACCESS_TOKEN}"}
@@ -142,20 +141,6 @@ def test_past_the_daily_limit_the_429_says_daily() -> None:
 
 
 def test_python_m_serves_the_sandbox() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spokehub_hubspot.testing", "--until-stdin-closes"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
+    with sandbox_process("spokehub_hubspot.testing") as url:
         answer = httpx.get(url + "/crm/v3/objects/contacts", params={"limit": 1}, headers=AUTH)
         assert answer.status_code == 200 and answer.json() == {"results": []}
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=30)

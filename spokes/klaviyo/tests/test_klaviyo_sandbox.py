@@ -3,8 +3,6 @@ the sandbox (and a Klaviyo source, later) relies on."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +10,7 @@ import httpx
 import pytest
 
 from spokehub_contracts import RateLimit
+from spokehub_contracts.testing.sandbox import sandbox_process
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, SANDBOX_READ_ONLY_KEY, KlaviyoSandbox
 
 HEADERS = {"Authorization": f"Klaviyo-API-Key {SANDBOX_API_KEY}", "revision": "2024-10-15"}
@@ -163,20 +162,6 @@ def test_consent_changes_are_kept_for_the_webhooks_to_come(served: KlaviyoSandbo
 
 
 def test_python_m_serves_the_sandbox() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spokehub_klaviyo.testing", "--until-stdin-closes"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
+    with sandbox_process("spokehub_klaviyo.testing") as url:
         answer = httpx.get(url + "/api/accounts", headers=HEADERS)
         assert answer.status_code == 200 and answer.json()["data"][0]["type"] == "account"
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        process.wait(timeout=30)

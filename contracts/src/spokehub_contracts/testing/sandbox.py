@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import signal
+import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .._spoke import RateLimit
@@ -71,6 +73,32 @@ def serve_started(sandbox: Sandbox, until_stdin_closes: bool = False) -> None:
         pass
     finally:
         sandbox.stop()
+
+
+@contextmanager
+def sandbox_process(module: str, *args: str, cwd: str | None = None) -> Iterator[str]:
+    """``python -m module args… --until-stdin-closes`` (in ``cwd``) for the block: its
+    URL, the first line it prints. Closing its standard input at the end stops it; it
+    must exit 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args, "--until-stdin-closes"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=cwd,
+    )
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"{module} printed {url!r}, not its URL"
+        yield url
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

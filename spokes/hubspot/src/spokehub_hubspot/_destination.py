@@ -10,11 +10,9 @@ from typing import ClassVar
 from spokehub_contracts import (
     AudienceEntered,
     AudienceExited,
-    AuthError,
     Capabilities,
     Change,
     CheckResult,
-    CheckStatus,
     ConsentChanged,
     Delivered,
     Destination,
@@ -25,22 +23,19 @@ from spokehub_contracts import (
     RateLimit,
     Rejected,
     RetryAfter,
-    SpokeClient,
-    Throttled,
     TrackEvent,
-    TransientError,
     UpsertAccount,
     UpsertMembership,
     UpsertPerson,
     ValidationFailed,
-    bearer_auth,
     normalize_email,
 )
 
 from ._batches import MAX_INPUTS, BatchInput, Written, associate, dissociate, write_objects
+from ._client import check_access, hubspot_client
 from ._config import PRODUCTION_URL, HubSpotConfig
 from ._contacts import change_subscription, merge_contacts
-from ._errors import BURST_WINDOW_SECONDS, hubspot_signal
+from ._errors import BURST_WINDOW_SECONDS
 from ._mapping import (
     CONTACT_ID_TYPE,
     account_domain,
@@ -147,12 +142,7 @@ class HubSpotDestination(Destination):
         self.company_mapping = config.company_mapping()
         self.event_mappings = config.event_mappings()
         # One client for the spoke's life: its rate limit is shared by every call.
-        self.client = SpokeClient.from_capabilities(
-            self.capabilities,
-            base_url=config.base_url,
-            auth=bearer_auth(config.access_token),
-            throttle_signal=hubspot_signal(config.time_zone),
-        )
+        self.client = hubspot_client(self.capabilities, config)
         # Hub account id → company domain, learned from account changes, for the
         # memberships that name the account alone; hub contact id → e-mail address, for
         # the changes that name the person by a user id alone.
@@ -162,19 +152,11 @@ class HubSpotDestination(Destination):
     async def check(self) -> CheckResult:
         """Read one contact (``GET /crm/v3/objects/contacts?limit=1``): tells a refused
         token or a missing scope from an outage from a wrong ``base_url``."""
-        try:
-            await self.client.get(self.api.objects("contacts"), params={"limit": 1})
-        except AuthError as exc:
-            message = f"HubSpot refused the access token: {exc.vendor_message or exc.status_code}"
-            if exc.status_code == 403:
-                message += " (give the private app the crm.objects.contacts scopes)"
-            return CheckResult(status=CheckStatus.AUTH_ERROR, message=message)
-        except (TransientError, Throttled) as exc:
-            return CheckResult(status=CheckStatus.UNREACHABLE, message=str(exc))
-        except PermanentError as exc:
-            message = f"HubSpot's contacts are not readable at {self.config.base_url}: {exc}"
-            return CheckResult(status=CheckStatus.CONFIG_ERROR, message=message)
-        return CheckResult(status=CheckStatus.OK, message="HubSpot accepts the access token")
+        return await check_access(
+            self.client.get(self.api.objects("contacts"), params={"limit": 1}),
+            scopes="the crm.objects.contacts scopes",
+            missing=f"HubSpot's contacts are not readable at {self.config.base_url}",
+        )
 
     async def write(self, batch: Sequence[Change]) -> Sequence[Outcome]:
         """Write ``batch`` to HubSpot and answer one outcome per item: companies first

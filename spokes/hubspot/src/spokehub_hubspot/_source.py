@@ -13,10 +13,8 @@ from pydantic import ValidationError
 from spokehub_contracts import (
     Account,
     Address,
-    AuthError,
     Capabilities,
     CheckResult,
-    CheckStatus,
     ConfigError,
     Identifier,
     Membership,
@@ -29,14 +27,11 @@ from spokehub_contracts import (
     SpokeClient,
     StateCheckpoint,
     Stream,
-    Throttled,
-    TransientError,
     ValidationFailed,
-    bearer_auth,
 )
 
+from ._client import check_access, hubspot_client
 from ._config import PRODUCTION_URL
-from ._errors import hubspot_signal
 from ._mapping import CONTACT_ID_TYPE
 from ._source_config import HubSpotSourceConfig
 
@@ -220,12 +215,7 @@ class HubSpotSource(Source):
     @property
     def client(self) -> SpokeClient:
         if self._client is None:
-            self._client = SpokeClient.from_capabilities(
-                self.capabilities,
-                base_url=self.config.base_url,
-                auth=bearer_auth(self.config.access_token),
-                throttle_signal=hubspot_signal(self.config.time_zone),
-            )
+            self._client = hubspot_client(self.capabilities, self.config)
         return self._client
 
     async def aclose(self) -> None:
@@ -236,19 +226,11 @@ class HubSpotSource(Source):
     async def check(self) -> CheckResult:
         """One search for a contact: a refused token or a missing scope, an outage and a
         ``base_url`` that is no HubSpot are told apart."""
-        try:
-            await self.client.post(self.api.search("contacts"), json={"limit": 1})
-        except AuthError as exc:
-            message = f"HubSpot refused the access token: {exc.vendor_message or exc.status_code}"
-            if exc.status_code == 403:
-                message += " (give the private app the crm.objects.contacts.read scope)"
-            return CheckResult(status=CheckStatus.AUTH_ERROR, message=message)
-        except (TransientError, Throttled) as exc:
-            return CheckResult(status=CheckStatus.UNREACHABLE, message=str(exc))
-        except PermanentError as exc:
-            message = f"HubSpot's search is not at {self.config.base_url}: {exc}"
-            return CheckResult(status=CheckStatus.CONFIG_ERROR, message=message)
-        return CheckResult(status=CheckStatus.OK, message="HubSpot accepts the access token")
+        return await check_access(
+            self.client.post(self.api.search("contacts"), json={"limit": 1}),
+            scopes="the crm.objects.contacts.read scope",
+            missing=f"HubSpot's search is not at {self.config.base_url}",
+        )
 
     async def streams(self) -> Sequence[Stream]:
         offered = {

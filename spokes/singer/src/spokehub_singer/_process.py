@@ -89,18 +89,7 @@ async def messages(
     :raises ConnectorExited: a non-zero exit; the message ends with its last stderr lines.
     :raises TransientError: the program could not be started.
     """
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=_LINE_LIMIT,
-            # Its own process group, so a connector's children stop with it.
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise TransientError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
+    proc = await _start(argv, what, stdin=stdin is not None)
     tail: deque[str] = deque(maxlen=_TAIL)
     pipes = [asyncio.create_task(_log_stderr(proc, what, mask, tail))]
     if stdin is not None:
@@ -167,6 +156,25 @@ async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
         proc.stdin.close()
 
 
+async def _start(argv: Sequence[str], what: str, *, stdin: bool) -> asyncio.subprocess.Process:
+    """Start the connector with its stdout and stderr piped (its stdin too, if ``stdin``).
+
+    :raises TransientError: the program could not be started.
+    """
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=_LINE_LIMIT,
+            # Its own process group, so a connector's children stop with it.
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise TransientError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
+
+
 async def _log_stderr(
     proc: asyncio.subprocess.Process, what: str, mask: Masker, tail: deque[str]
 ) -> None:
@@ -186,17 +194,7 @@ async def document(argv: Sequence[str], *, what: str, timeout: float, mask: Mask
     :raises ConnectorHung: the connector did not finish within ``timeout``.
     :raises ConnectorExited: a non-zero exit.
     """
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=_LINE_LIMIT,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise TransientError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
+    proc = await _start(argv, what, stdin=False)
     tail: deque[str] = deque(maxlen=_TAIL)
     logging_task = asyncio.create_task(_log_stderr(proc, what, mask, tail))
     assert proc.stdout is not None

@@ -223,3 +223,26 @@ def test_per_row_statements_rewritten_whole_only_where_the_meaning_is_kept():
         "SELECT ?",
     ):
         assert batched(kept_row_by_row) is None, kept_row_by_row
+
+
+def test_a_long_plain_insert_keeps_its_rows_literals_and_errors(probe):
+    rows = [(i, f"n{i}") for i in range(1, 41)]
+    dated = "(?, ?, '2025-01-02 03:04:05')"
+    with transaction(probe) as conn:
+        cur = cursor(conn)
+        cur.insert("driver_sql_probe", ["id", "name"], rows[:20])
+        cur.insert(
+            "driver_sql_probe", ["name", "id", "at"], [(n, i) for i, n in rows[20:]], row=dated
+        )
+        cur.run(insert_sql("driver_sql_probe", ["name", "id", "at"], row=dated), ("one", 100))
+        found = cur.rows("SELECT id, name FROM driver_sql_probe ORDER BY id")
+        stamps = cur.rows("SELECT DISTINCT at FROM driver_sql_probe WHERE at IS NOT NULL")
+    assert found == [*rows, (100, "one")]
+    assert len(stamps) == 1
+    with pytest.raises(IntegrityError) as caught, transaction(probe) as conn:
+        cursor(conn).insert(
+            "driver_sql_probe",
+            ["id", "name"],
+            [(i, f"someone{i}@example.com") for i in range(200, 240)] + [(1, "x@example.com")],
+        )
+    assert "example.com" not in str(caught.value)

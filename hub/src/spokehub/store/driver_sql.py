@@ -326,8 +326,9 @@ class Cursor:
 
         On PostgreSQL one row is one ``execute``; a plain ``INSERT``, ``UPDATE`` or
         ``DELETE`` of up to a few dozen rows is one statement, which means what the rows
-        one by one would (see :mod:`~spokehub.store.pg_batches`); anything else (and more
-        rows) an ``executemany``, which psycopg pipelines."""
+        one by one would, and a plain insert of more rows a ``COPY`` (see
+        :mod:`~spokehub.store.pg_batches`); anything else an ``executemany``, which
+        psycopg pipelines."""
         if not rows:
             return
         if self.driver.postgres:
@@ -335,14 +336,28 @@ class Cursor:
                 self.run(statement, rows[0])
                 return
             whole = batched(statement)
-            if whole is not None and len(rows) <= _PG_ROWS_AS_ONE and whole.fits(rows):
-                self._batched(whole, rows)
-                return
+            if whole is not None:
+                if len(rows) <= _PG_ROWS_AS_ONE:
+                    if whole.fits(rows):
+                        self._batched(whole, rows)
+                        return
+                elif whole.copy is not None:
+                    self._copy(whole, rows)
+                    return
         text = self.driver.sql(statement)
         try:
             self._cursor.executemany(text, rows)
         except self._error as exc:
             raise _wrapped(text, rows, exc, self._error, True) from exc
+
+    def _copy(self, whole: Batched, rows: Sequence[Sequence[Any]]) -> None:
+        assert whole.copy is not None
+        try:
+            with self._cursor.copy(whole.copy) as copy:
+                for row in whole.copy_rows(rows):
+                    copy.write_row(row)
+        except self._error as exc:
+            raise _wrapped(whole.copy, rows, exc, self._error, True) from exc
 
     def _batched(self, whole: Batched, rows: Sequence[Sequence[Any]]) -> None:
         parts = rounds(rows, whole.key) if whole.in_rounds else [rows]
@@ -367,7 +382,8 @@ class Cursor:
         in order. On SQLite, one multi-row statement per as many rows as the variable
         limit allows (SQLite steps once instead of once a row, and the driver takes the
         GIL back once); on PostgreSQL as :meth:`many` sends it: a few rows as one
-        statement (an upsert's in rounds of distinct keys), more as an ``executemany``."""
+        statement (an upsert's in rounds of distinct keys), more as a ``COPY`` (a plain
+        insert) or an ``executemany``."""
         if not rows:
             return
         if self.driver.postgres:

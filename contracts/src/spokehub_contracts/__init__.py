@@ -16,6 +16,7 @@ from ._errors import (
     TransientError,
     ValidationFailed,
 )
+from ._incremental import ModifiedSince
 from ._normalize import (
     BUILTIN_IDENTIFIER_TYPES,
     check_identifier_type,
@@ -153,6 +154,7 @@ __all__ = [
     "Matcher",
     "Membership",
     "MergeContacts",
+    "ModifiedSince",
     "Outcome",
     "PermanentError",
     "Person",

@@ -18,6 +18,7 @@ from spokehub_contracts import (
     ConfigError,
     Identifier,
     Membership,
+    ModifiedSince,
     PermanentError,
     Person,
     RateLimit,
@@ -251,31 +252,30 @@ class HubSpotSource(Source):
     ) -> AsyncIterator[SourceRecord | StateCheckpoint | RejectedRecord]:
         if stream not in MODIFIED:
             raise ConfigError(f"streams.{stream}", "must be contacts or companies")
-        since, boundary, after, newest, newest_ids = _read_state(stream, state)
+        read, after = _read_state(stream, state)
         modified = MODIFIED[stream]
         size = self.config.page_size
         if stream == "contacts":
             properties = [*CONTACT_PROPERTIES, *self.config.contact_properties]
         else:
             properties = [*COMPANY_PROPERTIES, *self.config.company_properties]
-        # Keys of the last two pages: a page served twice is not yielded twice.
-        recent: list[set[tuple[str, str]]] = [set(), set()]
         while True:
             if after is not None and int(after) + size > SEARCH_RESULT_CAP:
                 # HubSpot pages no further: query again from the newest read.
-                if newest is None or newest == since:
+                if read.newest is None or read.newest == read.since:
                     raise PermanentError(
                         f"more than {SEARCH_RESULT_CAP} HubSpot {stream} were modified at"
-                        f" {since}: the search API cannot page past them"
+                        f" {read.since}: the search API cannot page past them"
                     )
-                since, boundary, after = newest, set(newest_ids), None
+                read.restart_from_newest()
+                after = None
             body: dict[str, Any] = {
                 "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
                 "properties": properties,
                 "limit": size,
             }
-            if since is not None:
-                moment = _moment(since)
+            if read.since is not None:
+                moment = _moment(read.since)
                 assert moment is not None
                 body["filterGroups"] = [
                     {
@@ -288,45 +288,22 @@ class HubSpotSource(Source):
                 body["after"] = after
             answer = (await self.client.post(self.api.search(stream), json=body)).json()
             results = [r for r in answer.get("results") or () if isinstance(r, Mapping)]
-            page: set[tuple[str, str]] = set()
             fresh: list[Mapping[str, Any]] = []
             for result in results:
                 ident = str(result.get("id"))
                 at = _moment((result.get("properties") or {}).get(modified))
-                stamp = _iso(at) if at else ""
-                key = (ident, stamp)
-                if stamp and stamp == since and ident in boundary:
-                    continue  # read at the boundary moment by the query before, unchanged
-                if key in page or key in recent[0] or key in recent[1]:
-                    continue
-                page.add(key)
-                fresh.append(result)
-                if stamp:
-                    if newest is None or stamp > newest:
-                        newest, newest_ids = stamp, {ident}
-                    elif stamp == newest:
-                        newest_ids.add(ident)
-            recent = [recent[1], page]
+                stamp = _iso(at) if at else None
+                if read.fresh(ident, stamp, (ident, stamp or "")):
+                    fresh.append(result)
+            read.page_read()
             for item in await self._records(stream, fresh):
                 yield item
             following = ((answer.get("paging") or {}).get("next") or {}).get("after")
             if following:
                 after = str(following)
-                yield StateCheckpoint(
-                    stream=stream,
-                    state={
-                        "since": since,
-                        "boundary": sorted(boundary),
-                        "after": after,
-                        "newest": newest,
-                        "newest_ids": sorted(newest_ids),
-                    },
-                )
+                yield StateCheckpoint(stream=stream, state=read.resume_state("after", after))
                 continue
-            yield StateCheckpoint(
-                stream=stream,
-                state={"since": newest, "boundary": sorted(newest_ids), "after": None},
-            )
+            yield StateCheckpoint(stream=stream, state=read.next_run_state("after"))
             return
 
     async def _records(
@@ -409,11 +386,10 @@ def _time(value: Any) -> str | None:
     return _iso(moment) if moment else None
 
 
-def _read_state(
-    stream: str, state: Mapping[str, Any] | None
-) -> tuple[str | None, set[str], str | None, str | None, set[str]]:
+def _read_state(stream: str, state: Mapping[str, Any] | None) -> tuple[ModifiedSince, str | None]:
+    """Where a read of ``stream`` starts, and the search's ``after`` within its query."""
     if not state:
-        return None, set(), None, None, set()
+        return ModifiedSince(), None
     since, boundary, after = state.get("since"), state.get("boundary") or [], state.get("after")
     if (
         not (since is None or _time(since))
@@ -421,11 +397,12 @@ def _read_state(
         or not (after is None or (isinstance(after, str) and after.isdigit()))
     ):
         raise ConfigError(f"state of stream {stream!r}", _STATE_RULE)
-    since = _time(since)
-    ids = {str(b) for b in boundary}
+    ids = [str(b) for b in boundary]
     if after is None:
-        return since, ids, None, since, set(ids)
+        return ModifiedSince(_time(since), ids), None
     # Resumed within a run: what the pages before ``after`` found still counts.
-    newest = _time(state.get("newest")) or since
-    newest_ids = {str(i) for i in state.get("newest_ids") or ()} or set(ids)
-    return since, ids, after, newest, newest_ids
+    newest_ids = [str(i) for i in state.get("newest_ids") or ()]
+    read = ModifiedSince(
+        _time(since), ids, newest=_time(state.get("newest")), newest_ids=newest_ids
+    )
+    return read, after

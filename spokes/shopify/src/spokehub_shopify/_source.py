@@ -17,6 +17,7 @@ from spokehub_contracts import (
     CheckResult,
     CheckStatus,
     ConfigError,
+    ModifiedSince,
     PermanentError,
     PrivacyAction,
     PrivacyRequest,
@@ -152,27 +153,19 @@ class ShopifySource(Source):
     ) -> AsyncIterator[SourceRecord | StateCheckpoint | RejectedRecord]:
         if stream not in _CURSOR_FIELD:
             raise ConfigError(f"streams.{stream}", "must be customers or orders")
-        since, boundary, cursor = _read_state(stream, state)
-        newest, newest_ids = since, set(boundary)
-        if cursor is not None and state:
-            # Resumed within a run: what the pages before the cursor found still counts.
-            newest = _valid_time(state.get("newest")) or since
-            newest_ids = {str(i) for i in state.get("newest_ids") or ()} or newest_ids
-        filter_ = f"{_CURSOR_FIELD[stream]}:>='{since}'" if since else None
+        read, cursor = _read_state(stream, state)
+        filter_ = f"{_CURSOR_FIELD[stream]}:>='{read.since}'" if read.since else None
         if stream == "customers":
             query, size = CUSTOMERS_QUERY, self.config.customers_page_size
         else:
             query = orders_query(self.config.line_items_per_order)
             size = self.config.orders_page_size
-        # Keys of the last two pages: a page the API serves twice is not yielded twice.
-        recent: list[set[tuple[str, str | None]]] = [set(), set()]
         while True:
             variables = {"first": size, "after": cursor, "query": filter_}
             data = await self.api.query(query, variables)
             connection = (data or {}).get(stream) if isinstance(data, Mapping) else None
             if not isinstance(connection, Mapping):
                 raise PermanentError(f"Shopify's answer holds no {stream!r} connection")
-            page: set[tuple[str, str | None]] = set()
             for node in connection.get("nodes") or ():
                 if not isinstance(node, Mapping):
                     continue
@@ -181,38 +174,17 @@ class ShopifySource(Source):
                 moment = mapping.moment(at)
                 record_time = _iso(moment) if moment else None
                 ident = mapping.numeric_id(node.get("id")) or ""
-                if record_time is not None and record_time == since and ident in boundary:
-                    continue  # read by the last run at the boundary second, unchanged
-                if key in recent[0] or key in recent[1] or key in page:
-                    continue
-                page.add(key)
-                for item in await self._records(stream, node):
-                    yield item
-                if record_time is not None:
-                    if newest is None or record_time > newest:
-                        newest, newest_ids = record_time, {ident}
-                    elif record_time == newest:
-                        newest_ids.add(ident)
-            recent = [recent[1], page]
+                if read.fresh(ident, record_time, key):
+                    for item in await self._records(stream, node):
+                        yield item
+            read.page_read()
             info = connection.get("pageInfo") or {}
             end = info.get("endCursor")
             if info.get("hasNextPage") and isinstance(end, str) and end:
                 cursor = end
-                yield StateCheckpoint(
-                    stream=stream,
-                    state={
-                        "since": since,
-                        "boundary": sorted(boundary),
-                        "cursor": cursor,
-                        "newest": newest,
-                        "newest_ids": sorted(newest_ids),
-                    },
-                )
+                yield StateCheckpoint(stream=stream, state=read.resume_state("cursor", cursor))
                 continue
-            yield StateCheckpoint(
-                stream=stream,
-                state={"since": newest, "boundary": sorted(newest_ids), "cursor": None},
-            )
+            yield StateCheckpoint(stream=stream, state=read.next_run_state("cursor"))
             return
 
     async def _records(
@@ -349,11 +321,10 @@ def _rejected(stream: str, node: Mapping[str, Any], field: str, rule: str) -> Re
     )
 
 
-def _read_state(
-    stream: str, state: Mapping[str, Any] | None
-) -> tuple[str | None, set[str], str | None]:
+def _read_state(stream: str, state: Mapping[str, Any] | None) -> tuple[ModifiedSince, str | None]:
+    """Where a read of ``stream`` starts, and the cursor within its query."""
     if not state:
-        return None, set(), None
+        return ModifiedSince(), None
     since = state.get("since")
     boundary = state.get("boundary") or []
     cursor = state.get("cursor")
@@ -363,4 +334,10 @@ def _read_state(
         or not (cursor is None or isinstance(cursor, str))
     ):
         raise ConfigError(f"state of stream {stream!r}", _STATE_RULE)
-    return _valid_time(since), {str(b) for b in boundary}, cursor
+    ids = [str(b) for b in boundary]
+    if cursor is None:
+        return ModifiedSince(_valid_time(since), ids), None
+    # Resumed within a run: what the pages before the cursor found still counts.
+    newest_ids = [str(i) for i in state.get("newest_ids") or ()]
+    newest = _valid_time(state.get("newest"))
+    return ModifiedSince(_valid_time(since), ids, newest=newest, newest_ids=newest_ids), cursor

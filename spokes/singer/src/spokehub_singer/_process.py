@@ -132,14 +132,9 @@ async def messages(
             ) from None
         await asyncio.gather(*pipes, return_exceptions=True)
         if code != 0:
-            said = " | ".join(tail) or "nothing on stderr"
-            raise ConnectorExited(f"{what} exited with code {code}; its last words: {said}")
+            raise _exited(what, code, tail)
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                await proc.wait()
+        await _kill(proc)
         for task in pipes:
             task.cancel()
         await asyncio.gather(*pipes, return_exceptions=True)
@@ -175,6 +170,20 @@ async def _start(argv: Sequence[str], what: str, *, stdin: bool) -> asyncio.subp
         raise TransientError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
 
 
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    """Stop a connector still running, with the children in its process group."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await proc.wait()
+
+
+def _exited(what: str, code: int, tail: deque[str]) -> ConnectorExited:
+    said = " | ".join(tail) or "nothing on stderr"
+    return ConnectorExited(f"{what} exited with code {code}; its last words: {said}")
+
+
 async def _log_stderr(
     proc: asyncio.subprocess.Process, what: str, mask: Masker, tail: deque[str]
 ) -> None:
@@ -208,15 +217,10 @@ async def document(argv: Sequence[str], *, what: str, timeout: float, mask: Mask
             ) from None
         await asyncio.gather(logging_task, return_exceptions=True)
     finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                await proc.wait()
+        await _kill(proc)
         logging_task.cancel()
     if code != 0:
-        said = " | ".join(tail) or "nothing on stderr"
-        raise ConnectorExited(f"{what} exited with code {code}; its last words: {said}")
+        raise _exited(what, code, tail)
     try:
         return json.loads(out)
     except ValueError as exc:

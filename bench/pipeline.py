@@ -8,7 +8,9 @@ workers. Printed:
 
 - pipeline: events/s from the first claim to the last row processed (on SQLite one worker
   in this process; on PostgreSQL ``--pg-workers`` worker processes, one and then two by
-  default, each on the same fresh store);
+  default, each on the same fresh store), and per CPU second: SQLite's process, or on
+  PostgreSQL the workers' processes and, when the server runs on this machine, their
+  server backends too (read from /proc), the figures load from elsewhere leaves alone;
 - floor: the raw insert (DB-API ``executemany``) of every row the pipeline left behind in
   the store's tables (events, profiles, traits, identifiers, outbox, ...: whatever it
   wrote, read back from the processed store) into a second fresh store of the same schema
@@ -31,6 +33,7 @@ import gc
 import itertools
 import logging
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import orjson
 from ingest import DEFAULT_PG, WRITE_KEY, daemon, insert_inbox, send, settle
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 
 from spokehub.logs import configure_logging
 from spokehub.store import create_store_engine, upgrade
@@ -48,6 +51,8 @@ from spokehub.store.scratch import scratch_schema
 BATCH = 200
 #: The CPU seconds of the in-process worker (SQLite), run by run.
 CPU_SECONDS: list[float] = []
+#: (worker CPU seconds, server backend CPU seconds or None) of each multi-process run.
+WORKER_CPU: list[tuple[float, float | None]] = []
 #: Tables the pipeline does not write (ingestion's) or that hold what was there before.
 NOT_THE_PIPELINES = {"inbox", "message_ids", "alembic_version"}
 
@@ -96,19 +101,46 @@ def table_counts(engine) -> dict[str, int]:
         return {t: conn.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in names}
 
 
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds a PostgreSQL backend process has used, when the server runs on this
+    machine (None otherwise)."""
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            if not comm.read().startswith("postgres"):
+                return None
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _worker(store_url: str, barrier, done) -> None:
     """One pipeline worker process: builds its pipeline, waits for the start, processes
-    batches until no row is pending anywhere (another worker may hold the last ones)."""
+    batches until no row is pending anywhere (another worker may hold the last ones).
+    Reports the rows it processed, its CPU seconds and its server backends' (None when
+    the server is elsewhere)."""
     from spokehub.pipeline import Pipeline
     from spokehub.registry import Registry
 
     configure_logging(json_output=False, level=logging.ERROR)
     engine = create_store_engine(store_url)
+    backends: list[int] = []
+
+    @event.listens_for(engine, "connect")
+    def _backend(dbapi_conn, _record) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("SELECT pg_backend_pid()")
+        backends.append(cur.fetchone()[0])
+        cur.close()
+
     pipeline = Pipeline(engine, project_for(store_url), Registry.load(allow=()))
     probe = text("SELECT 1 FROM inbox WHERE status = 'pending' LIMIT 1")
     gc.collect()
     gc.freeze()
     barrier.wait()
+    started = {pid: _backend_cpu(pid) for pid in backends}
+    cpu = time.process_time()
     processed = 0
     while True:
         stats = pipeline.run_batch()
@@ -118,7 +150,12 @@ def _worker(store_url: str, barrier, done) -> None:
                 if conn.execute(probe).first() is None:
                     break
             time.sleep(0.005)
-    done.put(processed)
+    cpu = time.process_time() - cpu
+    now = {pid: _backend_cpu(pid) for pid in backends}
+    server: float | None = None
+    if all(v is not None for v in now.values()):
+        server = sum(v - (started.get(pid) or 0.0) for pid, v in now.items())
+    done.put((processed, cpu, server))
     engine.dispose()
 
 
@@ -159,11 +196,17 @@ def run_pipeline(store_url: str, workers: int, profile: str | None) -> float:
     settle()
     barrier.wait()
     started = time.perf_counter()
-    for _ in procs:
-        done.get()
+    reports = [done.get() for _ in procs]
     elapsed = time.perf_counter() - started
     for p in procs:
         p.join()
+    servers = [server for _, _, server in reports]
+    WORKER_CPU.append(
+        (
+            sum(cpu for _, cpu, _ in reports),
+            None if None in servers else sum(s for s in servers if s is not None),
+        )
+    )
     return elapsed
 
 
@@ -307,6 +350,17 @@ def measure(
         f"  ratio pipeline / floor: {rate / floor_rate:.2f}",
         flush=True,
     )
+    if backend == "postgresql" and WORKER_CPU:
+        # The workers' CPU and their server backends': what load from elsewhere on a
+        # shared machine leaves alone (the backends' only when the server runs here).
+        client, server = WORKER_CPU[-1]
+        line = f"  pipeline   {events / client:>9,.0f} events per worker CPU second"
+        if server is not None:
+            line += (
+                f", {events / (client + server):,.0f} per CPU second with the server's"
+                f" ({1e6 * client / events:.0f} + {1e6 * server / events:.0f} us an event)"
+            )
+        print(line, flush=True)
     if backend == "sqlite" and CPU_SECONDS:
         # The whole store runs in this process: its CPU time is what load from elsewhere
         # on a shared machine leaves alone.

@@ -53,13 +53,17 @@ def normalize(rules: IdentityRules, records: Sequence[Evidence]) -> Batch:
     else:
         order = sorted(range(len(records)), key=lambda i: (when[i], records[i].record_id))
     entries: list[Entry] = []
-    all_keys: set[Key] = set()
     compiled = rules.compiled()
     ranks, star, blocked = compiled.ranks, compiled.star, compiled.blocked.match
 
     def priority(k: Key) -> tuple[int, Key]:
         return ranks.get(k[0], star), k
 
+    # One tuple object per distinct identifier of the batch: every later step looks keys
+    # up several times over (stored identifiers, clusters, sightings, edges), and a dict
+    # finds an identical key without comparing its strings.
+    canon: dict[Key, Key] = {}
+    same = canon.setdefault
     ignored = 0
     for i in order:
         seen: dict[Key, None] = {}
@@ -68,7 +72,8 @@ def normalize(rules: IdentityRules, records: Sequence[Evidence]) -> Batch:
             if blocked(value):
                 ignored += 1
                 continue
-            seen[(ident.type, value)] = None
+            key = (ident.type, value)
+            seen[same(key, key)] = None
         if not seen:
             continue
         if len(seen) == 1:
@@ -78,6 +83,6 @@ def normalize(rules: IdentityRules, records: Sequence[Evidence]) -> Batch:
             ks = [a, b] if (ranks.get(a[0], star), a) < (ranks.get(b[0], star), b) else [b, a]
         else:
             ks = sorted(seen, key=priority)
-        all_keys.update(ks)
         entries.append((i, ks, (when[i] - EPOCH) // MICROSECOND))
-    return Batch(records, when, entries, all_keys, ignored)
+    # Every key kept belongs to a record that has an entry.
+    return Batch(records, when, entries, set(canon), ignored)

@@ -34,6 +34,9 @@ def load_graph(conn: Connection, sql: Cursor, rules: IdentityRules, batch: Batch
 def load_known(sql: Cursor, keys: set[Key]) -> dict[Key, Known]:
     """Row id and live contact ID of each stored identifier among ``keys``."""
     values = sorted({v for _, v in keys})
+    # Found identifiers are keyed by the caller's own key objects (the batch's), which
+    # later look-ups then find without comparing strings.
+    own = {k: k for k in keys}.get
     found: dict[Key, Known] = {}
     for part in chunks(values):
         rows = sql.rows(
@@ -42,8 +45,8 @@ def load_known(sql: Cursor, keys: set[Key]) -> dict[Key, Known]:
             tuple(part),
         )
         for id_, type_, value, contact_id in rows:
-            key = (type_, value)
-            if key in keys:
+            key = own((type_, value))
+            if key is not None:
                 found[key] = (id_, contact_id)
     return found
 

@@ -24,13 +24,14 @@ def destination_project(
     routes: Sequence[Mapping[str, Any]] = (),
     *,
     store: str | None = None,
+    server: Mapping[str, Any] | None = None,
     sources: Mapping[str, Mapping[str, Any]] | None = None,
     **settings: Any,
 ) -> Path:
     """A project file: a store (SQLite in ``directory`` unless ``store`` names one), the
     HTTP source ``web``, the ``sources`` beside it and each destination connection as
-    ``{name: {"spoke": …, "config": {…}}}``; ``settings`` are more top-level sections
-    (``audiences``, ``journeys`` …)."""
+    ``{name: {"spoke": …, "config": {…}}}``; ``server`` adds to the server settings,
+    ``settings`` are more top-level sections (``audiences``, ``journeys`` …)."""
     path = directory / "spokehub.yaml"
     connections: dict[str, Any] = {"web": {"kind": "source", "write_keys": [WRITE_KEY]}}
     for name, connection in (sources or {}).items():
@@ -39,7 +40,7 @@ def destination_project(
         connections[name] = {"kind": "destination", **connection}
     project: dict[str, Any] = {
         "store": {"url": store or f"sqlite:///{directory / 'hub.db'}"},
-        "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN},
+        "server": {"host": "127.0.0.1", "port": port, "admin_token": ADMIN, **(server or {})},
         "connections": connections,
         **settings,
     }

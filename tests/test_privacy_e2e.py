@@ -20,6 +20,7 @@ import yaml
 from spokehub_webhook.testing import SANDBOX_SECRET, WebhookReceiverSandbox
 
 from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .serving import destination_project
 
 DPO = "dpo-e2e-token-0123456789-0123456789"
 EMAIL_SENT = "Ada.Lovelace@Example.com"
@@ -31,36 +32,18 @@ OTHER = "grace@example.org"
 
 
 def project(tmp_path: Path, port: int, hook_url: str, **extra) -> Path:
-    path = tmp_path / "spokehub.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "store": {"url": f"sqlite:///{tmp_path / 'hub.db'}"},
-                "server": {
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "admin_token": ADMIN,
-                    "tokens": {"dpo": {"scopes": ["privacy"], "token": DPO}},
-                },
-                "connections": {
-                    "web": {"kind": "source", "write_keys": [WRITE_KEY]},
-                    "crm": {
-                        "kind": "destination",
-                        "spoke": "files",
-                        "config": {"path": str(tmp_path / "crm.jsonl")},
-                    },
-                    "hook": {
-                        "kind": "destination",
-                        "spoke": "webhook",
-                        "config": {"url": hook_url, "secret": "${HOOK_SECRET}"},
-                    },
-                },
-                "routes": [{"to": "crm"}, {"to": "hook"}],
-                **extra,
-            }
-        )
+    destinations = {
+        "crm": {"spoke": "files", "config": {"path": str(tmp_path / "crm.jsonl")}},
+        "hook": {"spoke": "webhook", "config": {"url": hook_url, "secret": "${HOOK_SECRET}"}},
+    }
+    return destination_project(
+        tmp_path,
+        port,
+        destinations,
+        [{"to": "crm"}, {"to": "hook"}],
+        server={"tokens": {"dpo": {"scopes": ["privacy"], "token": DPO}}},
+        **extra,
     )
-    return path
 
 
 def send(daemon: Daemon, batch: list[dict], key: str = WRITE_KEY) -> httpx.Response:

@@ -195,6 +195,22 @@ class Daemon:
             timeout=10,
         )
 
+    def decide_consent(self, identifier: str, purpose: str, granted: bool) -> None:
+        """Record a decision through ``POST /v1/consent`` as a preference centre does; it
+        must be taken."""
+        answer = httpx.post(
+            f"{self.url}/v1/consent",
+            json={
+                "identifiers": [identifier],
+                "purpose": purpose,
+                "granted": granted,
+                "source": "preference-centre",
+            },
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=10,
+        )
+        assert answer.status_code < 300, answer.text
+
     def metrics(self) -> str:
         """The Prometheus figures (``/metrics`` needs a token with the admin scope)."""
         return httpx.get(

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -21,7 +20,7 @@ from spokehub_hubspot.testing import SANDBOX_ACCESS_TOKEN, HubSpotSandbox
 from spokehub_klaviyo.testing import SANDBOX_API_KEY, KlaviyoSandbox
 from spokehub_webhook.testing import SANDBOX_SECRET, WebhookReceiverSandbox
 
-from .daemon import ADMIN, wait_until
+from .daemon import wait_until
 from .serving import send, serving
 from .test_webhook_e2e import signature
 
@@ -175,18 +174,7 @@ def test_a_consent_change_reaches_the_crm_and_the_email_tool(
             wait_until(lambda: klaviyo.profile_by_email("ada@example.com"))
 
             def decide(granted: bool) -> None:
-                answer = httpx.post(
-                    f"{daemon.url}/v1/consent",
-                    json={
-                        "identifiers": ["email:ada@example.com"],
-                        "purpose": "email_marketing",
-                        "granted": granted,
-                        "source": "preference-centre",
-                    },
-                    headers={"Authorization": f"Bearer {ADMIN}"},
-                    timeout=10,
-                )
-                assert answer.status_code < 300, answer.text
+                daemon.decide_consent("email:ada@example.com", "email_marketing", granted)
 
             decide(True)
             wait_until(

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from .daemon import ADMIN, WRITE_KEY, Daemon, free_port, wait_until
+from .daemon import WRITE_KEY, Daemon, free_port, wait_until
 from .serving import FILES_CRM, destination_project
 
 
@@ -60,18 +60,7 @@ def test_every_upsert_carries_the_mapped_score_and_consent(tmp_path: Path, run_c
         assert pulled.returncode == 0, pulled.stderr
         wait_until(lambda: len(_upserts(tmp_path)) == 2)
 
-        r = httpx.post(
-            f"{daemon.url}/v1/consent",
-            json={
-                "identifiers": ["email:ada@example.com"],
-                "purpose": "email_marketing",
-                "granted": False,
-                "source": "preference-centre",
-            },
-            headers={"Authorization": f"Bearer {ADMIN}"},
-            timeout=10,
-        )
-        assert r.status_code < 300, r.text
+        daemon.decide_consent("email:ada@example.com", "email_marketing", False)
         wait_until(
             lambda: daemon.admin("/v1/profiles", identifier="email:ada@example.com").json()[
                 "profile"

@@ -84,11 +84,12 @@ def _clear(engine) -> None:
             conn.execute(text(f"DELETE FROM {name}"))
 
 
-def _consent_row(user: str, granted: bool, at) -> dict[str, Any]:
+def _record_row(stream: str, user: str, data: Consent | ScoredTrait, at) -> dict[str, Any]:
+    """An inbox row of the source ``web``: a record about ``user`` observed ``at``."""
     record = SourceRecord(
-        stream="consents",
+        stream=stream,
         identifiers=(Identifier(type="user_id", value=user),),
-        data=Consent(purpose="email_marketing", granted=granted, source="web", recorded_at=at),
+        data=data,
         observed_at=at,
     )
     return {
@@ -97,21 +98,16 @@ def _consent_row(user: str, granted: bool, at) -> dict[str, Any]:
         "body": record.model_dump_json(),
         "received_at": utcnow(),
     }
+
+
+def _consent_row(user: str, granted: bool, at) -> dict[str, Any]:
+    consent = Consent(purpose="email_marketing", granted=granted, source="web", recorded_at=at)
+    return _record_row("consents", user, consent, at)
 
 
 def _score_row(user: str, value: float, at) -> dict[str, Any]:
-    record = SourceRecord(
-        stream="scores",
-        identifiers=(Identifier(type="user_id", value=user),),
-        data=ScoredTrait(name="ltv", value=value, model="ltv-v1", computed_at=at),
-        observed_at=at,
-    )
-    return {
-        "connection": "web",
-        "kind": "record",
-        "body": record.model_dump_json(),
-        "received_at": utcnow(),
-    }
+    score = ScoredTrait(name="ltv", value=value, model="ltv-v1", computed_at=at)
+    return _record_row("scores", user, score, at)
 
 
 @settings(

@@ -382,7 +382,9 @@ def measure(
 def flood(seconds: float, people: int) -> None:
     """A live daemon on SQLite, sent track events over HTTP for ``seconds`` while its
     pipeline runs; its pipeline's rate beside ingestion, then alone while it drains."""
-    per_request, total = 250, int(seconds * 60_000)
+    # Enough events for the whole flood at well above today's acknowledged rate (86k/s
+    # with the pipeline starved): the flood must not end early for want of requests.
+    per_request, total = 250, int(seconds * 120_000)
     bodies = [
         orjson.dumps({"batch": [message(people + n + i, people) for i in range(per_request)]})
         for n in range(0, total, per_request)

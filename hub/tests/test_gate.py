@@ -150,3 +150,128 @@ def test_urgent_writers_go_before_a_waiting_background_writer(tmp_path):
     for thread in (background, request):
         thread.join(10)
     assert order == ["request", "background"]
+
+
+def _free(path: str) -> bool:
+    """Whether a writer of another process could take the turn of ``path`` now."""
+    import fcntl
+    import os
+
+    fd = os.open(path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing the description drops a lock it took
+    return True
+
+
+def _until(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_a_background_writer_that_has_deferred_goes_before_requests_of_other_processes(
+    tmp_path,
+):
+    """The fair share across processes: a pipeline batch that has deferred its share
+    waits for the turn; the API's next request lets it go first instead of taking the
+    turn again the moment it is free."""
+    from spokehub.store.gate import ProcessGate, WriterGate
+
+    path = str(tmp_path / "hub.db")
+    other, pipeline, api = ProcessGate(path), ProcessGate(path), WriterGate(path)
+    order: list[str] = []
+    holding = other.turn()
+    holding.__enter__()  # a writer of a third process holds the turn
+
+    def background() -> None:
+        with pipeline.turn(due=True):
+            order.append("background")
+
+    def request() -> None:
+        release = api.acquire(urgent=True)
+        order.append("request")
+        assert release is not None
+        release()
+
+    batch = threading.Thread(target=background)
+    batch.start()
+    probe = ProcessGate(path)
+    probe.max_wait = 0.0
+    assert _until(lambda: probe.make_way() > 0), "the batch never said it was due"
+    answer = threading.Thread(target=request)
+    answer.start()
+    assert _until(lambda: api.counters.urgent_turns == 1)
+    time.sleep(0.2)  # on its way to the turn: it finds the batch due
+    holding.__exit__(None, None, None)
+    for thread in (batch, answer):
+        thread.join(10)
+    assert order == ["background", "request"]
+    assert api.counters.made_way == 1
+    assert probe.make_way() == 0.0  # nobody due any more: a request goes at once
+    for gate in (other, pipeline, probe):
+        gate.close()
+    assert api.process_gate is not None
+    api.process_gate.close()
+
+
+def test_a_background_run_keeps_the_turn_between_its_transactions_then_gives_it_back(
+    tmp_path,
+):
+    """Consecutive batches of one background writer hold the turn across processes for
+    up to ``run_budget`` (other processes wait once for the whole run, not once a
+    batch); a run that ends is given back after ``linger``, with nobody to ask."""
+    from spokehub.store.gate import WriterGate
+
+    path = str(tmp_path / "hub.db")
+    gate = WriterGate(path)
+    gate.run_budget = 60.0
+    gate.linger = 60.0
+    release = gate.acquire(urgent=False)
+    assert release is not None
+    release()
+    assert not _free(path), "the run ended with its first transaction"
+    release = gate.acquire(urgent=False)  # the next batch continues the run
+    assert release is not None
+    assert gate.counters.continued == 1
+    gate.linger = 0.0
+    release()
+    assert _until(lambda: _free(path)), "the kept turn was never given back"
+
+    # A run past its budget gives the turn back with its last transaction.
+    gate.run_budget = 0.0
+    release = gate.acquire(urgent=False)
+    assert release is not None
+    release()
+    assert _free(path)
+    # And the next batch defers for its share of that run before it asks again.
+    assert gate.defer_limit() == gate.min_defer
+    assert gate.process_gate is not None
+    gate.process_gate.close()
+
+
+def test_a_request_of_the_same_process_takes_a_kept_turn_and_ends_the_run(tmp_path):
+    from spokehub.store.gate import WriterGate
+
+    path = str(tmp_path / "hub.db")
+    gate = WriterGate(path)
+    gate.run_budget = 60.0
+    gate.linger = 60.0
+    release = gate.acquire(urgent=False)
+    assert release is not None
+    release()
+    assert not _free(path)
+    release = gate.acquire(urgent=True)
+    assert release is not None
+    assert not _free(path)  # the request writes in the turn the batch kept
+    release()
+    assert _free(path)  # and gives it back: a request's turn is never kept
+    assert gate.counters.continued == 0
+    assert gate.process_gate is not None
+    gate.process_gate.close()

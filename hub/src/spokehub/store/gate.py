@@ -11,20 +11,33 @@ around a transaction, with a priority.
 
 - ``urgent`` writers (a client waiting for its answer) go first;
 - background writers (pipeline batches, sync runs, delivery lanes, CLI commands) start
-  while no urgent writer waits, or once they have deferred long enough: then they go
-  next, so sustained ingestion slows background work but never stops it;
-- *fair share*: "long enough" is half as long as the writer's own previous background
-  turn lasted (at least :attr:`WriterGate.min_defer`, at most
+  while no urgent writer waits, or once they have deferred long enough: then they are
+  *due* and go next, in their own process and in every other (an urgent writer about
+  to take the turn lets a due background writer of another process go first), so
+  sustained ingestion slows background work but never stops it;
+- *fair share*: with a database file, a background writer's consecutive transactions
+  make one *run*: between two of them its process keeps the turn for
+  :attr:`WriterGate.linger` (the pipeline's next batch comes within it), until the
+  run has lasted :attr:`WriterGate.run_budget`. "Long enough" to defer is then a
+  quarter as long as that run (at least :attr:`WriterGate.min_defer`, at most
   :attr:`WriterGate.max_defer`; the first turn, with nothing to go by, defers the
-  most). Under sustained ingestion a background writer therefore holds the writer about
-  two thirds of the time and requests the rest: the pipeline keeps more than half of
-  its rate alone, and a request waits at most about half a pipeline batch longer. Work
-  that arrives faster than that is the backpressure mark's to refuse, not the gate's;
+  most). Under sustained ingestion the writer therefore alternates: a run of pipeline
+  batches (50 ms), then the requests that arrived meanwhile, committed by ingestion's
+  group writer in one large group (or two, for at least a quarter of the run). The
+  pipeline holds the writer about three quarters of the time and keeps more than half
+  of its rate alone; a request waits at most about a run longer; acknowledging slows
+  to what the rest of the writer's time allows, which is the point: a backlog the
+  pipeline cannot work off is not near real time. Batch by batch (a batch, then a
+  group, then a batch), deferring half of each batch, the pipeline kept 0.3-0.45 of
+  its rate: each batch waited for a group whose size the clients' concurrency set, not
+  the batch's length, and every batch paid the hand-over between the processes. Work
+  that arrives faster than the pipeline's share is the backpressure mark's to refuse,
+  not the gate's;
 - a thread that holds the turn already (an explicit :func:`write_turn` around
   ``engine.begin()``) is not queued again.
 
 With a database file the same order holds between processes (the daemon's API and its
-pipeline process) through two lock files beside the database: :class:`ProcessGate`.
+pipeline process) through three lock files beside the database: :class:`ProcessGate`.
 PostgreSQL writers do not exclude each other; there is no gate there.
 """
 
@@ -65,6 +78,11 @@ class GateCounters:
     waits_for_other_processes: int = 0
     #: Background turns that stopped deferring after ``max_defer`` and went next anyway.
     overdue: int = 0
+    #: Urgent turns that first let a due background writer of another process go.
+    made_way: int = 0
+    #: Background turns that continued the run of the one before (the turn kept
+    #: between them, see :attr:`WriterGate.run_budget`).
+    continued: int = 0
     #: Seconds background writers spent holding back for urgent ones, all told.
     deferred_seconds: float = 0.0
 
@@ -80,12 +98,19 @@ class WriterGate:
     max_defer = 1.0
     #: Shortest: a background writer whose turns are brief still lets a request or two by.
     min_defer = 0.005
-    #: How long a background writer defers, as a share of its own previous turn.
-    defer_share = 0.5
+    #: How long a background writer defers, as a share of its own previous run.
+    defer_share = 0.25
     #: Longest any writer queues here. Past it the writer goes on without a turn and
     #: SQLite's busy handler decides, as it would with no gate: a safety net against a
     #: turn that is never given back (a bug), which would otherwise hang every writer.
     max_queue = 30.0
+    #: Longest a background writer's run lasts: with a database file, its consecutive
+    #: transactions keep the turn across processes until the run reaches this long.
+    run_budget = 0.05
+    #: How long a run's turn is kept for the background writer's next transaction.
+    linger = 0.01
+    #: Seconds the thread that gives kept turns back idles before it ends.
+    linger_thread_idle = 2.0
 
     def __init__(self, path: str | None = None) -> None:
         self._cond = threading.Condition()
@@ -97,6 +122,11 @@ class WriterGate:
         self.counters = GateCounters()
         #: Seconds the last background turn of this process lasted (``None``: none yet).
         self._last_background: float | None = None
+        self._kept: contextlib.AbstractContextManager[None] | None = None
+        self._kept_until = 0.0
+        self._kept_run = 0.0
+        self._run_began: float | None = None
+        self._lingerer: threading.Thread | None = None
 
     def defer_limit(self) -> float:
         """How long a background writer now defers to urgent ones (the fair share)."""
@@ -123,8 +153,11 @@ class WriterGate:
         shared = self.process_gate
         held_back = 0.0
         limit = self.defer_limit()
-        if shared is not None and not urgent:
+        due = False
+        if shared is not None and not urgent and self._kept is None:
             held_back = shared.wait_quiet(limit)
+            # Having deferred, it goes next in every process (ProcessGate.make_way).
+            due = held_back > 0
         started = time.monotonic()
         overdue = False
         deferred = False
@@ -157,26 +190,55 @@ class WriterGate:
                     self._overdue -= 1
             self._owner = me
             self._count(urgent, held_back, deferred, overdue, started)
-        turn = shared.turn() if shared is not None else contextlib.nullcontext()
-        try:
-            turn.__enter__()
-        except BaseException:
-            self._end(urgent)
-            raise
-        ended = False
+            kept, self._kept = self._kept, None
+            if kept is not None:
+                if urgent:
+                    # A request of this process ends the background writer's run.
+                    self._end_run()
+                else:
+                    self.counters.continued += 1
+        if kept is not None:
+            turn = kept
+        else:
+            turn = shared.turn(due=due) if shared is not None else contextlib.nullcontext()
+            try:
+                if urgent and shared is not None and shared.make_way():
+                    with self._cond:
+                        self.counters.made_way += 1
+                turn.__enter__()
+            except BaseException:
+                self._end(urgent)
+                raise
         began = time.monotonic()
+        if not urgent and self._run_began is None:
+            self._run_began = began
+        ended = False
 
         def release() -> None:
             nonlocal ended
             if ended:
                 return
             ended = True
-            if not urgent:
-                self._last_background = time.monotonic() - began
-            try:
-                turn.__exit__(None, None, None)
-            finally:
-                self._end(urgent)
+            now = time.monotonic()
+            with self._cond:
+                try:
+                    run = now - (self._run_began or began)
+                    if not urgent and shared is not None and run < self.run_budget:
+                        # The run goes on: the next background transaction of this
+                        # process continues it without queueing in other processes.
+                        self._kept, self._kept_until, self._kept_run = (
+                            turn,
+                            now + self.linger,
+                            run,
+                        )
+                        self._linger_soon()
+                    else:
+                        if not urgent:
+                            self._kept_run = run
+                            self._end_run()
+                        turn.__exit__(None, None, None)
+                finally:
+                    self._end(urgent)
 
         return release
 
@@ -203,6 +265,46 @@ class WriterGate:
         finally:
             with self._cond:
                 self._withdraw()
+
+    def _end_run(self) -> None:
+        """The background run is over: its length sets the next deferral."""
+        self._last_background = self._kept_run
+        self._run_began = None
+
+    def _linger_soon(self) -> None:
+        """Give the kept turn back once :attr:`linger` passes without a writer of this
+        process taking it (in a thread of its own, started on demand)."""
+        self._cond.notify_all()
+        if self._lingerer is None:
+            self._lingerer = threading.Thread(
+                target=self._give_back_kept, name="sqlite-writer-linger", daemon=True
+            )
+            self._lingerer.start()
+
+    def _give_back_kept(self) -> None:
+        with self._cond:
+            try:
+                idle_since = time.monotonic()
+                while True:
+                    now = time.monotonic()
+                    kept = self._kept
+                    if kept is None:
+                        if now - idle_since >= self.linger_thread_idle:
+                            return
+                        self._cond.wait(self.linger_thread_idle)
+                        continue
+                    idle_since = now
+                    if now < self._kept_until:
+                        self._cond.wait(self._kept_until - now)
+                        continue
+                    # Under the lock: a writer of this process must not take the turn
+                    # afresh (the same lock file) between the two steps.
+                    self._kept = None
+                    self._end_run()
+                    kept.__exit__(None, None, None)
+                    self._cond.notify_all()
+            finally:
+                self._lingerer = None
 
     def _end(self, urgent: bool) -> None:
         with self._cond:
@@ -250,7 +352,9 @@ class ProcessGate:
     again at once). ``<db>-urgent`` is held shared by every process with an urgent writer
     waiting or writing; a background writer starts only once it can lock that file
     exclusively (no urgent writer anywhere), or after :attr:`max_wait` seconds, so
-    sustained ingestion delays background work but never stops it. The kernel drops the
+    sustained ingestion delays background work but never stops it. ``<db>-due`` is held
+    shared by a background writer that has deferred and waits for the turn: an urgent
+    writer lets it go first (:meth:`make_way`). The kernel drops the
     locks of a process that dies. Without ``fcntl`` (Windows) there is no gate and
     SQLite's busy handler alone orders the writers.
     """
@@ -270,6 +374,10 @@ class ProcessGate:
         # urgent writers and probes with the other, so a probe never converts its own lock.
         self._urgent = os.open(path + "-urgent", flags, 0o600)
         self._probe = os.open(path + "-urgent", flags, 0o600)
+        # The same for background writers that have deferred long enough and go next.
+        self._due = os.open(path + "-due", flags, 0o600)
+        self._due_probe = os.open(path + "-due", flags, 0o600)
+        self._closed = False
 
     @classmethod
     def open(cls, path: str) -> ProcessGate | None:
@@ -306,17 +414,52 @@ class ProcessGate:
         # At least a tick when it waited at all, so the caller can tell it did.
         return max(time.monotonic() - started, 1e-9) if waited else 0.0
 
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
+    def make_way(self) -> float:
+        """Before an urgent writer takes the turn: while a background writer of another
+        process is due (it has deferred and now waits for the turn), let it go first, for
+        at most :attr:`max_wait` seconds. The seconds it waited (0.0: none was due)."""
         fcntl = self._fcntl
-        fcntl.flock(self._turn, fcntl.LOCK_EX)
+        started = time.monotonic()
+        deadline = started + self.max_wait
+        waited = False
+        while True:
+            try:
+                fcntl.flock(self._due_probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waited = True
+                if time.monotonic() >= deadline:
+                    break
+                # A due writer holds the file until it has the turn; the turn it then
+                # holds lasts longer than this, so polling costs the urgent writer nothing.
+                time.sleep(self.poll)
+                continue
+            fcntl.flock(self._due_probe, fcntl.LOCK_UN)
+            break
+        return max(time.monotonic() - started, 1e-9) if waited else 0.0
+
+    @contextlib.contextmanager
+    def turn(self, *, due: bool = False) -> Iterator[None]:
+        """The writer's turn. ``due``: a background writer that has deferred long
+        enough: until it has the turn, urgent writers of other processes let it go first
+        (:meth:`make_way`)."""
+        fcntl = self._fcntl
+        if due:
+            fcntl.flock(self._due, fcntl.LOCK_SH)
+        try:
+            fcntl.flock(self._turn, fcntl.LOCK_EX)
+        finally:
+            if due:
+                fcntl.flock(self._due, fcntl.LOCK_UN)
         try:
             yield
         finally:
-            fcntl.flock(self._turn, fcntl.LOCK_UN)
+            # A turn kept past its engine's end: closing the files dropped the lock.
+            if not self._closed:
+                fcntl.flock(self._turn, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        for fd in (self._turn, self._urgent, self._probe):
+        self._closed = True
+        for fd in (self._turn, self._urgent, self._probe, self._due, self._due_probe):
             with contextlib.suppress(OSError):
                 os.close(fd)
 

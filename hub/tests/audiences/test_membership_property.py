@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, text
 
@@ -118,6 +118,19 @@ def _score_row(user: str, value: float, at) -> dict[str, Any]:
 @given(
     definitions=st.lists(condition, min_size=1, max_size=3),
     steps=st.lists(step, min_size=1, max_size=12),
+)
+# Found by this test: the reconcile looked only at the longest window of an event name,
+# so the all-time leaf hid the 30 days and the member never left.
+@example(
+    definitions=[
+        {
+            "any": [
+                {"event": "Order Completed", "within_days": 30, "count": {"gte": 1}},
+                {"not": {"event": "Order Completed", "count": {"gte": 1}}},
+            ]
+        }
+    ],
+    steps=[("reconcile",), ("order", "u0", 0, 10), ("wait", 20)],
 )
 def test_incremental_membership_equals_the_definitions_after_a_reconcile(
     sqlite_engine, definitions, steps

@@ -294,6 +294,16 @@ def windows(condition: Condition) -> dict[str, float | None]:
     return out
 
 
+def edges(condition: Condition) -> dict[str, set[float]]:
+    """Per event name, every window a leaf reads (all-time leaves have none): an event
+    crosses an edge when it ages out of any one of them, not only the longest."""
+    out: dict[str, set[float]] = {}
+    for leaf in leaves(condition):
+        if isinstance(leaf, EventCondition) and leaf.within_days is not None:
+            out.setdefault(leaf.event, set()).add(leaf.within_days)
+    return out
+
+
 def widen(into: dict[str, float | None], more: Mapping[str, float | None]) -> None:
     """Merge windows per event name into ``into``, keeping the longest (``None``, all
     time, is longest)."""

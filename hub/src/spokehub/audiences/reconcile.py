@@ -25,7 +25,7 @@ from spokehub.identity.tables import profiles
 from spokehub.store.driver_sql import CHUNK, chunks, cursor, transaction, utc
 from spokehub.store.tables import events
 
-from .conditions import windows
+from .conditions import edges
 from .definitions import Audience
 from .facts import load_facts
 from .index import AudienceIndex
@@ -153,17 +153,18 @@ def _drifted(conn: Connection, audience: Audience, since: datetime, now: datetim
     found: set[str] = set()
     if now <= since:
         return found
-    for name, days in windows(audience.where).items():
-        if days is None:
-            continue
-        width = timedelta(days=days)
-        found.update(
-            conn.execute(
-                select(e.contact_id)
-                .where(e.event == name, e.timestamp > since - width, e.timestamp <= now - width)
-                .distinct()
-            ).scalars()
-        )
+    # Every window of an event is an edge of its own: in ``any: [{within 30 days},
+    # {not: {ever}}]`` the all-time leaf must not hide the 30 days.
+    for name, widths in edges(audience.where).items():
+        for days in sorted(widths):
+            width = timedelta(days=days)
+            found.update(
+                conn.execute(
+                    select(e.contact_id)
+                    .where(e.event == name, e.timestamp > since - width, e.timestamp <= now - width)
+                    .distinct()
+                ).scalars()
+            )
     return found
 
 

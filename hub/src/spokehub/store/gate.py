@@ -24,8 +24,8 @@ around a transaction, with a priority.
   most). Under sustained ingestion the writer therefore alternates: a run of pipeline
   batches (50 ms), then the requests that arrived meanwhile, committed by ingestion's
   group writer in one large group (or two, for at least a quarter of the run). The
-  pipeline holds the writer about three quarters of the time and keeps more than half
-  of its rate alone; a request waits at most about a run longer; acknowledging slows
+  pipeline holds the writer about 70 % of the time and keeps more than half of its
+  rate alone; a request waits at most about a run longer; acknowledging slows
   to what the rest of the writer's time allows, which is the point: a backlog the
   pipeline cannot work off is not near real time. Batch by batch (a batch, then a
   group, then a batch), deferring half of each batch, the pipeline kept 0.3-0.45 of

@@ -224,15 +224,23 @@ def test_a_background_writer_that_has_deferred_goes_before_requests_of_other_pro
 def test_a_background_run_keeps_the_turn_between_its_transactions_then_gives_it_back(
     tmp_path,
 ):
-    """Consecutive batches of one background writer hold the turn across processes for
-    up to ``run_budget`` (other processes wait once for the whole run, not once a
-    batch); a run that ends is given back after ``linger``, with nobody to ask."""
-    from spokehub.store.gate import WriterGate
+    """While requests wait, consecutive batches of one background writer hold the turn
+    across processes for up to ``run_budget`` (other processes wait once for the whole
+    run, not once a batch); a run that ends is given back after ``linger``, with nobody
+    to ask."""
+    from spokehub.store.gate import ProcessGate, WriterGate
 
     path = str(tmp_path / "hub.db")
-    gate = WriterGate(path)
+    gate, api = WriterGate(path), ProcessGate(path)
+    gate.max_defer = 0.01
     gate.run_budget = 60.0
     gate.linger = 60.0
+    # With no request waiting anywhere, a background transaction keeps nothing.
+    release = gate.acquire(urgent=False)
+    assert release is not None
+    release()
+    assert _free(path)
+    api.announce()  # a request of another process waits from now on
     release = gate.acquire(urgent=False)
     assert release is not None
     release()
@@ -252,17 +260,20 @@ def test_a_background_run_keeps_the_turn_between_its_transactions_then_gives_it_
     assert _free(path)
     # And the next batch defers for its share of that run before it asks again.
     assert gate.defer_limit() == gate.min_defer
+    api.close()
     assert gate.process_gate is not None
     gate.process_gate.close()
 
 
 def test_a_request_of_the_same_process_takes_a_kept_turn_and_ends_the_run(tmp_path):
-    from spokehub.store.gate import WriterGate
+    from spokehub.store.gate import ProcessGate, WriterGate
 
     path = str(tmp_path / "hub.db")
-    gate = WriterGate(path)
+    gate, api = WriterGate(path), ProcessGate(path)
+    gate.max_defer = 0.01
     gate.run_budget = 60.0
     gate.linger = 60.0
+    api.announce()
     release = gate.acquire(urgent=False)
     assert release is not None
     release()
@@ -273,5 +284,6 @@ def test_a_request_of_the_same_process_takes_a_kept_turn_and_ends_the_run(tmp_pa
     release()
     assert _free(path)  # and gives it back: a request's turn is never kept
     assert gate.counters.continued == 0
+    api.close()
     assert gate.process_gate is not None
     gate.process_gate.close()

@@ -16,23 +16,24 @@ around a transaction, with a priority.
   to take the turn lets a due background writer of another process go first), so
   sustained ingestion slows background work but never stops it;
 - *fair share*: with a database file, a background writer's consecutive transactions
-  make one *run*: between two of them its process keeps the turn for
-  :attr:`WriterGate.linger` (the pipeline's next batch comes within it), until the
-  run has lasted :attr:`WriterGate.run_budget`. "Long enough" to defer is then a
-  quarter as long as that run (at least :attr:`WriterGate.min_defer`, at most
-  :attr:`WriterGate.max_defer`; the first turn, with nothing to go by, defers the
-  most). Under sustained ingestion the writer therefore alternates: a run of pipeline
-  batches (50 ms), then the requests that arrived meanwhile, committed by ingestion's
-  group writer in one large group (or two, for at least a quarter of the run). The
-  pipeline holds the writer about 70 % of the time and keeps more than half of its
-  rate alone; a request waits at most about a run longer; acknowledging slows
-  to what the rest of the writer's time allows, which is the point: a backlog the
-  pipeline cannot work off is not near real time. Batch by batch (a batch, then a
-  group, then a batch), deferring half of each batch, the pipeline kept 0.3-0.45 of
-  its rate: each batch waited for a group whose size the clients' concurrency set, not
-  the batch's length, and every batch paid the hand-over between the processes. Work
-  that arrives faster than the pipeline's share is the backpressure mark's to refuse,
-  not the gate's;
+  make one *run*: while writers contend (the run began by deferring to requests, or by
+  waiting for another process's turn), its process keeps the turn between two of them
+  for :attr:`WriterGate.linger` (the pipeline's next batch comes within it), until the
+  run has lasted :attr:`WriterGate.run_budget` (a writer alone keeps nothing). "Long
+  enough" to defer is then a quarter as long as that run (at least
+  :attr:`WriterGate.min_defer`, at most :attr:`WriterGate.max_defer`; the first turn,
+  with nothing to go by, defers the most). Under sustained ingestion the writer
+  therefore alternates: a run of pipeline batches (50 ms), then the requests that
+  arrived meanwhile, committed by ingestion's group writer in one large group (or two,
+  for at least a quarter of the run). The pipeline holds the writer about 70 % of the
+  time and keeps more than half of its rate alone; a request waits at most about a run
+  longer; acknowledging slows to what the rest of the writer's time allows, which is the
+  point: a backlog the pipeline cannot work off is not near real time. Batch by batch (a
+  batch, then a group, then a batch), deferring half of each batch, the pipeline kept
+  0.3-0.45 of its rate: each batch waited for a group whose size the clients'
+  concurrency set, not the batch's length, and every batch paid the hand-over between
+  the processes. Work that arrives faster than the pipeline's share is the backpressure
+  mark's to refuse, not the gate's;
 - a thread that holds the turn already (an explicit :func:`write_turn` around
   ``engine.begin()``) is not queued again.
 
@@ -126,6 +127,7 @@ class WriterGate:
         self._kept_until = 0.0
         self._kept_run = 0.0
         self._run_began: float | None = None
+        self._run_contended = False
         self._lingerer: threading.Thread | None = None
 
     def defer_limit(self) -> float:
@@ -212,6 +214,9 @@ class WriterGate:
         began = time.monotonic()
         if not urgent and self._run_began is None:
             self._run_began = began
+            # Only a run that met other writers keeps the turn: alone, a kept turn
+            # would only delay the next writer (after a lane's poll, a trickle's batch).
+            self._run_contended = held_back > 0 or (shared is not None and shared.turn_was_taken)
         ended = False
 
         def release() -> None:
@@ -223,7 +228,12 @@ class WriterGate:
             with self._cond:
                 try:
                     run = now - (self._run_began or began)
-                    if not urgent and shared is not None and run < self.run_budget:
+                    if (
+                        not urgent
+                        and shared is not None
+                        and self._run_contended
+                        and run < self.run_budget
+                    ):
                         # The run goes on: the next background transaction of this
                         # process continues it without queueing in other processes.
                         self._kept, self._kept_until, self._kept_run = (
@@ -378,6 +388,8 @@ class ProcessGate:
         self._due = os.open(path + "-due", flags, 0o600)
         self._due_probe = os.open(path + "-due", flags, 0o600)
         self._closed = False
+        #: Whether the last turn taken here had to wait for a writer of another process.
+        self.turn_was_taken = False
 
     @classmethod
     def open(cls, path: str) -> ProcessGate | None:
@@ -446,7 +458,12 @@ class ProcessGate:
         if due:
             fcntl.flock(self._due, fcntl.LOCK_SH)
         try:
-            fcntl.flock(self._turn, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.turn_was_taken = False
+            except BlockingIOError:
+                self.turn_was_taken = True
+                fcntl.flock(self._turn, fcntl.LOCK_EX)
         finally:
             if due:
                 fcntl.flock(self._due, fcntl.LOCK_UN)

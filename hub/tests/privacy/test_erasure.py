@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,35 @@ def raw_bytes(db: Path) -> bytes:
     return out
 
 
+def where_in_file(db: Path, form: str) -> str:
+    """Where the raw bytes hold ``form`` (never the bytes themselves): the file or its
+    log, the page, the b-tree that owns it, the free-list length; so that a failure says
+    which write left it behind."""
+    needle = form.lower().encode()
+    found = []
+    for suffix in ("", "-wal", "-journal"):
+        side = Path(f"{db}{suffix}")
+        at = side.read_bytes().lower().find(needle) if side.exists() else -1
+        if at >= 0:
+            found.append(f"{side.name} at byte {at}")
+    with sqlite3.connect(db) as conn:
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        owner: object = "?"
+        at = db.read_bytes().lower().find(needle)
+        if at >= 0:
+            try:
+                owner = (
+                    conn.execute(
+                        "SELECT name, pagetype FROM dbstat WHERE pageno = ?", (at // size + 1,)
+                    ).fetchall()
+                    or "a free page"
+                )
+            except sqlite3.Error:
+                owner = "(no dbstat)"
+    return f"a form of the e-mail in {', '.join(found)}; owner {owner}; free pages {free}"
+
+
 def test_forget_leaves_no_trace_in_any_table_nor_in_the_file_and_its_wal(tmp_path):
     from spokehub.store import create_store_engine, upgrade
 
@@ -178,7 +208,7 @@ def test_forget_leaves_no_trace_in_any_table_nor_in_the_file_and_its_wal(tmp_pat
     blob = raw_bytes(db).lower()
     for form in FORMS:
         assert form.lower() not in after.lower(), form
-        assert form.lower().encode() not in blob, form
+        assert form.lower().encode() not in blob, where_in_file(db, form)
     assert OTHER in after  # the other person is untouched
 
     # A new event carrying the e-mail is dropped and counted, not stored.

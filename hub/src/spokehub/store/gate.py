@@ -408,44 +408,36 @@ class ProcessGate:
         """Until no process has an urgent writer (or ``limit`` seconds, at most
         :attr:`max_wait`, have passed); the seconds it waited (0.0 when no urgent writer
         was announced)."""
-        fcntl = self._fcntl
-        started = time.monotonic()
-        deadline = started + min(self.max_wait, self.max_wait if limit is None else limit)
-        waited = False
-        while True:
-            try:
-                fcntl.flock(self._probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                waited = True
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(self.poll)
-                continue
-            fcntl.flock(self._probe, fcntl.LOCK_UN)
-            break
-        # At least a tick when it waited at all, so the caller can tell it did.
-        return max(time.monotonic() - started, 1e-9) if waited else 0.0
+        return self._wait_free(
+            self._probe, min(self.max_wait, self.max_wait if limit is None else limit)
+        )
 
     def make_way(self) -> float:
         """Before an urgent writer takes the turn: while a background writer of another
         process is due (it has deferred and now waits for the turn), let it go first, for
         at most :attr:`max_wait` seconds. The seconds it waited (0.0: none was due)."""
+        # A due writer holds the file until it has the turn; the turn it then holds lasts
+        # longer than a poll, so polling costs the urgent writer nothing.
+        return self._wait_free(self._due_probe, self.max_wait)
+
+    def _wait_free(self, probe: int, limit: float) -> float:
+        """Until no process holds the lock file open as ``probe`` (or ``limit`` seconds
+        passed); the seconds it waited, at least a tick when it waited at all (so the
+        caller can tell it did), 0.0 when the file was free."""
         fcntl = self._fcntl
         started = time.monotonic()
-        deadline = started + self.max_wait
+        deadline = started + limit
         waited = False
         while True:
             try:
-                fcntl.flock(self._due_probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 waited = True
                 if time.monotonic() >= deadline:
                     break
-                # A due writer holds the file until it has the turn; the turn it then
-                # holds lasts longer than this, so polling costs the urgent writer nothing.
                 time.sleep(self.poll)
                 continue
-            fcntl.flock(self._due_probe, fcntl.LOCK_UN)
+            fcntl.flock(probe, fcntl.LOCK_UN)
             break
         return max(time.monotonic() - started, 1e-9) if waited else 0.0
 

@@ -21,7 +21,7 @@ from spokehub_contracts import Account, Event, EventType, Person, SourceRecord
 from .violations import RecordRejected, from_validation_error
 
 #: ``to_record``'s marker for "the body has not been read yet".
-_UNPARSED: Any = object()
+UNPARSED: Any = object()
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 #: Segment's reserved person traits, by their wire names, mapped to the canonical fields.
 PERSON_FIELDS = frozenset(Person.model_fields) - {"attributes"}
@@ -33,13 +33,13 @@ def snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower() if not name.islower() else name
 
 
-def to_record(kind: str, body: str, received_at: datetime, parsed: Any = _UNPARSED) -> SourceRecord:
+def to_record(kind: str, body: str, received_at: datetime, parsed: Any = UNPARSED) -> SourceRecord:
     """Parse and validate one inbox row (``parsed``: ``body`` already read as JSON, which
     this function may consume).
 
     :raises RecordRejected: with the field and rule, when the row breaks the contract.
     """
-    if parsed is _UNPARSED:
+    if parsed is UNPARSED:
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:

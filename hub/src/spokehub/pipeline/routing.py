@@ -115,6 +115,17 @@ class Router:
             out.append(Target(route.to, name, purpose))
         return out
 
+    def targets_of(
+        self, change: Any, source: str, integrations: Mapping[str, Any] | None = None
+    ) -> list[Target]:
+        """Where ``change`` (anything with a ``kind``; a :class:`TrackEvent` also by its
+        event's name) from ``source`` goes, the message's ``integrations`` applied."""
+        event_name = change.event.event if isinstance(change, TrackEvent) else None
+        targets = self.targets(change.kind, source, event_name)
+        if integrations and change.kind != "consent":
+            targets = [t for t in targets if integration_enabled(integrations, t.destination)]
+        return targets
+
     def outbox_rows(
         self,
         changes: Sequence[Any],
@@ -125,10 +136,7 @@ class Router:
         :data:`OUTBOX_COLUMNS` order; ``integrations``: the message's object, if any."""
         rows: list[tuple[Any, ...]] = []
         for change in changes:
-            event_name = change.event.event if isinstance(change, TrackEvent) else None
-            targets = self.targets(change.kind, source, event_name)
-            if integrations and change.kind != "consent":
-                targets = [t for t in targets if integration_enabled(integrations, t.destination)]
+            targets = self.targets_of(change, source, integrations)
             if not targets:
                 continue
             item = change.model_dump_json()

@@ -47,8 +47,8 @@ from .enrichment import Enrichment
 from .identity_changes import IdentityChanges
 from .outgoing import PersonUpsert, complete
 from .profiles import EVENT_COLUMNS, Applied, apply_record, merged_consents, resolve
-from .records import to_record
-from .routing import OUTBOX_COLUMNS, Router, consent_destinations, integration_enabled
+from .records import UNPARSED, to_record
+from .routing import OUTBOX_COLUMNS, Router, consent_destinations
 from .screening import ContractScreen, count
 from .violations import RecordRejected, from_validation_error
 
@@ -402,9 +402,8 @@ class Pipeline:
         wanted: list[PersonUpsert] = []
         for changes, source, integrations in routable:
             for change in changes:
-                if isinstance(change, PersonUpsert) and any(
-                    integration_enabled(integrations, t.destination)
-                    for t in self.router.targets(change.kind, source)
+                if isinstance(change, PersonUpsert) and self.router.targets_of(
+                    change, source, integrations
                 ):
                     wanted.append(change)
         built = complete(conn, self.rules, wanted) if wanted else {}
@@ -496,10 +495,8 @@ class Pipeline:
     def _prepare(self, row: InboxRow, parsed: Any = None) -> SourceRecord | None:
         # ``None``: the screen could not read the body (or it is JSON's null): read again,
         # so that the rejection says why.
-        record: SourceRecord | None = (
-            to_record(row.kind, row.body, row.received_at)
-            if parsed is None
-            else to_record(row.kind, row.body, row.received_at, parsed)
+        record: SourceRecord | None = to_record(
+            row.kind, row.body, row.received_at, UNPARSED if parsed is None else parsed
         )
         for name, transform in self.transforms:
             if record is None:
